@@ -1,0 +1,147 @@
+"""The HTTP API (docs/protocol.md): JSON in and out, the same services as the socket."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+
+from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.views.csrf import csrf_failure as html_csrf_failure
+
+from sheet import protocol, selectors, services
+from sheet.domain.errors import Invalid, NotFound, OperationError, RateLimited, TooLarge
+from sheet.limits import current as current_limits
+
+STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "too_large": 413, "rate_limited": 429}
+
+
+def error_response(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse(protocol.api_error(code, message), status=status)
+
+
+def csrf_failure(request, reason=""):
+    """JSON for the API, Django's page for forms."""
+    if request.path.startswith("/api/"):
+        return error_response("forbidden", f"CSRF check failed: {reason}", 403)
+    return html_csrf_failure(request, reason=reason)
+
+
+def json_body(request):
+    limits = current_limits()
+    try:
+        if int(request.headers.get("Content-Length") or 0) > limits.max_message_bytes:
+            raise TooLarge(f"a request body holds at most {limits.max_message_bytes} bytes")
+        body = request.body
+    except RequestDataTooBig:
+        raise TooLarge(f"a request body holds at most {limits.max_message_bytes} bytes") from None
+    except ValueError:
+        raise Invalid("bad Content-Length") from None
+    return protocol.decode(body or b"{}", limits)
+
+
+def api(*methods):
+    """Requires a logged-in user and one of ``methods``; turns domain errors into JSON errors."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return error_response("unauthenticated", "log in first (/accounts/login/)", 401)
+            if request.method not in methods:
+                response = error_response("method_not_allowed", f"use {', '.join(methods)}", 405)
+                response["Allow"] = ", ".join(methods)
+                return response
+            try:
+                return view(request, *args, **kwargs)
+            except OperationError as exc:
+                return error_response(exc.code, exc.message, STATUS[exc.code])
+            except services.Conflict as exc:
+                return error_response("conflict", str(exc), 409)
+            except selectors.HistoryTruncated as exc:
+                return error_response("history_truncated", f"{exc}; fetch the sheet again", 410)
+
+        return wrapper
+
+    return decorate
+
+
+def role_or_404(request, sheet_id: int) -> str:
+    role = selectors.role_of(user=request.user, sheet_id=sheet_id)
+    if role is None:
+        raise NotFound("no such sheet")
+    return role
+
+
+@api("GET", "POST")
+def sheets(request):
+    if request.method == "GET":
+        return JsonResponse({"sheets": [protocol.sheet_summary(s) for s in selectors.sheets_for(user=request.user)]})
+    body = json_body(request)
+    snapshot = services.create_sheet(user=request.user, name=body.get("name"), rows=body.get("rows", 100), cols=body.get("cols", 26))
+    return JsonResponse(protocol.snapshot(snapshot), status=201)
+
+
+@api("GET", "PATCH", "DELETE")
+def sheet(request, sheet_id):
+    if request.method == "GET":
+        return JsonResponse(protocol.snapshot(selectors.snapshot(sheet_id=sheet_id, role=role_or_404(request, sheet_id))))
+    if request.method == "DELETE":
+        services.delete_sheet(sheet_id=sheet_id, user=request.user)
+        return JsonResponse({}, status=200)
+    rename = protocol.parse_rename(json_body(request), current_limits(), default_op=f"rename-{uuid.uuid4().hex}")
+    applied = services.apply_operation(sheet_id=sheet_id, user=request.user, operation=rename)
+    return JsonResponse(protocol.change(applied.change))
+
+
+@api("GET")
+def members(request, sheet_id):
+    role_or_404(request, sheet_id)
+    return JsonResponse({"members": [{"username": u, "role": r} for u, r in selectors.members(sheet_id=sheet_id)]})
+
+
+@api("PUT", "DELETE")
+def member(request, sheet_id, username):
+    if request.method == "DELETE":
+        services.remove_member(sheet_id=sheet_id, user=request.user, username=username)
+        return JsonResponse({})
+    role = json_body(request).get("role")
+    created = services.set_member(sheet_id=sheet_id, user=request.user, username=username, role=role)
+    return JsonResponse({"username": username, "role": role}, status=201 if created else 200)
+
+
+@api("GET")
+def changes(request, sheet_id):
+    role_or_404(request, sheet_id)
+    try:
+        since = int(request.GET.get("since", ""))
+    except ValueError:
+        raise Invalid("since must be a revision number, as in ?since=0") from None
+    if since < 0:
+        raise Invalid("since must be 0 or more")
+    found = selectors.changes_since(sheet_id=sheet_id, since=since)
+    return JsonResponse({"rev": found.rev, "changes": [protocol.change(c) for c in found.changes]})
+
+
+def check_http_rate(user_id: int) -> None:
+    """A per-user budget of operations a minute across every HTTP worker (the cache is shared)."""
+    limit = current_limits().http_ops_per_minute
+    key = f"tabula:http-ops:{user_id}"
+    cache.add(key, 0, timeout=60)
+    try:
+        used = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=60)
+        used = 1
+    if used > limit:
+        raise RateLimited(f"more than {limit} operations a minute; slow down")
+
+
+@api("POST")
+def ops(request, sheet_id):
+    role_or_404(request, sheet_id)
+    check_http_rate(request.user.pk)
+    operation = protocol.parse_operation(json_body(request), current_limits())
+    applied = services.apply_operation(sheet_id=sheet_id, user=request.user, operation=operation)
+    return JsonResponse(protocol.change(applied.change), status=200 if applied.duplicate else 201)

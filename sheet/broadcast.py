@@ -1,0 +1,77 @@
+"""Group names and everything sent through the channel layer.
+
+Consumers and HTTP views both use this module, so a change committed in a gunicorn worker
+reaches the sockets held by any daphne process through the (Redis) channel layer.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from sheet import protocol
+from sheet.domain.values import Change, PresenceEntry
+
+# Close codes the server uses; docs/protocol.md lists them for clients.
+CLOSE_SHEET_DELETED = 4404
+CLOSE_ACCESS_REMOVED = 4403
+CLOSE_ROLE_CHANGED = 4409
+CLOSE_MESSAGE_TOO_BIG = 1009
+
+
+def group_name(sheet_id: int) -> str:
+    return f"sheet.{sheet_id}"
+
+
+async def join(consumer) -> None:
+    await consumer.channel_layer.group_add(group_name(consumer.sheet_id), consumer.channel_name)
+
+
+async def leave(consumer) -> None:
+    await consumer.channel_layer.group_discard(group_name(consumer.sheet_id), consumer.channel_name)
+
+
+async def change(sheet_id: int, change: Change) -> None:
+    """Sends a committed change to every socket on the sheet, encoded once for all of them."""
+    text = protocol.encode(protocol.change(change))
+    await get_channel_layer().group_send(group_name(sheet_id), {"type": "sheet.change", "rev": change.rev, "text": text})
+
+
+async def sheet_deleted(sheet_id: int) -> None:
+    await get_channel_layer().group_send(group_name(sheet_id), {"type": "sheet.closed", "code": CLOSE_SHEET_DELETED})
+
+
+async def member_changed(sheet_id: int, user_id: int, *, removed: bool) -> None:
+    """Closes that user's sockets on the sheet: for good when removed, to reconnect with the new role otherwise."""
+    code = CLOSE_ACCESS_REMOVED if removed else CLOSE_ROLE_CHANGED
+    await get_channel_layer().group_send(group_name(sheet_id), {"type": "sheet.closed", "code": code, "user_id": user_id})
+
+
+def presence_event(consumer, entry: PresenceEntry, *, query: bool = False) -> dict:
+    return {
+        "type": "presence.update",
+        "conn": consumer.channel_name,
+        "user_id": entry.user_id,
+        "name": entry.name,
+        "color": entry.color,
+        "selection": [list(r) for r in entry.selection],
+        "query": query,
+    }
+
+
+async def announce(consumer, entry: PresenceEntry, *, query: bool = False) -> None:
+    """Tells every socket on the sheet where this connection is; ``query`` asks them to answer with theirs."""
+    await consumer.channel_layer.group_send(group_name(consumer.sheet_id), presence_event(consumer, entry, query=query))
+
+
+async def answer(consumer, entry: PresenceEntry, to_channel: str) -> None:
+    await consumer.channel_layer.send(to_channel, presence_event(consumer, entry))
+
+
+async def depart(consumer) -> None:
+    await consumer.channel_layer.group_send(group_name(consumer.sheet_id), {"type": "presence.leave", "conn": consumer.channel_name})
+
+
+change_sync = async_to_sync(change)
+sheet_deleted_sync = async_to_sync(sheet_deleted)
+member_changed_sync = async_to_sync(member_changed)

@@ -1,0 +1,130 @@
+"""The sheet socket: authenticate, parse, make one service call, reply."""
+
+from __future__ import annotations
+
+import time
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from sheet import broadcast, protocol, selectors, services
+from sheet.domain.errors import Forbidden, OperationError, RateLimited
+from sheet.domain.flow import ChangeSequencer, TokenBucket
+from sheet.domain.rules import user_color
+from sheet.domain.values import WRITER_ROLES, PresenceEntry, Select, Sync
+from sheet.limits import current as current_limits
+
+
+class SheetConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        user = self.scope["user"]
+        self.sheet_id = self.scope["url_route"]["kwargs"]["sheet_id"]
+        self.role = await selectors.arole_of(user=user, sheet_id=self.sheet_id)
+        if self.role is None:
+            await self.close()  # before accept: the handshake is refused
+            return
+        self.limits = current_limits()
+        self.bucket = TokenBucket(rate=self.limits.ops_per_second, burst=self.limits.ops_burst, clock=time.monotonic)
+        self.me = PresenceEntry(user.pk, user.get_username(), user_color(user.pk))
+        self.peers: dict[str, PresenceEntry] = {}
+        await broadcast.join(self)
+        # Joined first, then read the revision: no change can fall between the two.
+        rev = await selectors.asheet_rev(sheet_id=self.sheet_id)
+        if rev is None:
+            await broadcast.leave(self)
+            await self.close()
+            return
+        self.sequencer = ChangeSequencer(rev)
+        await self.accept()
+        await self.send_message(protocol.hello(rev=rev, me=self.me, role=self.role, others=()))
+        await broadcast.announce(self, self.me, query=True)
+
+    async def disconnect(self, code):
+        if getattr(self, "sequencer", None) is not None:
+            await broadcast.leave(self)
+            await broadcast.depart(self)
+
+    async def send_message(self, message: dict) -> None:
+        await self.send(text_data=protocol.encode(message))
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if text_data is None:
+            await self.send_message(protocol.error(OperationError("messages are JSON text, not binary")))
+            return
+        if len(text_data) > self.limits.max_message_bytes:
+            await self.close(code=broadcast.CLOSE_MESSAGE_TOO_BIG)
+            return
+        content = None
+        try:
+            content = protocol.decode(text_data, self.limits)
+            message = protocol.parse_client_message(content, self.limits)
+            if isinstance(message, Sync):
+                await self.sync(message.since)
+            elif isinstance(message, Select):
+                self.me = PresenceEntry(self.me.user_id, self.me.name, self.me.color, message.ranges)
+                await broadcast.announce(self, self.me)
+            else:
+                await self.apply(message)
+        except OperationError as exc:
+            await self.send_message(protocol.error(exc, protocol.op_id_of(content)))
+
+    async def apply(self, operation) -> None:
+        if not self.bucket.take():
+            raise RateLimited(f"more than {self.limits.ops_per_second} operations a second; slow down and resend")
+        if self.role not in WRITER_ROLES:
+            raise Forbidden("viewers cannot change the sheet")
+        applied = await services.apply_operation_async(sheet_id=self.sheet_id, user=self.scope["user"], operation=operation)
+        if applied.duplicate:
+            await self.send_message(protocol.change(applied.change))
+
+    async def sync(self, since: int) -> None:
+        """Sends every change after ``since`` then ``synced``, or ``reload`` when they are not kept."""
+        try:
+            found = await selectors.achanges_since(sheet_id=self.sheet_id, since=since, limit=self.limits.max_sync_changes)
+        except selectors.HistoryTruncated:
+            await self.send_message(protocol.reload())
+            rev = await selectors.asheet_rev(sheet_id=self.sheet_id)
+            self.sequencer.skip_to(rev or 0)
+            return
+        for change in found.changes:
+            await self.send_message(protocol.change(change))
+        self.sequencer.skip_to(found.rev)
+        await self.send_message(protocol.synced(found.rev))
+
+    # ------------------------------------------------ channel-layer events
+
+    async def sheet_change(self, event):
+        for text in self.sequencer.offer(event["rev"], event["text"]):
+            await self.send(text_data=text)
+        if self.sequencer.has_gap:
+            await self.fill_gap()
+
+    async def fill_gap(self) -> None:
+        """A broadcast arrived ahead of one not yet seen: every revision below it is committed, so read them."""
+        try:
+            found = await selectors.achanges_since(sheet_id=self.sheet_id, since=self.sequencer.rev, limit=self.limits.max_sync_changes)
+        except selectors.HistoryTruncated:
+            await self.send_message(protocol.reload())
+            self.sequencer.skip_to(max(self.sequencer.held))
+            return
+        for change in found.changes:
+            for text in self.sequencer.offer(change.rev, protocol.encode(protocol.change(change))):
+                await self.send(text_data=text)
+
+    async def sheet_closed(self, event):
+        if event.get("user_id") in (None, self.me.user_id):
+            await self.close(code=event["code"])
+
+    async def presence_update(self, event):
+        if event["conn"] == self.channel_name:
+            return
+        self.peers[event["conn"]] = PresenceEntry(event["user_id"], event["name"], event["color"], tuple(map(tuple, event["selection"])))
+        if event["query"]:
+            await broadcast.answer(self, self.me, event["conn"])
+        await self.send_presence()
+
+    async def presence_leave(self, event):
+        if self.peers.pop(event["conn"], None) is not None:
+            await self.send_presence()
+
+    async def send_presence(self) -> None:
+        await self.send_message(protocol.presence([*self.peers.values(), self.me]))

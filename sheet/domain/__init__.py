@@ -1,0 +1,1 @@
+"""Tabula's rules in pure Python: value types, validation and how operations apply. No Django here."""

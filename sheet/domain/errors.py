@@ -1,0 +1,29 @@
+"""The ways an operation can be refused. Each carries the contract's error code."""
+
+
+class OperationError(Exception):
+    code = "invalid"
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
+class Invalid(OperationError):
+    code = "invalid"
+
+
+class Forbidden(OperationError):
+    code = "forbidden"
+
+
+class NotFound(OperationError):
+    code = "not_found"
+
+
+class TooLarge(OperationError):
+    code = "too_large"
+
+
+class RateLimited(OperationError):
+    code = "rate_limited"

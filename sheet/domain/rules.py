@@ -1,0 +1,81 @@
+"""How an operation meets the sheet as it is now: which ids it may name and what it really applies.
+
+The service hands these functions the facts it read under the sheet's lock (live ids, how many ids
+were ever issued); they decide, and return what the change will carry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+
+from .errors import NotFound, TooLarge
+from .values import CellWrite
+
+PALETTE = (
+    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+    "#469990", "#9a6324", "#800000", "#808000", "#000075", "#e6a800", "#2f4f4f",
+)  # fmt: skip
+
+
+def user_color(user_id: int) -> str:
+    """A stable colour for a user, the same in every process and every tab."""
+    return PALETTE[(user_id * 7) % len(PALETTE)]
+
+
+def column_title(position: int) -> str:
+    """Spreadsheet letters for a 0-based column position: 0 -> A, 25 -> Z, 26 -> AA."""
+    title = ""
+    n = position + 1
+    while n:
+        n, rem = divmod(n - 1, 26)
+        title = chr(ord("A") + rem) + title
+    return title
+
+
+def check_known(ids: Iterable[int], issued: int, what: str) -> None:
+    """Refuse ids this sheet never issued; ids issued and deleted since are the caller's to drop."""
+    for id_ in ids:
+        if not 1 <= id_ <= issued:
+            raise NotFound(f"unknown {what} id {id_}")
+
+
+def applied_cells(
+    cells: Iterable[CellWrite],
+    *,
+    live_rows: Collection[int],
+    live_cols: Collection[int],
+    rows_issued: int,
+    cols_issued: int,
+) -> tuple[CellWrite, ...]:
+    """The writes that land: unknown ids refuse the whole set; deleted rows or columns drop the cell.
+
+    A cell written twice in one operation keeps its last value, at the place of its first write.
+    """
+    cells = tuple(cells)
+    check_known((c.row for c in cells), rows_issued, "row")
+    check_known((c.col for c in cells), cols_issued, "column")
+    latest: dict[tuple[int, int], CellWrite] = {}
+    for cell in cells:
+        if cell.row in live_rows and cell.col in live_cols:
+            latest[(cell.row, cell.col)] = cell
+    return tuple(latest.values())
+
+
+def applied_deletes(ids: Iterable[int], *, live: Collection[int], issued: int, what: str) -> tuple[int, ...]:
+    """The ids a delete really removes: unknown ids refuse it, already-deleted ones are dropped."""
+    ids = tuple(ids)
+    check_known(ids, issued, what)
+    return tuple(dict.fromkeys(i for i in ids if i in live))
+
+
+def check_insert_anchor(before: int | None, *, live: Collection[int], issued: int, what: str) -> None:
+    if before is None:
+        return
+    check_known((before,), issued, what)
+    if before not in live:
+        raise NotFound(f"{what} {before} was deleted; insert somewhere else")
+
+
+def check_capacity(current: int, adding: int, limit: int, what: str) -> None:
+    if current + adding > limit:
+        raise TooLarge(f"a sheet holds at most {limit} {what}; it has {current}")

@@ -1,0 +1,149 @@
+"""Value types that cross Tabula's boundaries: operations in, changes out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+RowId = int
+ColId = int
+CellValue = str | int | float | bool | None
+
+ROLES = ("owner", "editor", "viewer")
+WRITER_ROLES = frozenset({"owner", "editor"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_value_chars: int = 10_000
+    max_message_bytes: int = 1024 * 1024
+    max_cells_per_set: int = 10_000
+    max_rows: int = 100_000
+    max_cols: int = 1_000
+    max_name_chars: int = 200
+    max_insert_count: int = 10_000
+    ops_per_second: int = 250
+    ops_burst: int = 500
+    http_ops_per_minute: int = 6_000
+    max_sync_changes: int = 5_000
+
+
+@dataclass(frozen=True)
+class CellWrite:
+    row: RowId
+    col: ColId
+    value: CellValue
+
+
+@dataclass(frozen=True)
+class SetCells:
+    op: str
+    cells: tuple[CellWrite, ...]
+    kind = "set"
+
+
+@dataclass(frozen=True)
+class InsertRows:
+    op: str
+    before: RowId | None
+    count: int
+    kind = "insert_rows"
+
+
+@dataclass(frozen=True)
+class DeleteRows:
+    op: str
+    rows: tuple[RowId, ...]
+    kind = "delete_rows"
+
+
+@dataclass(frozen=True)
+class InsertCols:
+    op: str
+    before: ColId | None
+    count: int
+    kind = "insert_cols"
+
+
+@dataclass(frozen=True)
+class DeleteCols:
+    op: str
+    cols: tuple[ColId, ...]
+    kind = "delete_cols"
+
+
+@dataclass(frozen=True)
+class Rename:
+    op: str
+    name: str
+    kind = "rename"
+
+
+Operation = SetCells | InsertRows | DeleteRows | InsertCols | DeleteCols | Rename
+
+
+@dataclass(frozen=True)
+class Sync:
+    since: int
+
+
+@dataclass(frozen=True)
+class Select:
+    ranges: tuple[tuple[int, int, int, int], ...]
+
+
+@dataclass(frozen=True)
+class Author:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Change:
+    """One committed change: what an operation actually applied, at revision ``rev``.
+
+    ``data`` holds the kind's own fields exactly as the wire carries them (``cells``, ``before``,
+    ``rows``, ``cols`` or ``name``).
+    """
+
+    rev: int
+    op: str
+    by: Author
+    at: datetime
+    kind: str
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Column:
+    id: ColId
+    title: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: int
+    name: str
+    rev: int
+    role: str
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[RowId, tuple[CellValue, ...]], ...]
+
+
+@dataclass(frozen=True)
+class SheetSummary:
+    id: int
+    name: str
+    rev: int
+    role: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PresenceEntry:
+    """One connection's presence; the wire shows one entry per user (the latest selection wins)."""
+
+    user_id: int
+    name: str
+    color: str
+    selection: tuple = ()

@@ -1,0 +1,96 @@
+"""Tabula's tables and their constraints. Reads live in selectors.py, writes in services.py."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Sheet(models.Model):
+    name = models.CharField(max_length=200)
+    rev = models.BigIntegerField(default=0)
+    # Row and column ids are issued per sheet, 1, 2, 3, ...: an id above these was never issued
+    # (refused as unknown); one at or below it that has no row was deleted (its cells are dropped).
+    rows_issued = models.BigIntegerField(default=0)
+    cols_issued = models.BigIntegerField(default=0)
+    row_count = models.BigIntegerField(default=0)
+    col_count = models.BigIntegerField(default=0)
+    # Changes at or below this revision are no longer kept (see the prune_changes command).
+    history_floor = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.name
+
+
+class Member(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner"
+        EDITOR = "editor"
+        VIEWER = "viewer"
+
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sheet_roles")
+    role = models.CharField(max_length=10, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sheet", "user"], name="one_role_per_user_and_sheet"),
+            models.CheckConstraint(condition=models.Q(role__in=["owner", "editor", "viewer"]), name="known_role"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} is {self.role} of {self.sheet}"
+
+
+class Row(models.Model):
+    """A row and all its cells: ``values`` maps a column id (as text) to the cell's value.
+
+    One record per row keeps a 1,000,000-cell sheet at 100,000 records that load in one query.
+    """
+
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="rows")
+    rid = models.BigIntegerField()
+    position = models.BigIntegerField()
+    values = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sheet", "rid"], name="row_id_unique_in_sheet")]
+        indexes = [models.Index(fields=["sheet", "position"], name="row_order")]
+
+    def __str__(self):
+        return f"row {self.rid} of sheet {self.sheet_id}"
+
+
+class Column(models.Model):
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="columns")
+    cid = models.BigIntegerField()
+    position = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sheet", "cid"], name="column_id_unique_in_sheet")]
+        indexes = [models.Index(fields=["sheet", "position"], name="column_order")]
+
+    def __str__(self):
+        return f"column {self.cid} of sheet {self.sheet_id}"
+
+
+class Change(models.Model):
+    """The change log: one entry per committed change, exactly what it applied."""
+
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="changes")
+    rev = models.BigIntegerField()
+    op = models.CharField(max_length=64)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    author_name = models.CharField(max_length=150)
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=20)
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sheet", "rev"], name="one_change_per_rev"),
+            models.UniqueConstraint(fields=["sheet", "op"], name="op_applied_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.sheet_id}@{self.rev} {self.kind} by {self.author_name}"

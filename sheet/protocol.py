@@ -1,0 +1,292 @@
+"""The wire format: parse client messages into domain values and build every server message.
+
+With static/sheet/js/protocol.js this is the only place that knows the JSON field names
+(docs/protocol.md describes them for users).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+
+from sheet.domain.errors import Invalid, OperationError, TooLarge
+from sheet.domain.values import (
+    Author,
+    CellWrite,
+    Change,
+    DeleteCols,
+    DeleteRows,
+    InsertCols,
+    InsertRows,
+    Limits,
+    Operation,
+    PresenceEntry,
+    Rename,
+    Select,
+    SetCells,
+    SheetSummary,
+    Snapshot,
+    Sync,
+)
+
+MAX_OP_CHARS = 64
+MAX_SELECT_RANGES = 100
+SAFE_INTEGER = 2**53 - 1
+OPERATION_TYPES = ("set", "insert_rows", "delete_rows", "insert_cols", "delete_cols")
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _refuse_constant(name):
+    raise Invalid(f"{name} is not a JSON value Tabula accepts")
+
+
+def decode(text: str | bytes, limits: Limits) -> dict:
+    """Decodes one client message: a JSON object within the message size limit."""
+    if len(text) > limits.max_message_bytes:
+        raise TooLarge(f"a message holds at most {limits.max_message_bytes} bytes")
+    try:
+        content = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise Invalid(f"not valid JSON: {exc}") from None
+    if not isinstance(content, dict):
+        raise Invalid("a message is a JSON object")
+    return content
+
+
+def op_id_of(content) -> str | None:
+    """The message's ``op`` when it is a usable one, so an error can name it."""
+    op = content.get("op") if isinstance(content, dict) else None
+    return op if isinstance(op, str) and 0 < len(op) <= MAX_OP_CHARS else None
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _id(value, what: str) -> int:
+    if not _is_int(value):
+        raise Invalid(f"{what} must be an id (an integer issued by the server)")
+    return value
+
+
+def _optional_id(value, what: str) -> int | None:
+    return None if value is None else _id(value, what)
+
+
+def _count(content: dict, limits: Limits) -> int:
+    count = content.get("count")
+    if not _is_int(count) or count < 1:
+        raise Invalid("count must be a positive integer")
+    if count > limits.max_insert_count:
+        raise TooLarge(f"at most {limits.max_insert_count} can be inserted at once")
+    return count
+
+
+def _id_list(content: dict, key: str, what: str, limit: int) -> tuple[int, ...]:
+    ids = content.get(key)
+    if not isinstance(ids, list) or not ids:
+        raise Invalid(f"{key} must be a non-empty list of {what} ids")
+    if len(ids) > limit:
+        raise TooLarge(f"at most {limit} {what}s at once")
+    return tuple(_id(i, f"each of {key}") for i in ids)
+
+
+def cell_value(value, limits: Limits):
+    """Checks one cell value: a string, a finite number, a boolean, or null."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if abs(value) > SAFE_INTEGER:
+            raise Invalid("integers must be within ±(2^53 - 1); send larger numbers as text")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise Invalid("numbers must be finite")
+        return value
+    if isinstance(value, str):
+        if len(value) > limits.max_value_chars:
+            raise TooLarge(f"a cell holds at most {limits.max_value_chars} characters")
+        return value
+    raise Invalid("a cell value is a string, number, boolean or null")
+
+
+def _cells(content: dict, limits: Limits) -> tuple[CellWrite, ...]:
+    cells = content.get("cells")
+    if not isinstance(cells, list) or not cells:
+        raise Invalid("cells must be a non-empty list")
+    if len(cells) > limits.max_cells_per_set:
+        raise TooLarge(f"at most {limits.max_cells_per_set} cells per set")
+    writes = []
+    for cell in cells:
+        if not isinstance(cell, dict) or "value" not in cell:
+            raise Invalid('each cell is {"row", "col", "value"}')
+        writes.append(CellWrite(_id(cell.get("row"), "row"), _id(cell.get("col"), "col"), cell_value(cell["value"], limits)))
+    return tuple(writes)
+
+
+def sheet_name(value, limits: Limits) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid("name must be a non-empty string")
+    value = value.strip()
+    if len(value) > limits.max_name_chars:
+        raise TooLarge(f"a name holds at most {limits.max_name_chars} characters")
+    return value
+
+
+def parse_operation(content: dict, limits: Limits) -> Operation:
+    """Turns a decoded operation message into its domain value, or raises the contract's error."""
+    kind = content.get("type")
+    if kind not in OPERATION_TYPES:
+        raise Invalid(f"unknown operation type {kind!r}")
+    op = content.get("op")
+    if not isinstance(op, str) or not op or len(op) > MAX_OP_CHARS:
+        raise Invalid(f"op must be a string of 1 to {MAX_OP_CHARS} characters")
+    if kind == "set":
+        return SetCells(op, _cells(content, limits))
+    if kind == "insert_rows":
+        return InsertRows(op, _optional_id(content.get("before"), "before"), _count(content, limits))
+    if kind == "insert_cols":
+        return InsertCols(op, _optional_id(content.get("before"), "before"), _count(content, limits))
+    if kind == "delete_rows":
+        return DeleteRows(op, _id_list(content, "rows", "row", limits.max_rows))
+    return DeleteCols(op, _id_list(content, "cols", "column", limits.max_cols))
+
+
+def parse_client_message(content: dict, limits: Limits) -> Operation | Sync | Select:
+    kind = content.get("type")
+    if kind == "sync":
+        since = content.get("since")
+        if not _is_int(since) or since < 0:
+            raise Invalid("since must be a revision (an integer, 0 or more)")
+        return Sync(since)
+    if kind == "select":
+        return Select(_ranges(content.get("ranges")))
+    return parse_operation(content, limits)
+
+
+def _ranges(ranges) -> tuple:
+    if not isinstance(ranges, list) or len(ranges) > MAX_SELECT_RANGES:
+        raise Invalid(f"ranges must be a list of at most {MAX_SELECT_RANGES} [row1, col1, row2, col2]")
+    parsed = []
+    for item in ranges:
+        if not isinstance(item, list) or len(item) != 4 or not all(_is_int(i) for i in item):
+            raise Invalid("each range is [row1, col1, row2, col2] of ids")
+        parsed.append(tuple(item))
+    return tuple(parsed)
+
+
+def parse_rename(content, limits: Limits, *, default_op: str) -> Rename:
+    if not isinstance(content, dict):
+        raise Invalid("a JSON object is expected")
+    op = content.get("op", default_op)
+    if not isinstance(op, str) or not op or len(op) > MAX_OP_CHARS:
+        raise Invalid(f"op must be a string of 1 to {MAX_OP_CHARS} characters")
+    return Rename(op, sheet_name(content.get("name"), limits))
+
+
+# ---------------------------------------------------------------- building
+
+
+def encode(message: dict) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def author(by: Author) -> dict:
+    return {"id": by.id, "name": by.name}
+
+
+def change(change: Change) -> dict:
+    return {
+        "type": "change",
+        "rev": change.rev,
+        "op": change.op,
+        "by": author(change.by),
+        "at": timestamp(change.at),
+        "kind": change.kind,
+        **change.data,
+    }
+
+
+def change_data(kind: str, **fields) -> dict:
+    """The kind-specific part of a change, as stored in the log and sent on the wire."""
+    if kind == "set":
+        return {"cells": [{"row": c.row, "col": c.col, "value": c.value} for c in fields["cells"]]}
+    if kind in ("insert_rows", "insert_cols"):
+        key = "rows" if kind == "insert_rows" else "cols"
+        return {"before": fields["before"], key: list(fields["ids"])}
+    if kind in ("delete_rows", "delete_cols"):
+        key = "rows" if kind == "delete_rows" else "cols"
+        return {key: list(fields["ids"])}
+    if kind == "rename":
+        return {"name": fields["name"]}
+    raise ValueError(f"unknown change kind {kind}")
+
+
+def error(exc: OperationError, op: str | None = None) -> dict:
+    return {"type": "error", "op": op, "code": exc.code, "message": exc.message}
+
+
+def presence_user(entry: PresenceEntry) -> dict:
+    return {"id": entry.user_id, "name": entry.name, "color": entry.color, "selection": [list(r) for r in entry.selection]}
+
+
+def presence_users(entries) -> list[dict]:
+    """One entry per user, the most recently updated connection's selection winning."""
+    by_user = {}
+    for entry in entries:
+        by_user[entry.user_id] = entry
+    return [presence_user(e) for e in sorted(by_user.values(), key=lambda e: (e.name, e.user_id))]
+
+
+def presence(entries) -> dict:
+    return {"type": "presence", "users": presence_users(entries)}
+
+
+def hello(*, rev: int, me: PresenceEntry, role: str, others) -> dict:
+    return {
+        "type": "hello",
+        "rev": rev,
+        "me": {"id": me.user_id, "name": me.name, "color": me.color},
+        "role": role,
+        "presence": presence_users([me, *others]),
+    }
+
+
+def synced(rev: int) -> dict:
+    return {"type": "synced", "rev": rev}
+
+
+def reload() -> dict:
+    return {"type": "reload"}
+
+
+def snapshot(snap: Snapshot) -> dict:
+    return {
+        "id": snap.id,
+        "name": snap.name,
+        "rev": snap.rev,
+        "role": snap.role,
+        "columns": [{"id": c.id, "title": c.title} for c in snap.columns],
+        "rows": [{"id": row_id, "values": list(values)} for row_id, values in snap.rows],
+    }
+
+
+def sheet_summary(summary: SheetSummary) -> dict:
+    return {
+        "id": summary.id,
+        "name": summary.name,
+        "rev": summary.rev,
+        "role": summary.role,
+        "updated_at": timestamp(summary.updated_at),
+    }
+
+
+def api_error(code: str, message: str) -> dict:
+    return {"error": code, "message": message}

@@ -1,0 +1,252 @@
+"""Writes. ``apply_operation`` is the one write path for sheet content, used by sockets and HTTP alike:
+lock the sheet, check the role, apply, log the change at the next revision, commit, then broadcast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from sheet import broadcast, protocol, selectors
+from sheet.domain import rules
+from sheet.domain.errors import Forbidden, Invalid, NotFound
+from sheet.domain.values import (
+    WRITER_ROLES,
+    Author,
+    Change,
+    DeleteCols,
+    DeleteRows,
+    InsertCols,
+    InsertRows,
+    Limits,
+    Operation,
+    Rename,
+    SetCells,
+    Snapshot,
+)
+from sheet.limits import current as current_limits
+from sheet.models import Change as ChangeRow
+from sheet.models import Column, Member, Row, Sheet
+
+
+class Conflict(Exception):
+    """The request contradicts the sheet's state (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class Applied:
+    change: Change
+    duplicate: bool  # the op id was applied before; ``change`` is the original
+
+
+def _locked_sheet(sheet_id: int, user) -> tuple[Sheet, str]:
+    """The sheet, locked for this transaction, and the user's role; NotFound without a role."""
+    sheet = Sheet.objects.select_for_update().filter(pk=sheet_id).first()
+    role = selectors.role_of(user=user, sheet_id=sheet_id) if sheet else None
+    if role is None:
+        raise NotFound("no such sheet")
+    return sheet, role
+
+
+def _next_positions(model, sheet: Sheet, before_id: int | None, count: int, id_field: str) -> int:
+    """Makes room for ``count`` new entries before ``before_id`` (or at the end); returns the first position."""
+    if before_id is None:
+        last = model.objects.filter(sheet=sheet).aggregate(m=Max("position"))["m"]
+        return 0 if last is None else last + 1
+    start = model.objects.filter(sheet=sheet, **{id_field: before_id}).values_list("position", flat=True).get()
+    model.objects.filter(sheet=sheet, position__gte=start).update(position=F("position") + count)
+    return start
+
+
+def _live(model, sheet: Sheet, id_field: str, ids) -> set[int]:
+    return set(model.objects.filter(sheet=sheet, **{f"{id_field}__in": list(set(ids))}).values_list(id_field, flat=True))
+
+
+def _apply_set(sheet: Sheet, operation: SetCells, limits: Limits) -> dict:
+    row_ids = {c.row for c in operation.cells}
+    rows = {r.rid: r for r in Row.objects.filter(sheet=sheet, rid__in=list(row_ids)).only("id", "rid", "values")}
+    cells = rules.applied_cells(
+        operation.cells,
+        live_rows=rows.keys(),
+        live_cols=_live(Column, sheet, "cid", (c.col for c in operation.cells)),
+        rows_issued=sheet.rows_issued,
+        cols_issued=sheet.cols_issued,
+    )
+    touched = {}
+    for cell in cells:
+        row = rows[cell.row]
+        if cell.value is None:
+            row.values.pop(str(cell.col), None)
+        else:
+            row.values[str(cell.col)] = cell.value
+        touched[row.rid] = row
+    Row.objects.bulk_update(touched.values(), ["values"], batch_size=500)
+    return protocol.change_data("set", cells=cells)
+
+
+def _apply_insert(sheet: Sheet, operation, limits: Limits) -> dict:
+    is_rows = isinstance(operation, InsertRows)
+    model, id_field = (Row, "rid") if is_rows else (Column, "cid")
+    count_field, issued_field = ("row_count", "rows_issued") if is_rows else ("col_count", "cols_issued")
+    what = "row" if is_rows else "column"
+    rules.check_capacity(getattr(sheet, count_field), operation.count, limits.max_rows if is_rows else limits.max_cols, f"{what}s")
+    if operation.before is not None:
+        rules.check_insert_anchor(
+            operation.before, live=_live(model, sheet, id_field, [operation.before]), issued=getattr(sheet, issued_field), what=what
+        )
+    start = _next_positions(model, sheet, operation.before, operation.count, id_field)
+    first_id = getattr(sheet, issued_field) + 1
+    ids = list(range(first_id, first_id + operation.count))
+    model.objects.bulk_create([model(sheet=sheet, position=start + i, **{id_field: new_id}) for i, new_id in enumerate(ids)], batch_size=1000)
+    setattr(sheet, issued_field, ids[-1])
+    setattr(sheet, count_field, getattr(sheet, count_field) + operation.count)
+    return protocol.change_data(operation.kind, before=operation.before, ids=ids)
+
+
+def _apply_delete(sheet: Sheet, operation, limits: Limits) -> dict:
+    is_rows = isinstance(operation, DeleteRows)
+    model, id_field = (Row, "rid") if is_rows else (Column, "cid")
+    requested = operation.rows if is_rows else operation.cols
+    ids = rules.applied_deletes(
+        requested,
+        live=_live(model, sheet, id_field, requested),
+        issued=sheet.rows_issued if is_rows else sheet.cols_issued,
+        what="row" if is_rows else "column",
+    )
+    model.objects.filter(sheet=sheet, **{f"{id_field}__in": list(ids)}).delete()
+    count_field = "row_count" if is_rows else "col_count"
+    setattr(sheet, count_field, getattr(sheet, count_field) - len(ids))
+    return protocol.change_data(operation.kind, ids=ids)
+
+
+def _apply_rename(sheet: Sheet, operation: Rename, limits: Limits) -> dict:
+    sheet.name = operation.name
+    return protocol.change_data("rename", name=operation.name)
+
+
+APPLY: dict[type, Callable] = {
+    SetCells: _apply_set,
+    InsertRows: _apply_insert,
+    InsertCols: _apply_insert,
+    DeleteRows: _apply_delete,
+    DeleteCols: _apply_delete,
+    Rename: _apply_rename,
+}
+
+
+def commit_operation(*, sheet_id: int, user, operation: Operation, now: datetime | None = None) -> Applied:
+    """Applies the operation atomically at the sheet's next revision and logs it. Does not broadcast.
+
+    The sheet's row lock (an IMMEDIATE transaction on SQLite) serialises writers across every
+    process, so revisions are consecutive and an op id is applied at most once.
+    """
+    limits = current_limits()
+    with transaction.atomic():
+        sheet, role = _locked_sheet(sheet_id, user)
+        if role not in WRITER_ROLES:
+            raise Forbidden("viewers cannot change the sheet")
+        original = ChangeRow.objects.filter(sheet=sheet, op=operation.op).first()
+        if original is not None:
+            return Applied(selectors.change_value(original), duplicate=True)
+        data = APPLY[type(operation)](sheet, operation, limits)
+        sheet.rev += 1
+        now = now or timezone.now()
+        change = Change(sheet.rev, operation.op, Author(user.pk, user.get_username()), now, operation.kind, data)
+        ChangeRow.objects.create(
+            sheet=sheet, rev=change.rev, op=change.op, author_id=user.pk, author_name=change.by.name, at=now, kind=change.kind, data=data
+        )
+        sheet.updated_at = now
+        sheet.save(update_fields=["rev", "name", "rows_issued", "cols_issued", "row_count", "col_count", "updated_at"])
+    return Applied(change, duplicate=False)
+
+
+def apply_operation(*, sheet_id: int, user, operation: Operation) -> Applied:
+    """The write path for synchronous callers (HTTP views): commit, then broadcast."""
+    applied = commit_operation(sheet_id=sheet_id, user=user, operation=operation)
+    if not applied.duplicate:
+        broadcast.change_sync(sheet_id, applied.change)
+    return applied
+
+
+async def apply_operation_async(*, sheet_id: int, user, operation: Operation) -> Applied:
+    """The write path for consumers: commit in the database thread, then broadcast."""
+    applied = await database_sync_to_async(commit_operation)(sheet_id=sheet_id, user=user, operation=operation)
+    if not applied.duplicate:
+        await broadcast.change(sheet_id, applied.change)
+    return applied
+
+
+def create_sheet(*, user, name: str, rows: int = 100, cols: int = 26) -> Snapshot:
+    limits = current_limits()
+    for count, limit, what in ((rows, limits.max_rows, "rows"), (cols, limits.max_cols, "columns")):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise Invalid(f"{what} must be a whole number, 0 or more")
+        rules.check_capacity(0, count, limit, what)
+    name = protocol.sheet_name(name, limits)
+    with transaction.atomic():
+        sheet = Sheet.objects.create(name=name, rows_issued=rows, cols_issued=cols, row_count=rows, col_count=cols)
+        Member.objects.create(sheet=sheet, user=user, role=Member.Role.OWNER)
+        Column.objects.bulk_create([Column(sheet=sheet, cid=i + 1, position=i) for i in range(cols)], batch_size=1000)
+        Row.objects.bulk_create([Row(sheet=sheet, rid=i + 1, position=i) for i in range(rows)], batch_size=1000)
+    return selectors.snapshot(sheet_id=sheet.id, role=Member.Role.OWNER)
+
+
+def delete_sheet(*, sheet_id: int, user) -> None:
+    with transaction.atomic():
+        sheet, role = _locked_sheet(sheet_id, user)
+        if role != Member.Role.OWNER:
+            raise Forbidden("only the owner can delete a sheet")
+        sheet.delete()
+    broadcast.sheet_deleted_sync(sheet_id)
+
+
+def _owned_sheet(sheet_id: int, user) -> Sheet:
+    sheet, role = _locked_sheet(sheet_id, user)
+    if role != Member.Role.OWNER:
+        raise Forbidden("only the owner can share a sheet")
+    return sheet
+
+
+def _target_user(username: str):
+    target = get_user_model().objects.filter(username=username).first()
+    if target is None:
+        raise NotFound(f"no user named {username!r}")
+    return target
+
+
+def set_member(*, sheet_id: int, user, username: str, role) -> bool:
+    """Gives ``username`` the editor or viewer role; returns True when the membership is new."""
+    if role not in (Member.Role.EDITOR, Member.Role.VIEWER):
+        raise Invalid('role must be "editor" or "viewer"')
+    with transaction.atomic():
+        sheet = _owned_sheet(sheet_id, user)
+        target = _target_user(username)
+        member = Member.objects.filter(sheet=sheet, user=target).first()
+        if member is not None and member.role == Member.Role.OWNER:
+            raise Conflict("the owner's role cannot be changed")
+        if member is not None and member.role == role:
+            return False
+        Member.objects.update_or_create(sheet=sheet, user=target, defaults={"role": role})
+    if member is not None:
+        broadcast.member_changed_sync(sheet_id, target.pk, removed=False)
+    return member is None
+
+
+def remove_member(*, sheet_id: int, user, username: str) -> None:
+    with transaction.atomic():
+        sheet = _owned_sheet(sheet_id, user)
+        target = _target_user(username)
+        member = Member.objects.filter(sheet=sheet, user=target).first()
+        if member is None:
+            raise NotFound(f"{username} has no role on this sheet")
+        if member.role == Member.Role.OWNER:
+            raise Conflict("the owner cannot be removed")
+        member.delete()
+    broadcast.member_changed_sync(sheet_id, target.pk, removed=True)

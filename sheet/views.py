@@ -1,0 +1,107 @@
+"""The pages: my sheets, one sheet, sharing. Forms post here; the grid itself talks to the API and socket."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from sheet import protocol, selectors, services
+from sheet.domain.errors import OperationError
+from sheet.limits import current as current_limits
+
+
+def _role_or_404(request, sheet_id):
+    role = selectors.role_of(user=request.user, sheet_id=sheet_id)
+    if role is None:
+        raise Http404("no such sheet")
+    return role
+
+
+def _form_action(request, action, success):
+    """Runs a service call for a form; a refusal becomes a message, never a crash."""
+    try:
+        action()
+        messages.success(request, success)
+    except (OperationError, services.Conflict) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+
+
+@login_required
+@require_GET
+def sheet_list(request):
+    return render(request, "sheet/list.html", {"sheets": selectors.sheets_for(user=request.user)})
+
+
+@login_required
+@require_POST
+def sheet_create(request):
+    try:
+        snapshot = services.create_sheet(user=request.user, name=request.POST.get("name", ""))
+    except OperationError as exc:
+        messages.error(request, exc.message)
+        return redirect("sheet-list")
+    return redirect("sheet-page", sheet_id=snapshot.id)
+
+
+@login_required
+@require_POST
+def sheet_rename(request, sheet_id):
+    _role_or_404(request, sheet_id)
+
+    def rename():
+        operation = protocol.parse_rename({"name": request.POST.get("name", "")}, current_limits(), default_op=f"rename-{uuid.uuid4().hex}")
+        services.apply_operation(sheet_id=sheet_id, user=request.user, operation=operation)
+
+    _form_action(request, rename, "Renamed.")
+    return redirect("sheet-list")
+
+
+@login_required
+@require_POST
+def sheet_delete(request, sheet_id):
+    _role_or_404(request, sheet_id)
+    _form_action(request, lambda: services.delete_sheet(sheet_id=sheet_id, user=request.user), "Deleted.")
+    return redirect("sheet-list")
+
+
+@login_required
+@require_GET
+def sheet_page(request, sheet_id):
+    role = _role_or_404(request, sheet_id)
+    name = selectors.sheet_name(sheet_id=sheet_id)
+    config = {
+        "sheetId": sheet_id,
+        "role": role,
+        "licenseKey": settings.HANDSONTABLE_LICENSE_KEY,
+        "limits": {"maxCellsPerSet": current_limits().max_cells_per_set, "maxValueChars": current_limits().max_value_chars},
+    }
+    return render(request, "sheet/sheet.html", {"sheet_id": sheet_id, "name": name, "role": role, "config": config})
+
+
+@login_required
+def sheet_share(request, sheet_id):
+    role = _role_or_404(request, sheet_id)
+    if request.method == "POST":
+        username = request.POST.get("username", "").strip()
+        if request.POST.get("action") == "remove":
+            _form_action(request, lambda: services.remove_member(sheet_id=sheet_id, user=request.user, username=username), f"{username} removed.")
+        else:
+            new_role = request.POST.get("role")
+            _form_action(
+                request,
+                lambda: services.set_member(sheet_id=sheet_id, user=request.user, username=username, role=new_role),
+                f"{username} is now {new_role}.",
+            )
+        return redirect("sheet-share", sheet_id=sheet_id)
+    name = selectors.sheet_name(sheet_id=sheet_id)
+    return render(
+        request,
+        "sheet/share.html",
+        {"sheet_id": sheet_id, "name": name, "role": role, "members": selectors.members(sheet_id=sheet_id)},
+    )
