@@ -56,6 +56,8 @@ class SheetConsumer(AsyncWebsocketConsumer):
         content = None
         try:
             content = protocol.decode(text_data, self.limits)
+            if not self.bucket.take():
+                raise RateLimited(f"more than {self.limits.ops_per_second} messages a second; slow down and resend")
             message = protocol.parse_client_message(content, self.limits)
             if isinstance(message, Sync):
                 await self.sync(message.since)
@@ -68,8 +70,6 @@ class SheetConsumer(AsyncWebsocketConsumer):
             await self.send_message(protocol.error(exc, protocol.op_id_of(content)))
 
     async def apply(self, operation) -> None:
-        if not self.bucket.take():
-            raise RateLimited(f"more than {self.limits.ops_per_second} operations a second; slow down and resend")
         if self.role not in WRITER_ROLES:
             raise Forbidden("viewers cannot change the sheet")
         applied = await services.apply_operation_async(sheet_id=self.sheet_id, user=self.scope["user"], operation=operation)
