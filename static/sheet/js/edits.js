@@ -1,0 +1,78 @@
+// This client's own operations until the server answers them: the outbox (every operation not yet
+// acknowledged, in the order it was made, kept across reconnects) and the pending cells (the
+// optimistic values of cell edits, each remembering the op that carries it).
+
+export class Edits {
+  constructor() {
+    this.outbox = []; // [{op, message, sent}]
+    this.pending = new Map(); // row id -> Map(col id -> {value, op})
+    this.cellsOf = new Map(); // op -> [{rowId, colId}] it made pending
+  }
+
+  /** Queues an operation; `cells` ([{rowId, colId, value}]) become pending under its op id. */
+  add({ op, message, cells = [] }) {
+    this.outbox.push({ op, message, sent: false });
+    this.cellsOf.set(op, cells.map(({ rowId, colId }) => ({ rowId, colId })));
+    for (const { rowId, colId, value } of cells) {
+      let row = this.pending.get(rowId);
+      if (!row) this.pending.set(rowId, (row = new Map()));
+      row.set(colId, { value, op });
+    }
+  }
+
+  get waiting() {
+    return this.outbox.length;
+  }
+
+  has(op) {
+    return this.outbox.some((entry) => entry.op === op);
+  }
+
+  /** The operations still to send, oldest first. */
+  unsent() {
+    return this.outbox.filter((entry) => !entry.sent);
+  }
+
+  /** After a lost connection every unacknowledged operation is sent again (op ids make that safe). */
+  resendAll() {
+    for (const entry of this.outbox) entry.sent = false;
+  }
+
+  /** Sends an operation again later (the server asked us to slow down). */
+  retry(op) {
+    const entry = this.outbox.find((e) => e.op === op);
+    if (entry) entry.sent = false;
+  }
+
+  /**
+   * The server answered `op` (with its change, or with an error): forgets the operation and the
+   * cells still pending under it, and returns those cells as [{rowId, colId}].
+   */
+  settle(op) {
+    this.outbox = this.outbox.filter((entry) => entry.op !== op);
+    const settled = [];
+    for (const { rowId, colId } of this.cellsOf.get(op) || []) {
+      const row = this.pending.get(rowId);
+      if (row?.get(colId)?.op !== op) continue; // edited again since, or its row is gone
+      row.delete(colId);
+      if (!row.size) this.pending.delete(rowId);
+      settled.push({ rowId, colId });
+    }
+    this.cellsOf.delete(op);
+    return settled;
+  }
+
+  /** {value} when the cell has an edit of ours the server has not confirmed, else undefined. */
+  pendingAt(rowId, colId) {
+    return this.pending.get(rowId)?.get(colId);
+  }
+
+  /** Forgets pending cells in rows or columns that no longer exist (their operations stay queued). */
+  dropRows(rowIds) {
+    for (const id of rowIds) this.pending.delete(id);
+  }
+
+  dropCols(colIds) {
+    for (const row of this.pending.values()) for (const id of colIds) row.delete(id);
+  }
+}

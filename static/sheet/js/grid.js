@@ -1,0 +1,255 @@
+// Handsontable wiring. The grid speaks positions (visual rows and columns, which equal the model's
+// positions: no sorting or moving plugins); main.js turns them into ids. Handsontable never changes
+// the structure on its own: rows and columns come and go only through the server's changes.
+
+/* global Handsontable */
+
+const REMOTE = "tabula.remote"; // the source of every change this module makes for the server's model
+const NOT_USER_EDITS = new Set([REMOTE, "loadData", "updateData"]);
+const MAX_INSERT = 1000;
+
+function span(ranges, axis) {
+  const [from, to] = axis === "row" ? ["top", "bottom"] : ["left", "right"];
+  return { first: Math.min(...ranges.map((r) => r[from])), last: Math.max(...ranges.map((r) => r[to])) };
+}
+
+function plural(count, word) {
+  return count === 1 ? `1 ${word}` : `${count} ${word}s`;
+}
+
+export class Grid {
+  /**
+   * options: licenseKey, readOnly, titles (column headers), rows (arrays of values).
+   * handlers: onEdit([{row, col, value, old}]), onStructure({kind, before, count} or {kind, positions}),
+   * onSelect([{top, left, bottom, right}]), onEditorMaybeClosed().
+   */
+  constructor(container, options, handlers) {
+    this.handlers = handlers;
+    this.titles = options.titles;
+    this.highlights = [];
+    this.readOnly = options.readOnly;
+    const textRenderer = Handsontable.renderers.getRenderer("text");
+    const grid = this;
+    this.hot = new Handsontable(container, {
+      data: options.rows,
+      licenseKey: options.licenseKey,
+      themeName: "ht-theme-main",
+      width: "100%",
+      height: "100%",
+      rowHeaders: true,
+      colHeaders: (index) => grid.titles[index] ?? "",
+      readOnly: options.readOnly,
+      contextMenu: this.#contextMenu(options.readOnly),
+      fillHandle: !options.readOnly,
+      undo: false, // an undo stack would replay other people's changes; the server's log is the history
+      copyPaste: { rowsLimit: 100000, columnsLimit: 1000 },
+      outsideClickDeselects: false,
+      autoWrapRow: true,
+      autoWrapCol: true,
+      manualColumnResize: true,
+      colWidths: 100,
+      renderer(instance, td, row, col, prop, value, cellProperties) {
+        textRenderer(instance, td, row, col, prop, value, cellProperties);
+        grid.#decorate(td, row, col);
+      },
+      beforeCreateRow: (index, amount, source) => source === REMOTE,
+      beforeCreateCol: (index, amount, source) => source === REMOTE,
+      beforeRemoveRow: (index, amount, physicalRows, source) => source === REMOTE,
+      beforeRemoveCol: (index, amount, physicalCols, source) => source === REMOTE,
+      beforeChange: (changes, source) => {
+        if (NOT_USER_EDITS.has(source)) return true;
+        if (this.readOnly) return false;
+        // An emptied cell holds null, as the model does (and as the wire clears a cell).
+        for (const change of changes) if (change && change[3] === "") change[3] = null;
+        return true;
+      },
+      afterChange: (changes, source) => {
+        if (changes && !NOT_USER_EDITS.has(source)) {
+          this.handlers.onEdit(changes.map(([row, col, old, value]) => ({ row, col, old, value })));
+        }
+        this.handlers.onEditorMaybeClosed();
+      },
+      afterSelectionEnd: () => {
+        this.handlers.onSelect(this.selectionRanges());
+        this.handlers.onEditorMaybeClosed();
+      },
+      afterDeselect: () => {
+        this.handlers.onSelect([]);
+        this.handlers.onEditorMaybeClosed();
+      },
+      afterDocumentKeyDown: () => this.handlers.onEditorMaybeClosed(),
+    });
+  }
+
+  // ---------------------------------------------------------------- menus
+
+  #contextMenu(readOnly) {
+    if (readOnly) return { items: { copy: {} } };
+    const selected = () => this.selectionRanges();
+    const rowsLabel = (where) => () => {
+      const s = span(selected(), "row");
+      return `Insert ${plural(Math.min(MAX_INSERT, s.last - s.first + 1), "row")} ${where}`;
+    };
+    const colsLabel = (where) => () => {
+      const s = span(selected(), "col");
+      return `Insert ${plural(Math.min(MAX_INSERT, s.last - s.first + 1), "column")} ${where}`;
+    };
+    const none = () => selected().length === 0;
+    const insert = (axis, after) => () => {
+      const s = span(selected(), axis);
+      const count = Math.min(MAX_INSERT, s.last - s.first + 1);
+      this.handlers.onStructure({ kind: axis === "row" ? "insert_rows" : "insert_cols", before: after ? s.last + 1 : s.first, count });
+    };
+    const remove = (axis) => () => {
+      const positions = new Set();
+      for (const r of selected()) {
+        const [from, to] = axis === "row" ? [r.top, r.bottom] : [r.left, r.right];
+        for (let p = from; p <= to; p += 1) positions.add(p);
+      }
+      this.handlers.onStructure({ kind: axis === "row" ? "delete_rows" : "delete_cols", positions: [...positions].sort((a, b) => a - b) });
+    };
+    const removeLabel = (axis, word) => () => {
+      const count = new Set(selected().flatMap((r) => {
+        const [from, to] = axis === "row" ? [r.top, r.bottom] : [r.left, r.right];
+        return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+      })).size;
+      return `Delete ${plural(count, word)}`;
+    };
+    return {
+      items: {
+        tabula_row_above: { name: rowsLabel("above"), callback: insert("row", false), disabled: none },
+        tabula_row_below: { name: rowsLabel("below"), callback: insert("row", true), disabled: none },
+        tabula_sep1: "---------",
+        tabula_col_left: { name: colsLabel("left"), callback: insert("col", false), disabled: none },
+        tabula_col_right: { name: colsLabel("right"), callback: insert("col", true), disabled: none },
+        tabula_sep2: "---------",
+        tabula_remove_row: { name: removeLabel("row", "row"), callback: remove("row"), disabled: none },
+        tabula_remove_col: { name: removeLabel("col", "column"), callback: remove("col"), disabled: none },
+        tabula_sep3: "---------",
+        copy: {},
+        cut: {},
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  /** The selected ranges as [{top, left, bottom, right}] positions (header clicks clamp to the cells). */
+  selectionRanges() {
+    const ranges = this.hot.getSelectedRange() || [];
+    const rows = this.hot.countRows();
+    const cols = this.hot.countCols();
+    const out = [];
+    for (const range of ranges) {
+      const tl = range.getTopStartCorner();
+      const br = range.getBottomEndCorner();
+      const r = {
+        top: Math.max(0, tl.row),
+        left: Math.max(0, tl.col),
+        bottom: Math.min(rows - 1, br.row),
+        right: Math.min(cols - 1, br.col),
+      };
+      if (r.top <= r.bottom && r.left <= r.right) out.push(r);
+    }
+    return out;
+  }
+
+  /** The cell whose editor is open, {row, col}, or null. */
+  editingCell() {
+    const editor = this.hot.getActiveEditor();
+    return editor && editor.isOpened() ? { row: editor.row, col: editor.col } : null;
+  }
+
+  /** Every value shown, rows of columns. */
+  data() {
+    return this.hot.getData();
+  }
+
+  // ---------------------------------------------------------------- changing
+
+  /** Runs fn with rendering held back, then draws once. */
+  batch(fn) {
+    this.hot.batchRender(fn);
+  }
+
+  /** Replaces the whole grid (a first load or a reload). */
+  load(rows, titles) {
+    this.titles = titles;
+    this.hot.loadData(rows);
+  }
+
+  /** Shows new values: cells are [row, col, value] positions. */
+  setCells(cells) {
+    if (cells.length) this.hot.setDataAtCell(cells, REMOTE);
+  }
+
+  // Handsontable moves the selection, and an open editor with it, when rows or columns come and go.
+
+  insertRows(at, count) {
+    const rows = this.hot.countRows();
+    if (at >= rows && rows > 0) this.hot.alter("insert_row_below", rows - 1, count, REMOTE);
+    else this.hot.alter("insert_row_above", at, count, REMOTE);
+  }
+
+  removeRows(positions) {
+    this.hot.alter("remove_row", runs(positions), undefined, REMOTE);
+  }
+
+  insertCols(at, count, titles) {
+    this.titles = titles;
+    const cols = this.hot.countCols();
+    if (at >= cols && cols > 0) this.hot.alter("insert_col_end", cols - 1, count, REMOTE);
+    else this.hot.alter("insert_col_start", at, count, REMOTE);
+  }
+
+  removeCols(positions, titles) {
+    this.titles = titles;
+    this.hot.alter("remove_col", runs(positions), undefined, REMOTE);
+  }
+
+  setReadOnly(readOnly) {
+    this.readOnly = readOnly;
+    this.hot.updateSettings({ readOnly, contextMenu: this.#contextMenu(readOnly), fillHandle: !readOnly });
+  }
+
+  /** Others' selections to draw: [{top, left, bottom, right, color, name}] positions. */
+  setHighlights(rectangles) {
+    this.highlights = rectangles;
+    this.hot.render();
+  }
+
+  #decorate(td, row, col) {
+    const shadows = [];
+    let fill = null;
+    const names = [];
+    for (const r of this.highlights) {
+      if (row < r.top || row > r.bottom || col < r.left || col > r.right) continue;
+      fill = r.color;
+      names.push(r.name);
+      if (row === r.top) shadows.push(`inset 0 2px 0 0 ${r.color}`);
+      if (row === r.bottom) shadows.push(`inset 0 -2px 0 0 ${r.color}`);
+      if (col === r.left) shadows.push(`inset 2px 0 0 0 ${r.color}`);
+      if (col === r.right) shadows.push(`inset -2px 0 0 0 ${r.color}`);
+    }
+    td.style.boxShadow = shadows.join(", ");
+    td.style.backgroundColor = fill ? `color-mix(in srgb, ${fill} 12%, transparent)` : "";
+    if (names.length) {
+      td.classList.add("remote-selection");
+      td.title = `Selected by ${[...new Set(names)].join(", ")}`;
+    } else {
+      td.classList.remove("remote-selection");
+      td.removeAttribute("title");
+    }
+  }
+}
+
+/** Ascending positions as Handsontable's [[index, amount], ...] runs. */
+function runs(positions) {
+  const out = [];
+  for (const p of positions) {
+    const last = out[out.length - 1];
+    if (last && last[0] + last[1] === p) last[1] += 1;
+    else out.push([p, 1]);
+  }
+  return out;
+}

@@ -1,0 +1,161 @@
+// The wire format, browser side. With sheet/protocol.py this is the only code that knows the JSON
+// field names (docs/protocol.md describes them): it builds every client message and turns every
+// server message and snapshot into the plain shapes the other modules use.
+
+export const CLOSE_ACCESS_REMOVED = 4403;
+export const CLOSE_SHEET_DELETED = 4404;
+export const CLOSE_ROLE_CHANGED = 4409;
+export const CLOSE_MESSAGE_TOO_BIG = 1009;
+
+// Below the server's 1 MiB message limit with room for the envelope.
+const MESSAGE_BUDGET_BYTES = 900 * 1024;
+const utf8 = new TextEncoder();
+
+/** A fresh operation id: unique per sheet, at most 64 characters. */
+export function newOpId() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  // crypto.randomUUID needs a secure context; plain-http deployments still get 128 random bits.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// ------------------------------------------------------------ client messages
+// Each operation comes back as {op, message}: the op id travels separately so the outbox and the
+// pending cells can refer to it without reading the message.
+
+function operation(type, fields) {
+  const op = newOpId();
+  return { op, message: { type, op, ...fields } };
+}
+
+/**
+ * Turns cell writes [{rowId, colId, value}] into as few `set` operations as the limits allow:
+ * one, unless there are more than maxCells cells or they would not fit in one message.
+ * Returns [{op, message, cells}] where cells are the writes that operation carries.
+ */
+export function setOperations(writes, { maxCells }) {
+  const chunks = [];
+  let cells = [];
+  let wire = [];
+  let bytes = 0;
+  for (const write of writes) {
+    const cell = { row: write.rowId, col: write.colId, value: write.value };
+    const size = utf8.encode(JSON.stringify(cell)).length + 1;
+    if (wire.length && (wire.length >= maxCells || bytes + size > MESSAGE_BUDGET_BYTES)) {
+      chunks.push([cells, wire]);
+      cells = [];
+      wire = [];
+      bytes = 0;
+    }
+    cells.push(write);
+    wire.push(cell);
+    bytes += size;
+  }
+  if (wire.length) chunks.push([cells, wire]);
+  return chunks.map(([chunkCells, chunkWire]) => ({ ...operation("set", { cells: chunkWire }), cells: chunkCells }));
+}
+
+export const insertRows = (beforeRowId, count) => operation("insert_rows", { before: beforeRowId, count });
+export const insertCols = (beforeColId, count) => operation("insert_cols", { before: beforeColId, count });
+export const deleteRows = (rowIds) => operation("delete_rows", { rows: rowIds });
+export const deleteCols = (colIds) => operation("delete_cols", { cols: colIds });
+
+export const sync = (since) => ({ type: "sync", since });
+
+/** ranges: [{top, left, bottom, right}] of ids (top/left = first row/col id of the range). */
+export const select = (ranges) => ({ type: "select", ranges: ranges.map((r) => [r.top, r.left, r.bottom, r.right]) });
+
+export const encode = (message) => JSON.stringify(message);
+
+// ------------------------------------------------------------ server messages
+
+/** The snapshot of GET /api/sheets/{id}/ as {id, name, rev, role, colIds, titles, rows: [{id, values}]}. */
+export function readSnapshot(json) {
+  return {
+    id: json.id,
+    name: json.name,
+    rev: json.rev,
+    role: json.role,
+    colIds: json.columns.map((c) => c.id),
+    titles: json.columns.map((c) => c.title),
+    rows: json.rows.map((r) => ({ id: r.id, values: r.values })),
+  };
+}
+
+export const snapshotUrl = (sheetId) => `/api/sheets/${encodeURIComponent(sheetId)}/`;
+export const socketPath = (sheetId) => `/ws/sheets/${encodeURIComponent(sheetId)}/`;
+
+function readUser(user) {
+  return {
+    id: user.id,
+    name: String(user.name),
+    color: user.color,
+    ranges: (user.selection || []).map(([top, left, bottom, right]) => ({ top, left, bottom, right })),
+  };
+}
+
+/**
+ * A change as the model applies it:
+ * {rev, op, by: {id, name}, kind, cells?: [{rowId, colId, value}], before?, ids?, name?}
+ * where `ids` are the rows or columns inserted or deleted.
+ */
+function readChange(m) {
+  const change = { rev: m.rev, op: m.op, by: { id: m.by?.id, name: m.by?.name }, kind: m.kind };
+  switch (m.kind) {
+    case "set":
+      change.cells = m.cells.map((c) => ({ rowId: c.row, colId: c.col, value: c.value }));
+      break;
+    case "insert_rows":
+      change.before = m.before;
+      change.ids = m.rows;
+      break;
+    case "insert_cols":
+      change.before = m.before;
+      change.ids = m.cols;
+      break;
+    case "delete_rows":
+      change.ids = m.rows;
+      break;
+    case "delete_cols":
+      change.ids = m.cols;
+      break;
+    case "rename":
+      change.name = m.name;
+      break;
+    default:
+      break;
+  }
+  return change;
+}
+
+/** One server message as {type, ...}; null for anything this client does not understand. */
+export function readMessage(text) {
+  let m;
+  try {
+    m = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!m || typeof m !== "object") return null;
+  switch (m.type) {
+    case "hello":
+      return { type: "hello", rev: m.rev, role: m.role, me: { id: m.me.id, name: m.me.name, color: m.me.color }, users: m.presence.map(readUser) };
+    case "change":
+      return { type: "change", change: readChange(m) };
+    case "error":
+      return { type: "error", op: m.op, code: m.code, message: m.message };
+    case "presence":
+      return { type: "presence", users: m.users.map(readUser) };
+    case "synced":
+      return { type: "synced", rev: m.rev };
+    case "reload":
+      return { type: "reload" };
+    default:
+      return null;
+  }
+}
+
+/** The message of a JSON API error body ({"error", "message"}), if it is one. */
+export function apiErrorMessage(json) {
+  return json && typeof json.message === "string" ? json.message : null;
+}

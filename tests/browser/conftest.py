@@ -1,0 +1,102 @@
+"""The browser tests' world: Tabula as users run it embedded (``manage.py runserver``: daphne serving the
+pages, static files, API and sockets in one process, SQLite in a file, the in-memory channel layer),
+and Debian's Chromium driven by Playwright.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests import support
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "correct-horse-battery-staple"
+USERS = ("olivia", "edgar", "vera")  # owner, editor, viewer
+TIMEOUT_MS = 20_000
+
+
+@dataclass
+class Site:
+    """A running Tabula: its URL, environment, and the server process (which a test may stop and restart)."""
+
+    base_url: str
+    env: dict
+    server: support.ServerProcess
+    tmp: Path
+
+    def api(self, username: str) -> support.HttpSession:
+        return support.HttpSession(self.base_url).login(username, PASSWORD)
+
+    def restart(self) -> None:
+        self.server.stop()
+        self.server.start()
+
+
+def start_server(env: dict, log_dir: Path, port: int) -> support.ServerProcess:
+    args = [support.PYTHON, "manage.py", "runserver", "--insecure", "--noreload", f"127.0.0.1:{port}"]
+    return support.ServerProcess(args, env, log_dir / f"runserver-{port}.log", port).start()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("site")
+    env = support.app_env(database_url=f"sqlite:///{tmp / 'db.sqlite3'}", redis_url="", var_dir=tmp)
+    support.manage(env, "migrate", "--noinput")
+    for username in USERS:
+        support.create_user(env, username, PASSWORD)
+    port = support.free_port()
+    server = start_server(env, tmp, port)
+    yield Site(f"http://127.0.0.1:{port}", env, server, tmp)
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium for one module: Playwright's sync API runs an event loop of its own, which must be gone
+    before the suite's asyncio tests run."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is not installed; scripts/test installs it")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def pages(browser, site):
+    """Opens a sheet page as a user, each in a browser context of its own (its own session cookie)."""
+    contexts = []
+
+    def open_page(username: str, sheet_id: int):
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto(f"{site.base_url}/accounts/login/?next=/sheets/{sheet_id}/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"**/sheets/{sheet_id}/")
+        page.wait_for_selector("#connection[data-state=live]")
+        page.wait_for_selector("#grid .htCore td")
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()

@@ -1,0 +1,301 @@
+"""What people see on a sheet page, in Chromium, against a real Tabula server process.
+
+Every wait is for something a person would see (a cell's text, the connection badge, a name in the
+presence list); the API's snapshot and change log are the referee.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
+
+from tests.browser.conftest import TIMEOUT_MS
+
+pytestmark = pytest.mark.browser
+
+PASTE_SCRIPT = """(text) => {
+  const data = new DataTransfer();
+  data.setData('text/plain', text);
+  document.activeElement.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true}));
+}"""
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def new_sheet(site, name, *, rows=20, cols=8, members=(("edgar", "editor"), ("vera", "viewer"))) -> tuple[int, object]:
+    owner = site.api("olivia")
+    status, snapshot = owner.request("POST", "/api/sheets/", {"name": name, "rows": rows, "cols": cols})
+    assert status == 201, snapshot
+    for username, role in members:
+        status, body = owner.request("PUT", f"/api/sheets/{snapshot['id']}/members/{username}", {"role": role})
+        assert status in (200, 201), body
+    return snapshot["id"], owner
+
+
+def cell(page, row: int, col: int):
+    """The rendered cell at a 0-based position (the first cell of each row is its row header)."""
+    return page.locator(f"#grid .ht_master .htCore tbody tr:nth-child({row + 1}) td:nth-child({col + 2})")
+
+
+def type_into(page, row: int, col: int, text: str) -> None:
+    cell(page, row, col).click()
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
+def context_menu(page, row: int, col: int, item: str) -> None:
+    cell(page, row, col).click()
+    cell(page, row, col).click(button="right")
+    page.locator(".htContextMenu td").filter(has_text=item).first.click()
+
+
+def paste(page, row: int, col: int, rows: list[list[str]]) -> None:
+    """A real paste event carrying tab-separated text, as a spreadsheet copy puts on the clipboard."""
+    cell(page, row, col).click()
+    page.evaluate(PASTE_SCRIPT, "\n".join("\t".join(r) for r in rows))
+
+
+def snapshot_values(api, sheet_id) -> tuple[int, list]:
+    status, snapshot = api.request("GET", f"/api/sheets/{sheet_id}/")
+    assert status == 200, snapshot
+    return snapshot["rev"], [row["values"] for row in snapshot["rows"]]
+
+
+def wait_until_showing(page, values: list) -> None:
+    """Waits until the page's grid shows exactly these rows of values."""
+    try:
+        page.wait_for_function("expected => JSON.stringify(window.tabula.grid.data()) === JSON.stringify(expected)", arg=values, timeout=TIMEOUT_MS)
+    except PlaywrightTimeout:
+        assert page.evaluate("window.tabula.grid.data()") == values  # shows the difference
+
+
+def changes_since(api, sheet_id, rev) -> list:
+    status, body = api.request("GET", f"/api/sheets/{sheet_id}/changes?since={rev}")
+    assert status == 200, body
+    return body["changes"]
+
+
+class TwoEditorsTest:
+    def test_edits_pastes_and_row_changes_reach_the_other_page(self, site, pages):
+        sheet_id, api = new_sheet(site, "Shared plans")
+        olivia = pages("olivia", sheet_id)
+        edgar = pages("edgar", sheet_id)
+
+        expect(olivia.locator("#presence li")).to_have_text(["edgar"])
+        expect(edgar.locator("#presence li")).to_have_text(["olivia"])
+        expect(olivia.locator("#grid .ht_master thead th").nth(1)).to_have_text("A")
+
+        type_into(olivia, 1, 1, "hello")
+        expect(cell(edgar, 1, 1)).to_have_text("hello")
+
+        rev_before_paste, _ = snapshot_values(api, sheet_id)
+        block = [["north", "12", "7"], ["south", "9", "11"], ["east", "", "3"]]
+        paste(edgar, 3, 0, block)
+        expect(cell(olivia, 3, 0)).to_have_text("north")
+        expect(cell(olivia, 5, 2)).to_have_text("3")
+        pasted = changes_since(api, sheet_id, rev_before_paste)
+        assert [c["kind"] for c in pasted] == ["set"], "a paste is one operation"
+        # the empty pasted cell was empty already, so it is not written
+        assert sorted(c["value"] for c in pasted[0]["cells"]) == sorted(["north", "12", "7", "south", "9", "11", "east", "3"])
+
+        context_menu(olivia, 1, 0, "Insert 1 row above")
+        expect(cell(edgar, 2, 1)).to_have_text("hello")
+        expect(cell(edgar, 1, 1)).to_have_text("")
+        expect(cell(edgar, 4, 0)).to_have_text("north")
+
+        context_menu(edgar, 4, 0, "Delete 1 row")
+        expect(cell(olivia, 4, 0)).to_have_text("south")
+        expect(cell(olivia, 2, 1)).to_have_text("hello")
+
+        cell(edgar, 6, 2).click()
+        expect(olivia.locator("#grid td.remote-selection")).to_have_count(1)
+
+        _, values = snapshot_values(api, sheet_id)
+        assert len(values) == 20
+        wait_until_showing(olivia, values)
+        wait_until_showing(edgar, values)
+
+
+class TypingTest:
+    def test_remote_changes_never_overwrite_the_cell_being_typed_in(self, site, pages):
+        sheet_id, api = new_sheet(site, "Busy")
+        edgar = pages("edgar", sheet_id)
+        status, snapshot = api.request("GET", f"/api/sheets/{sheet_id}/")
+        row_ids = [r["id"] for r in snapshot["rows"]]
+        col_ids = [c["id"] for c in snapshot["columns"]]
+
+        def remote(op: dict) -> None:
+            status, body = api.request("POST", f"/api/sheets/{sheet_id}/ops", op)
+            assert status == 201, body
+
+        editor = edgar.locator(".handsontableInputHolder textarea")
+        cell(edgar, 3, 1).dblclick()
+        edgar.keyboard.type("my words")
+        remote({"type": "insert_rows", "op": "rows-above", "before": row_ids[0], "count": 2})
+        remote({"type": "set", "op": "same-cell", "cells": [{"row": row_ids[3], "col": col_ids[1], "value": "theirs"}]})
+        remote({"type": "set", "op": "elsewhere", "cells": [{"row": row_ids[9], "col": col_ids[5], "value": "signal"}]})
+        expect(cell(edgar, 11, 5)).to_have_text("signal")  # every change before it is applied too
+        expect(editor).to_be_visible()
+        expect(editor).to_have_value("my words")
+
+        edgar.keyboard.type(", finished")
+        edgar.keyboard.press("Enter")
+        expect(cell(edgar, 5, 1)).to_have_text("my words, finished")
+        _, values = snapshot_values(api, sheet_id)
+        wait_until_showing(edgar, values)
+        assert values[5][1] == "my words, finished"
+
+        cell(edgar, 7, 2).dblclick()
+        edgar.keyboard.type("second thoughts")
+        remote({"type": "set", "op": "while-unsure", "cells": [{"row": row_ids[5], "col": col_ids[2], "value": "theirs again"}]})
+        remote({"type": "set", "op": "signal-2", "cells": [{"row": row_ids[9], "col": col_ids[5], "value": "signal 2"}]})
+        expect(cell(edgar, 11, 5)).to_have_text("signal 2")
+        expect(editor).to_have_value("second thoughts")
+        edgar.keyboard.press("Escape")  # abandoning the edit uncovers the value that arrived meanwhile
+        expect(cell(edgar, 7, 2)).to_have_text("theirs again")
+
+
+class ViewerTest:
+    def test_viewer_cannot_change_the_sheet_but_sees_changes_live(self, site, pages):
+        sheet_id, api = new_sheet(site, "Read only for Vera")
+        vera = pages("vera", sheet_id)
+        olivia = pages("olivia", sheet_id)
+        expect(vera.locator("#role")).to_have_text("viewer")
+
+        type_into(vera, 0, 0, "not allowed")
+        cell(vera, 0, 1).dblclick()
+        vera.keyboard.type("nor this")
+        vera.keyboard.press("Enter")
+        expect(vera.locator(".handsontableInputHolder textarea")).to_be_hidden()
+        cell(vera, 2, 2).click(button="right")
+        expect(vera.locator(".htContextMenu td").filter(has_text="Insert")).to_have_count(0)
+        vera.keyboard.press("Escape")
+
+        type_into(olivia, 3, 3, "from the owner")
+        expect(cell(vera, 3, 3)).to_have_text("from the owner")
+        expect(cell(vera, 0, 0)).to_have_text("")
+        expect(cell(vera, 0, 1)).to_have_text("")
+        assert [c["by"]["name"] for c in changes_since(api, sheet_id, 0)] == ["olivia"]
+
+        status, body = api.request("PATCH", f"/api/sheets/{sheet_id}/", {"name": "Renamed for everyone"})
+        assert status == 200, body
+        expect(vera.locator("#sheet-name")).to_have_text("Renamed for everyone")
+        expect(vera).to_have_title("Renamed for everyone · Tabula")
+
+
+class MarkupInCellsTest:
+    def test_markup_typed_into_a_cell_shows_as_text_and_runs_nothing(self, site, pages):
+        sheet_id, api = new_sheet(site, "Markup")
+        olivia = pages("olivia", sheet_id)
+        edgar = pages("edgar", sheet_id)
+        dialogs = []
+        for page in (olivia, edgar):
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+        type_into(olivia, 0, 0, XSS)
+        status, snapshot = api.request("GET", f"/api/sheets/{sheet_id}/")
+        script_cell = {"row": snapshot["rows"][2]["id"], "col": snapshot["columns"][1]["id"], "value": "<script>window.pwned = 1</script>"}
+        status, body = api.request("POST", f"/api/sheets/{sheet_id}/ops", {"type": "set", "op": "script-cell", "cells": [script_cell]})
+        assert status == 201, body
+
+        expect(cell(edgar, 0, 0)).to_have_text(XSS)
+        expect(cell(edgar, 2, 1)).to_have_text("<script>window.pwned = 1</script>")
+        edgar.reload()
+        expect(edgar.locator("#connection")).to_have_attribute("data-state", "live")
+        expect(cell(edgar, 0, 0)).to_have_text(XSS)
+        for page in (olivia, edgar):
+            assert page.locator("#grid img").count() == 0
+            assert page.locator("#grid td script").count() == 0
+            assert page.evaluate("window.pwned") is None
+        assert dialogs == []
+
+
+class AccessRemovedTest:
+    def test_a_removed_member_is_told_and_can_no_longer_edit(self, site, pages):
+        sheet_id, api = new_sheet(site, "Leaving")
+        edgar = pages("edgar", sheet_id)
+
+        status, body = api.request("DELETE", f"/api/sheets/{sheet_id}/members/edgar")
+        assert status == 200, body
+        expect(edgar.locator("#notice")).to_have_text("Your access to this sheet was removed.")
+        expect(edgar.locator("#connection")).to_have_attribute("data-state", "offline")
+        type_into(edgar, 0, 0, "too late")
+        expect(cell(edgar, 0, 0)).to_have_text("")
+
+
+class ServerRestartTest:
+    def test_edits_made_while_the_server_is_down_arrive_after_it_restarts(self, site, pages):
+        sheet_id, api = new_sheet(site, "Outage")
+        olivia = pages("olivia", sheet_id)
+        edgar = pages("edgar", sheet_id)
+        type_into(olivia, 0, 0, "before")
+        expect(cell(edgar, 0, 0)).to_have_text("before")
+
+        site.server.stop()
+        try:
+            expect(olivia.locator("#connection")).not_to_have_attribute("data-state", "live")
+            type_into(olivia, 1, 0, "while down 1")
+            type_into(olivia, 2, 0, "while down 2")
+            type_into(edgar, 4, 4, "edgar offline")
+            expect(olivia.locator("#connection")).to_have_text("offline — 2 edits waiting")
+            expect(olivia.locator("#connection")).to_have_attribute("data-state", "offline")
+            expect(edgar.locator("#connection")).to_have_text("offline — 1 edit waiting")
+            expect(cell(olivia, 1, 0)).to_have_text("while down 1")  # still shown, not lost
+        finally:
+            site.server.start()
+
+        for page in (olivia, edgar):
+            expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+        expect(cell(edgar, 2, 0)).to_have_text("while down 2")
+        expect(cell(olivia, 4, 4)).to_have_text("edgar offline")
+
+        _, values = snapshot_values(api, sheet_id)
+        assert [values[0][0], values[1][0], values[2][0], values[4][4]] == ["before", "while down 1", "while down 2", "edgar offline"]
+        wait_until_showing(olivia, values)
+        wait_until_showing(edgar, values)
+        assert len(changes_since(api, sheet_id, 0)) == 4, "each edit applied once"
+
+
+class PresenceTest:
+    def test_everyone_elses_name_and_selection_show_in_their_colour(self, site, pages, tmp_path):
+        """Also the picture in docs/screenshot.png: TABULA_SCREENSHOT=docs/screenshot.png refreshes it."""
+        sheet_id, _ = new_sheet(site, "Q3 budget", rows=40, cols=12)
+        rows = [
+            ["Team", "July", "August", "September", "Total"],
+            ["Design", "4200", "3900", "4400", "12500"],
+            ["Engineering", "18300", "17650", "19020", "54970"],
+            ["Marketing", "6100", "7300", "5200", "18600"],
+            ["Support", "3100", "3050", "3300", "9450"],
+            ["Travel", "1200", "800", "2100", "4100"],
+        ]
+        olivia = pages("olivia", sheet_id)
+        edgar = pages("edgar", sheet_id)
+        vera = pages("vera", sheet_id)
+        paste(olivia, 1, 1, rows)
+        expect(cell(edgar, 6, 5)).to_have_text("4100")
+        cell(edgar, 3, 2).click()
+        edgar.keyboard.down("Shift")
+        cell(edgar, 4, 4).click()
+        edgar.keyboard.up("Shift")
+        cell(vera, 6, 1).click()
+        expect(olivia.locator("#presence li")).to_have_text(["edgar", "vera"])
+        expect(olivia.locator("#grid td.remote-selection")).to_have_count(7)
+        cell(olivia, 8, 1).click()
+        olivia.keyboard.type("Notes: travel is under review")
+        chips = olivia.locator("#presence li")
+        assert chips.nth(0).evaluate("li => getComputedStyle(li).backgroundColor") != chips.nth(1).evaluate(
+            "li => getComputedStyle(li).backgroundColor"
+        )
+        path = Path(os.environ.get("TABULA_SCREENSHOT") or tmp_path / "sheet.png")
+        olivia.screenshot(path=str(path))
+        assert path.stat().st_size > 0
+
+        highlighted = re.compile(r"\bremote-selection\b")
+        context_menu(olivia, 0, 0, "Insert 1 row above")  # edgar's selection is held by ids: it moves down
+        expect(cell(olivia, 5, 4)).to_have_class(highlighted)
+        expect(cell(olivia, 3, 2)).not_to_have_class(highlighted)
+        expect(olivia.locator("#grid td.remote-selection")).to_have_count(7)
