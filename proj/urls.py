@@ -6,3 +6,5 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("sheet.urls")),
 ]
+
+handler404 = "sheet.api.not_found"

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from django.views.csrf import csrf_failure as html_csrf_failure
+from django.views.defaults import page_not_found
 
 from sheet import protocol, selectors, services
 from sheet.domain.errors import Invalid, NotFound, OperationError, RateLimited, TooLarge
@@ -26,6 +27,13 @@ def csrf_failure(request, reason=""):
     if request.path.startswith("/api/"):
         return error_response("forbidden", f"CSRF check failed: {reason}", 403)
     return html_csrf_failure(request, reason=reason)
+
+
+def not_found(request, exception=None):
+    """JSON for unknown API paths, Django's page elsewhere (settings.ROOT_URLCONF's handler404)."""
+    if request.path.startswith("/api/"):
+        return error_response("not_found", "no such endpoint (docs/protocol.md lists them)", 404)
+    return page_not_found(request, exception)
 
 
 def json_body(request):

@@ -6,17 +6,23 @@ reaches the sockets held by any daphne process through the (Redis) channel layer
 
 from __future__ import annotations
 
+import logging
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from sheet import protocol
 from sheet.domain.values import Change, PresenceEntry
 
+logger = logging.getLogger(__name__)
+
 # Close codes the server uses; docs/protocol.md lists them for clients.
 CLOSE_SHEET_DELETED = 4404
 CLOSE_ACCESS_REMOVED = 4403
 CLOSE_ROLE_CHANGED = 4409
-CLOSE_MESSAGE_TOO_BIG = 1009
+# Not the standard 1009: daphne (autobahn) lets an application close only with 1000 or 3000-4999 and
+# fails on anything else, so a 1009 would reach the client as 1011, which says "reconnect and resend".
+CLOSE_MESSAGE_TOO_BIG = 4413
 
 
 def group_name(sheet_id: int) -> str:
@@ -31,10 +37,20 @@ async def leave(consumer) -> None:
     await consumer.channel_layer.group_discard(group_name(consumer.sheet_id), consumer.channel_name)
 
 
-async def change(sheet_id: int, change: Change) -> None:
-    """Sends a committed change to every socket on the sheet, encoded once for all of them."""
+async def change(sheet_id: int, change: Change) -> bool:
+    """Sends a committed change to every socket on the sheet, encoded once for all of them.
+
+    Returns False when the channel layer failed (say Redis is restarting). The change is committed
+    all the same: sockets fill the gap from the change log when the next change reaches them, and
+    clients that reconnect catch up with ``sync``.
+    """
     text = protocol.encode(protocol.change(change))
-    await get_channel_layer().group_send(group_name(sheet_id), {"type": "sheet.change", "rev": change.rev, "text": text})
+    try:
+        await get_channel_layer().group_send(group_name(sheet_id), {"type": "sheet.change", "rev": change.rev, "text": text})
+    except Exception:
+        logger.warning("broadcast of sheet %s rev %s failed; sockets will catch up from the log", sheet_id, change.rev, exc_info=True)
+        return False
+    return True
 
 
 async def sheet_deleted(sheet_id: int) -> None:

@@ -44,8 +44,12 @@ def _refuse_constant(name):
 
 
 def decode(text: str | bytes, limits: Limits) -> dict:
-    """Decodes one client message: a JSON object within the message size limit."""
-    if len(text) > limits.max_message_bytes:
+    """Decodes one client message: a JSON object within the message size limit (in UTF-8 bytes)."""
+    size = len(text)
+    if isinstance(text, str) and size * 4 > limits.max_message_bytes:
+        # A character takes up to 4 bytes: only text that might be over the limit is measured.
+        size = len(text.encode("utf-8", "surrogatepass"))
+    if size > limits.max_message_bytes:
         raise TooLarge(f"a message holds at most {limits.max_message_bytes} bytes")
     try:
         content = json.loads(text, parse_constant=_refuse_constant)
@@ -172,7 +176,8 @@ def _ranges(ranges) -> tuple:
         raise Invalid(f"ranges must be a list of at most {MAX_SELECT_RANGES} [row1, col1, row2, col2]")
     parsed = []
     for item in ranges:
-        if not isinstance(item, list) or len(item) != 4 or not all(_is_int(i) for i in item):
+        # Bounded like any id the server issues: the ranges travel through the channel layer to others.
+        if not isinstance(item, list) or len(item) != 4 or not all(_is_int(i) and abs(i) <= SAFE_INTEGER for i in item):
             raise Invalid("each range is [row1, col1, row2, col2] of ids")
         parsed.append(tuple(item))
     return tuple(parsed)

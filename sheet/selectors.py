@@ -21,9 +21,14 @@ class HistoryTruncated(Exception):
 
 @contextmanager
 def consistent_read():
-    """A transaction whose queries all see the database at one moment."""
+    """A transaction whose queries all see the database at one moment.
+
+    Inside a caller's transaction (a savepoint here) PostgreSQL no longer lets us choose the
+    isolation level; the caller's transaction decides what is seen.
+    """
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if outermost and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         yield

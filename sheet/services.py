@@ -44,6 +44,7 @@ class Conflict(Exception):
 class Applied:
     change: Change
     duplicate: bool  # the op id was applied before; ``change`` is the original
+    broadcast: bool = True  # False when the channel layer failed after the commit
 
 
 def _locked_sheet(sheet_id: int, user) -> tuple[Sheet, str]:
@@ -65,17 +66,22 @@ def _next_positions(model, sheet: Sheet, before_id: int | None, count: int, id_f
     return start
 
 
-def _live(model, sheet: Sheet, id_field: str, ids) -> set[int]:
-    return set(model.objects.filter(sheet=sheet, **{f"{id_field}__in": list(set(ids))}).values_list(id_field, flat=True))
+def _issued(ids, issued: int) -> list[int]:
+    """The ids worth looking up: only issued ones can exist, and any other int may not even fit the column."""
+    return [i for i in set(ids) if 1 <= i <= issued]
+
+
+def _live(model, sheet: Sheet, id_field: str, ids, issued: int) -> set[int]:
+    return set(model.objects.filter(sheet=sheet, **{f"{id_field}__in": _issued(ids, issued)}).values_list(id_field, flat=True))
 
 
 def _apply_set(sheet: Sheet, operation: SetCells, limits: Limits) -> dict:
-    row_ids = {c.row for c in operation.cells}
-    rows = {r.rid: r for r in Row.objects.filter(sheet=sheet, rid__in=list(row_ids)).only("id", "rid", "values")}
+    row_ids = _issued((c.row for c in operation.cells), sheet.rows_issued)
+    rows = {r.rid: r for r in Row.objects.filter(sheet=sheet, rid__in=row_ids).only("id", "rid", "values")}
     cells = rules.applied_cells(
         operation.cells,
         live_rows=rows.keys(),
-        live_cols=_live(Column, sheet, "cid", (c.col for c in operation.cells)),
+        live_cols=_live(Column, sheet, "cid", (c.col for c in operation.cells), sheet.cols_issued),
         rows_issued=sheet.rows_issued,
         cols_issued=sheet.cols_issued,
     )
@@ -98,9 +104,8 @@ def _apply_insert(sheet: Sheet, operation, limits: Limits) -> dict:
     what = "row" if is_rows else "column"
     rules.check_capacity(getattr(sheet, count_field), operation.count, limits.max_rows if is_rows else limits.max_cols, f"{what}s")
     if operation.before is not None:
-        rules.check_insert_anchor(
-            operation.before, live=_live(model, sheet, id_field, [operation.before]), issued=getattr(sheet, issued_field), what=what
-        )
+        issued = getattr(sheet, issued_field)
+        rules.check_insert_anchor(operation.before, live=_live(model, sheet, id_field, [operation.before], issued), issued=issued, what=what)
     start = _next_positions(model, sheet, operation.before, operation.count, id_field)
     first_id = getattr(sheet, issued_field) + 1
     ids = list(range(first_id, first_id + operation.count))
@@ -114,13 +119,18 @@ def _apply_delete(sheet: Sheet, operation, limits: Limits) -> dict:
     is_rows = isinstance(operation, DeleteRows)
     model, id_field = (Row, "rid") if is_rows else (Column, "cid")
     requested = operation.rows if is_rows else operation.cols
-    ids = rules.applied_deletes(
-        requested,
-        live=_live(model, sheet, id_field, requested),
-        issued=sheet.rows_issued if is_rows else sheet.cols_issued,
-        what="row" if is_rows else "column",
-    )
+    issued = sheet.rows_issued if is_rows else sheet.cols_issued
+    ids = rules.applied_deletes(requested, live=_live(model, sheet, id_field, requested, issued), issued=issued, what="row" if is_rows else "column")
     model.objects.filter(sheet=sheet, **{f"{id_field}__in": list(ids)}).delete()
+    if not is_rows and ids:
+        # A column's cells live in each row's ``values``: remove them too, so a deleted column's
+        # data does not stay in the table (and in every snapshot read) forever.
+        keys = [str(c) for c in ids]
+        rows = list(Row.objects.filter(sheet=sheet, values__has_any_keys=keys).only("id", "values"))
+        for row in rows:
+            for key in keys:
+                row.values.pop(key, None)
+        Row.objects.bulk_update(rows, ["values"], batch_size=500)
     count_field = "row_count" if is_rows else "col_count"
     setattr(sheet, count_field, getattr(sheet, count_field) - len(ids))
     return protocol.change_data(operation.kind, ids=ids)
@@ -178,8 +188,8 @@ def apply_operation(*, sheet_id: int, user, operation: Operation) -> Applied:
 async def apply_operation_async(*, sheet_id: int, user, operation: Operation) -> Applied:
     """The write path for consumers: commit in the database thread, then broadcast."""
     applied = await database_sync_to_async(commit_operation)(sheet_id=sheet_id, user=user, operation=operation)
-    if not applied.duplicate:
-        await broadcast.change(sheet_id, applied.change)
+    if not applied.duplicate and not await broadcast.change(sheet_id, applied.change):
+        return Applied(applied.change, duplicate=False, broadcast=False)
     return applied
 
 

@@ -18,8 +18,11 @@ PALETTE = (
 
 
 def user_color(user_id: int) -> str:
-    """A stable colour for a user, the same in every process and every tab."""
-    return PALETTE[(user_id * 7) % len(PALETTE)]
+    """A stable colour for a user, the same in every process and every tab.
+
+    The stride is coprime with the palette's size, so consecutive users get distinct colours.
+    """
+    return PALETTE[(user_id * 5) % len(PALETTE)]
 
 
 def column_title(position: int) -> str:

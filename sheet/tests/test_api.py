@@ -1,0 +1,474 @@
+"""The HTTP API as a black box, through Django's test client: every endpoint of the contract's table."""
+
+from __future__ import annotations
+
+import io
+import json
+from types import SimpleNamespace
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import channel_layers, get_channel_layer
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.management import call_command
+from django.test import Client
+from model_bakery import baker
+
+from sheet import broadcast, services
+from sheet.domain.values import CellWrite, SetCells
+from sheet.models import Change, Member, Sheet
+
+pytestmark = pytest.mark.django_db
+
+SUMMARY_KEYS = {"id", "name", "rev", "role", "updated_at"}
+SNAPSHOT_KEYS = {"id", "name", "rev", "role", "columns", "rows"}
+CHANGE_KEYS = {"type", "rev", "op", "by", "at", "kind"}
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_budget():
+    """The HTTP rate limit counts in the cache; every test starts with an unused budget."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def team():
+    """ada owns a sheet (rows 1-3, columns 1-2) shared with bob (editor) and cy (viewer); dee has no role."""
+    users = {name: baker.make(get_user_model(), username=name) for name in ("ada", "bob", "cy", "dee")}
+    sheet_id = services.create_sheet(user=users["ada"], name="Budget", rows=3, cols=2).id
+    baker.make(Member, sheet_id=sheet_id, user=users["bob"], role="editor")
+    baker.make(Member, sheet_id=sheet_id, user=users["cy"], role="viewer")
+    return SimpleNamespace(sheet_id=sheet_id, **users)
+
+
+def client_for(user, **kwargs) -> Client:
+    client = Client(**kwargs)
+    client.force_login(user)
+    return client
+
+
+def call(client, method, path, body=None, **extra):
+    data = "" if body is None else (body if isinstance(body, str | bytes) else json.dumps(body))
+    return client.generic(method, path, data, content_type="application/json", **extra)
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error", "message"}
+    assert body["error"] == code
+    assert body["message"]
+
+
+def set_op(op, *cells):
+    return {"type": "set", "op": op, "cells": [{"row": r, "col": c, "value": v} for r, c, v in cells]}
+
+
+def sheet_state(sheet_id):
+    """Everything that must not change when a request is refused."""
+    sheet = Sheet.objects.filter(pk=sheet_id).values("name", "rev", "row_count", "col_count").first()
+    members = sorted(Member.objects.filter(sheet_id=sheet_id).values_list("user__username", "role"))
+    return sheet, members, Change.objects.filter(sheet_id=sheet_id).count()
+
+
+def every_endpoint(sheet_id):
+    return [
+        ("GET", "/api/sheets/", None),
+        ("POST", "/api/sheets/", {"name": "New"}),
+        ("GET", f"/api/sheets/{sheet_id}/", None),
+        ("PATCH", f"/api/sheets/{sheet_id}/", {"name": "Taken"}),
+        ("DELETE", f"/api/sheets/{sheet_id}/", None),
+        ("GET", f"/api/sheets/{sheet_id}/members", None),
+        ("PUT", f"/api/sheets/{sheet_id}/members/dee", {"role": "editor"}),
+        ("DELETE", f"/api/sheets/{sheet_id}/members/bob", None),
+        ("GET", f"/api/sheets/{sheet_id}/changes?since=0", None),
+        ("POST", f"/api/sheets/{sheet_id}/ops", set_op("o", (1, 1, "x"))),
+    ]
+
+
+SHEET_ENDPOINTS = [
+    ("GET", "/api/sheets/{id}/", None),
+    ("PATCH", "/api/sheets/{id}/", {"name": "Taken"}),
+    ("DELETE", "/api/sheets/{id}/", None),
+    ("GET", "/api/sheets/{id}/members", None),
+    ("PUT", "/api/sheets/{id}/members/dee", {"role": "editor"}),
+    ("PUT", "/api/sheets/{id}/members/bob", {"role": "viewer"}),
+    ("DELETE", "/api/sheets/{id}/members/bob", None),
+    ("GET", "/api/sheets/{id}/changes?since=0", None),
+    ("POST", "/api/sheets/{id}/ops", set_op("o", (1, 1, "x"))),
+]
+
+
+class AuthenticationTest:
+    def test_every_endpoint_anonymous_401_json_nothing_changes(self, team):
+        before = sheet_state(team.sheet_id)
+        for method, path, body in every_endpoint(team.sheet_id):
+            assert_error(call(Client(), method, path, body), 401, "unauthenticated")
+        assert sheet_state(team.sheet_id) == before
+        assert Sheet.objects.count() == 1
+
+
+class NoRoleTest:
+    @pytest.mark.parametrize(("method", "path", "body"), SHEET_ENDPOINTS)
+    def test_sheet_endpoint_user_without_role_404_nothing_changes(self, team, method, path, body):
+        before = sheet_state(team.sheet_id)
+        response = call(client_for(team.dee), method, path.format(id=team.sheet_id), body)
+        assert_error(response, 404, "not_found")
+        assert sheet_state(team.sheet_id) == before
+
+    @pytest.mark.parametrize(("method", "path", "body"), SHEET_ENDPOINTS)
+    def test_sheet_endpoint_no_role_same_answer_as_missing_sheet(self, team, method, path, body):
+        client = client_for(team.dee)
+        existing = call(client, method, path.format(id=team.sheet_id), body)
+        missing = call(client, method, path.format(id=team.sheet_id + 1000), body)
+        assert (existing.status_code, existing.json()) == (missing.status_code, missing.json())
+
+    def test_list_user_without_role_sheet_not_listed(self, team):
+        assert call(client_for(team.dee), "GET", "/api/sheets/").json() == {"sheets": []}
+
+
+class ViewerTest:
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [("GET", "/api/sheets/{id}/"), ("GET", "/api/sheets/{id}/members"), ("GET", "/api/sheets/{id}/changes?since=0")],
+    )
+    def test_viewer_reads_200(self, team, method, path):
+        assert call(client_for(team.cy), method, path.format(id=team.sheet_id)).status_code == 200
+
+    @pytest.mark.parametrize(
+        ("method", "path", "body"),
+        [
+            ("POST", "/api/sheets/{id}/ops", set_op("o", (1, 1, "x"))),
+            ("PATCH", "/api/sheets/{id}/", {"name": "Mine now"}),
+            ("DELETE", "/api/sheets/{id}/", None),
+            ("PUT", "/api/sheets/{id}/members/dee", {"role": "viewer"}),
+            ("DELETE", "/api/sheets/{id}/members/bob", None),
+        ],
+    )
+    def test_viewer_changes_403_nothing_changes(self, team, method, path, body):
+        before = sheet_state(team.sheet_id)
+        assert_error(call(client_for(team.cy), method, path.format(id=team.sheet_id), body), 403, "forbidden")
+        assert sheet_state(team.sheet_id) == before
+
+
+class SheetsTest:
+    def test_get_sheets_my_sheets_with_role(self, team):
+        other = services.create_sheet(user=team.cy, name="Cy's own", rows=1, cols=1).id
+        response = call(client_for(team.cy), "GET", "/api/sheets/")
+        assert response.status_code == 200
+        sheets = response.json()["sheets"]
+        assert all(set(s) == SUMMARY_KEYS for s in sheets)
+        assert sorted((s["id"], s["name"], s["rev"], s["role"]) for s in sheets) == sorted(
+            [(team.sheet_id, "Budget", 0, "viewer"), (other, "Cy's own", 0, "owner")]
+        )
+        assert all(s["updated_at"].endswith("Z") for s in sheets)
+
+    def test_post_sheets_default_size_201_snapshot_owned(self, team):
+        response = call(client_for(team.dee), "POST", "/api/sheets/", {"name": "Fresh"})
+        assert response.status_code == 201
+        snap = response.json()
+        assert set(snap) == SNAPSHOT_KEYS
+        assert (snap["name"], snap["rev"], snap["role"]) == ("Fresh", 0, "owner")
+        assert len(snap["rows"]) == 100 and len(snap["columns"]) == 26
+        assert snap["columns"][0] == {"id": snap["columns"][0]["id"], "title": "A"}
+        assert snap["rows"][0]["values"] == [None] * 26
+        assert call(client_for(team.dee), "GET", f"/api/sheets/{snap['id']}/").json() == snap
+
+    def test_post_sheets_rows_and_cols_given(self, team):
+        snap = call(client_for(team.dee), "POST", "/api/sheets/", {"name": "Small", "rows": 2, "cols": 3}).json()
+        assert [len(r["values"]) for r in snap["rows"]] == [3, 3]
+
+    @pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": 5}, {"name": "x", "rows": -1}, {"name": "x", "cols": "2"}])
+    def test_post_sheets_bad_body_400(self, team, body):
+        assert_error(call(client_for(team.dee), "POST", "/api/sheets/", body), 400, "invalid")
+        assert not Member.objects.filter(user=team.dee).exists()
+
+    def test_post_sheets_more_rows_than_limit_413(self, team, settings):
+        settings.TABULA_LIMITS = {**settings.TABULA_LIMITS, "max_rows": 10}
+        assert_error(call(client_for(team.dee), "POST", "/api/sheets/", {"name": "Big", "rows": 11}), 413, "too_large")
+
+
+class SheetTest:
+    def test_get_sheet_snapshot_values_by_column(self, team):
+        operation = SetCells("s", (CellWrite(2, 2, "b"), CellWrite(1, 1, 1.5)))
+        services.apply_operation(sheet_id=team.sheet_id, user=team.ada, operation=operation)
+        response = call(client_for(team.bob), "GET", f"/api/sheets/{team.sheet_id}/")
+        assert response.status_code == 200
+        assert response.json() == {
+            "id": team.sheet_id,
+            "name": "Budget",
+            "rev": 1,
+            "role": "editor",
+            "columns": [{"id": 1, "title": "A"}, {"id": 2, "title": "B"}],
+            "rows": [{"id": 1, "values": [1.5, None]}, {"id": 2, "values": [None, "b"]}, {"id": 3, "values": [None, None]}],
+        }
+
+    @pytest.mark.parametrize("user", ["ada", "bob"])
+    def test_patch_sheet_owner_or_editor_renames_returns_change(self, team, user):
+        response = call(client_for(getattr(team, user)), "PATCH", f"/api/sheets/{team.sheet_id}/", {"name": " Plan "})
+        assert response.status_code == 200
+        change = response.json()
+        assert set(change) == CHANGE_KEYS | {"name"}
+        assert (change["type"], change["kind"], change["name"], change["rev"], change["by"]["name"]) == ("change", "rename", "Plan", 1, user)
+        assert call(client_for(team.cy), "GET", f"/api/sheets/{team.sheet_id}/").json()["name"] == "Plan"
+
+    @pytest.mark.parametrize(
+        ("body", "status", "code"), [({"name": ""}, 400, "invalid"), ({}, 400, "invalid"), ({"name": "n" * 201}, 413, "too_large")]
+    )
+    def test_patch_sheet_bad_name_refused(self, team, body, status, code):
+        assert_error(call(client_for(team.ada), "PATCH", f"/api/sheets/{team.sheet_id}/", body), status, code)
+        assert sheet_state(team.sheet_id)[0]["name"] == "Budget"
+
+    def test_delete_sheet_owner_200_then_gone(self, team):
+        client = client_for(team.ada)
+        response = call(client, "DELETE", f"/api/sheets/{team.sheet_id}/")
+        assert (response.status_code, response.json()) == (200, {})
+        assert_error(call(client, "GET", f"/api/sheets/{team.sheet_id}/"), 404, "not_found")
+
+    def test_delete_sheet_editor_403_kept(self, team):
+        assert_error(call(client_for(team.bob), "DELETE", f"/api/sheets/{team.sheet_id}/"), 403, "forbidden")
+        assert Sheet.objects.filter(pk=team.sheet_id).exists()
+
+
+class MembersTest:
+    def test_get_members_owner_first(self, team):
+        response = call(client_for(team.cy), "GET", f"/api/sheets/{team.sheet_id}/members")
+        assert response.status_code == 200
+        assert response.json() == {
+            "members": [{"username": "ada", "role": "owner"}, {"username": "bob", "role": "editor"}, {"username": "cy", "role": "viewer"}]
+        }
+
+    def test_put_member_new_201_then_change_200(self, team):
+        client = client_for(team.ada)
+        path = f"/api/sheets/{team.sheet_id}/members/dee"
+        created = call(client, "PUT", path, {"role": "viewer"})
+        assert (created.status_code, created.json()) == (201, {"username": "dee", "role": "viewer"})
+        changed = call(client, "PUT", path, {"role": "editor"})
+        assert (changed.status_code, changed.json()) == (200, {"username": "dee", "role": "editor"})
+        assert call(client_for(team.dee), "GET", f"/api/sheets/{team.sheet_id}/").json()["role"] == "editor"
+
+    @pytest.mark.parametrize("body", [{"role": "owner"}, {"role": "admin"}, {}])
+    def test_put_member_role_not_editor_or_viewer_400(self, team, body):
+        assert_error(call(client_for(team.ada), "PUT", f"/api/sheets/{team.sheet_id}/members/dee", body), 400, "invalid")
+
+    def test_put_member_owner_409(self, team):
+        assert_error(call(client_for(team.ada), "PUT", f"/api/sheets/{team.sheet_id}/members/ada", {"role": "viewer"}), 409, "conflict")
+
+    def test_put_member_unknown_user_404(self, team):
+        assert_error(call(client_for(team.ada), "PUT", f"/api/sheets/{team.sheet_id}/members/nobody", {"role": "viewer"}), 404, "not_found")
+
+    def test_put_member_editor_403(self, team):
+        assert_error(call(client_for(team.bob), "PUT", f"/api/sheets/{team.sheet_id}/members/dee", {"role": "viewer"}), 403, "forbidden")
+
+    def test_delete_member_owner_removes_then_404(self, team):
+        client = client_for(team.ada)
+        path = f"/api/sheets/{team.sheet_id}/members/bob"
+        response = call(client, "DELETE", path)
+        assert (response.status_code, response.json()) == (200, {})
+        assert_error(call(client_for(team.bob), "GET", f"/api/sheets/{team.sheet_id}/"), 404, "not_found")
+        assert_error(call(client, "DELETE", path), 404, "not_found")
+
+    def test_delete_member_owner_409(self, team):
+        assert_error(call(client_for(team.ada), "DELETE", f"/api/sheets/{team.sheet_id}/members/ada"), 409, "conflict")
+
+
+class ChangesTest:
+    def test_get_changes_each_as_socket_sends_it_in_order(self, team):
+        client = client_for(team.bob)
+        sent = [
+            call(client, "POST", f"/api/sheets/{team.sheet_id}/ops", set_op("a", (1, 1, "x"))).json(),
+            call(client, "POST", f"/api/sheets/{team.sheet_id}/ops", {"type": "insert_rows", "op": "b", "before": 2, "count": 1}).json(),
+            call(client, "PATCH", f"/api/sheets/{team.sheet_id}/", {"name": "N", "op": "c"}).json(),
+        ]
+        response = call(client_for(team.cy), "GET", f"/api/sheets/{team.sheet_id}/changes?since=0")
+        assert response.status_code == 200
+        assert response.json() == {"rev": 3, "changes": sent}
+        assert call(client, "GET", f"/api/sheets/{team.sheet_id}/changes?since=2").json() == {"rev": 3, "changes": sent[2:]}
+        assert call(client, "GET", f"/api/sheets/{team.sheet_id}/changes?since=3").json() == {"rev": 3, "changes": []}
+
+    @pytest.mark.parametrize("query", ["", "?since=", "?since=-1", "?since=abc", "?since=1.5"])
+    def test_get_changes_since_missing_or_not_revision_400(self, team, query):
+        assert_error(call(client_for(team.ada), "GET", f"/api/sheets/{team.sheet_id}/changes{query}"), 400, "invalid")
+
+    def test_get_changes_pruned_history_410(self, team):
+        client = client_for(team.ada)
+        for i in range(3):
+            call(client, "POST", f"/api/sheets/{team.sheet_id}/ops", set_op(f"o{i}", (1, 1, i)))
+        call_command("prune_changes", keep=1, stdout=io.StringIO())
+        assert_error(call(client, "GET", f"/api/sheets/{team.sheet_id}/changes?since=1"), 410, "history_truncated")
+        assert [c["rev"] for c in call(client, "GET", f"/api/sheets/{team.sheet_id}/changes?since=2").json()["changes"]] == [3]
+
+    def test_get_changes_since_ahead_410(self, team):
+        assert_error(call(client_for(team.ada), "GET", f"/api/sheets/{team.sheet_id}/changes?since=5"), 410, "history_truncated")
+
+
+class OpsTest:
+    def url(self, team):
+        return f"/api/sheets/{team.sheet_id}/ops"
+
+    @pytest.mark.parametrize(
+        ("operation", "fields"),
+        [
+            (set_op("s", (1, 2, "v")), {"cells": [{"row": 1, "col": 2, "value": "v"}]}),
+            ({"type": "insert_rows", "op": "ir", "before": None, "count": 2}, {"before": None, "rows": [4, 5]}),
+            ({"type": "insert_cols", "op": "ic", "before": 1, "count": 1}, {"before": 1, "cols": [3]}),
+            ({"type": "delete_rows", "op": "dr", "rows": [2]}, {"rows": [2]}),
+            ({"type": "delete_cols", "op": "dc", "cols": [1]}, {"cols": [1]}),
+        ],
+    )
+    def test_post_ops_each_kind_201_change(self, team, operation, fields):
+        response = call(client_for(team.bob), "POST", self.url(team), operation)
+        assert response.status_code == 201
+        change = response.json()
+        assert set(change) == CHANGE_KEYS | set(fields)
+        assert change == {
+            **change,
+            "type": "change",
+            "rev": 1,
+            "op": operation["op"],
+            "by": {"id": team.bob.pk, "name": "bob"},
+            "kind": operation["type"],
+            **fields,
+        }
+
+    def test_post_ops_same_op_again_200_original_change_not_applied_twice(self, team):
+        client = client_for(team.ada)
+        first = call(client, "POST", self.url(team), {"type": "insert_rows", "op": "once", "before": None, "count": 1})
+        again = call(client, "POST", self.url(team), {"type": "insert_rows", "op": "once", "before": None, "count": 1})
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert again.json() == first.json()
+        snap = call(client, "GET", f"/api/sheets/{team.sheet_id}/").json()
+        assert (snap["rev"], len(snap["rows"])) == (1, 4)
+
+    @pytest.mark.parametrize(
+        ("operation", "status", "code"),
+        [
+            ({"type": "set", "op": "o", "cells": []}, 400, "invalid"),
+            ({"type": "paint", "op": "o"}, 400, "invalid"),
+            ({"type": "sync", "since": 0}, 400, "invalid"),
+            (set_op("o", (1, 1, "x" * 10_001)), 413, "too_large"),
+            (set_op("o", (9, 1, "x")), 404, "not_found"),
+            ({"type": "insert_rows", "op": "o", "before": 77, "count": 1}, 404, "not_found"),
+        ],
+    )
+    def test_post_ops_refused_error_code_nothing_applied(self, team, operation, status, code):
+        before = sheet_state(team.sheet_id)
+        assert_error(call(client_for(team.ada), "POST", self.url(team), operation), status, code)
+        assert sheet_state(team.sheet_id) == before
+
+    @pytest.mark.parametrize("body", ["{not json", '{"type": "set", "op": "o", "cells": [{"row": 1, "col": 1, "value": NaN}]}', "[1, 2]", b"\xff{}"])
+    def test_post_ops_malformed_json_400(self, team, body):
+        assert_error(call(client_for(team.ada), "POST", self.url(team), body), 400, "invalid")
+
+    def test_post_ops_body_over_message_limit_413(self, team, settings):
+        settings.TABULA_LIMITS = {**settings.TABULA_LIMITS, "max_message_bytes": 200}
+        small = set_op("small", (1, 1, "x"))
+        big = set_op("big", (1, 1, "x" * 300))
+        assert call(client_for(team.ada), "POST", self.url(team), small).status_code == 201
+        assert_error(call(client_for(team.ada), "POST", self.url(team), big), 413, "too_large")
+        assert sheet_state(team.sheet_id)[0]["rev"] == 1
+
+    def test_post_ops_body_over_default_mib_413(self, team):
+        body = json.dumps(set_op("big", (1, 1, "x"))) + " " * (1024 * 1024)
+        assert_error(call(client_for(team.ada), "POST", self.url(team), body), 413, "too_large")
+
+    def test_post_ops_over_http_rate_429(self, team, settings):
+        settings.TABULA_LIMITS = {**settings.TABULA_LIMITS, "http_ops_per_minute": 2}
+        client = client_for(team.ada)
+        statuses = [call(client, "POST", self.url(team), set_op(f"o{i}", (1, 1, i))).status_code for i in range(2)]
+        assert statuses == [201, 201]
+        assert_error(call(client, "POST", self.url(team), set_op("o2", (1, 1, 2))), 429, "rate_limited")
+        assert sheet_state(team.sheet_id)[0]["rev"] == 2
+        assert call(client_for(team.bob), "POST", self.url(team), set_op("b", (1, 1, "bob"))).status_code == 201  # a budget per user
+
+
+class BroadcastTest:
+    @pytest.fixture
+    def listener(self, settings, team):
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+        channel_layers.backends.clear()
+        layer = get_channel_layer()
+        channel = async_to_sync(layer.new_channel)()
+        async_to_sync(layer.group_add)(broadcast.group_name(team.sheet_id), channel)
+        yield lambda: async_to_sync(layer.receive)(channel)
+        channel_layers.backends.clear()
+
+    def test_post_ops_and_patch_sockets_receive_same_change(self, team, listener):
+        client = client_for(team.bob)
+        op_change = call(client, "POST", f"/api/sheets/{team.sheet_id}/ops", set_op("s", (1, 1, "x"))).json()
+        rename_change = call(client, "PATCH", f"/api/sheets/{team.sheet_id}/", {"name": "Plan"}).json()
+        assert json.loads(listener()["text"]) == op_change
+        assert json.loads(listener()["text"]) == rename_change
+
+
+class CsrfTest:
+    def csrf_client(self, user):
+        client = client_for(user, enforce_csrf_checks=True)
+        client.get("/")  # a page with a form sets the CSRF cookie
+        return client
+
+    @pytest.mark.parametrize(
+        ("method", "path", "body"),
+        [
+            ("POST", "/api/sheets/", {"name": "New"}),
+            ("POST", "/api/sheets/{id}/ops", set_op("o", (1, 1, "x"))),
+            ("PATCH", "/api/sheets/{id}/", {"name": "N"}),
+            ("PUT", "/api/sheets/{id}/members/dee", {"role": "viewer"}),
+            ("DELETE", "/api/sheets/{id}/members/bob", None),
+            ("DELETE", "/api/sheets/{id}/", None),
+        ],
+    )
+    def test_unsafe_method_without_token_403_json_nothing_changes(self, team, method, path, body):
+        before = sheet_state(team.sheet_id)
+        response = call(self.csrf_client(team.ada), method, path.format(id=team.sheet_id), body)
+        assert_error(response, 403, "forbidden")
+        assert "CSRF" in response.json()["message"]
+        assert sheet_state(team.sheet_id) == before
+        assert Sheet.objects.count() == 1
+
+    def test_post_with_csrf_header_works(self, team):
+        client = self.csrf_client(team.ada)
+        token = client.cookies["csrftoken"].value
+        response = call(client, "POST", f"/api/sheets/{team.sheet_id}/ops", set_op("o", (1, 1, "x")), HTTP_X_CSRFTOKEN=token)
+        assert response.status_code == 201
+        assert call(client, "PATCH", f"/api/sheets/{team.sheet_id}/", {"name": "N"}, HTTP_X_CSRFTOKEN=token).status_code == 200
+
+    def test_get_without_token_works(self, team):
+        assert call(self.csrf_client(team.ada), "GET", f"/api/sheets/{team.sheet_id}/").status_code == 200
+
+
+class MethodNotAllowedTest:
+    @pytest.mark.parametrize(
+        ("method", "path", "allow"),
+        [
+            ("PUT", "/api/sheets/", "GET, POST"),
+            ("DELETE", "/api/sheets/", "GET, POST"),
+            ("POST", "/api/sheets/{id}/", "GET, PATCH, DELETE"),
+            ("PUT", "/api/sheets/{id}/", "GET, PATCH, DELETE"),
+            ("POST", "/api/sheets/{id}/members", "GET"),
+            ("GET", "/api/sheets/{id}/members/bob", "PUT, DELETE"),
+            ("POST", "/api/sheets/{id}/changes", "GET"),
+            ("GET", "/api/sheets/{id}/ops", "POST"),
+        ],
+    )
+    def test_wrong_method_405_with_allow(self, team, method, path, allow):
+        response = call(client_for(team.ada), method, path.format(id=team.sheet_id), {})
+        assert_error(response, 405, "method_not_allowed")
+        assert response["Allow"] == allow
+
+
+@pytest.mark.django_db
+class NotFoundTest:
+    def test_unknown_api_path_json_404(self, client):
+        response = client.get("/api/nothing-here/")
+        assert response.status_code == 404
+        assert response.json()["error"] == "not_found"
+
+    def test_unknown_page_path_html_404(self, client):
+        response = client.get("/nothing-here/")
+        assert response.status_code == 404
+        assert response["Content-Type"].startswith("text/html")

@@ -1,0 +1,86 @@
+"""The management commands: seed_demo and prune_changes, run as an operator runs them."""
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from model_bakery import baker
+
+from sheet import selectors, services
+from sheet.domain.values import Rename
+from sheet.management.commands.seed_demo import DEMO_ROWS
+from sheet.models import Change, Member, Sheet
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args, **options) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, **options)
+    return out.getvalue()
+
+
+class SeedDemoTest:
+    def test_seed_demo_creates_user_and_sheet_with_values(self):
+        out = run("seed_demo", username="demo", password="demo-password-1")
+        assert "Demo user: demo / password: demo-password-1" in out
+        user = get_user_model().objects.get(username="demo")
+        assert user.check_password("demo-password-1")
+        member = Member.objects.get(user=user)
+        assert member.role == "owner"
+        snap = selectors.snapshot(sheet_id=member.sheet_id, role="owner")
+        assert (snap.name, snap.rev) == ("Demo sheet", 1)
+        assert len(snap.rows) == 100 and len(snap.columns) == 26
+        for (_, values), expected in zip(snap.rows, DEMO_ROWS, strict=False):
+            assert list(values[: len(expected)]) == expected
+        assert snap.rows[len(DEMO_ROWS)][1] == (None,) * 26
+
+    def test_seed_demo_again_idempotent_password_unchanged(self):
+        run("seed_demo", username="demo", password="demo-password-1")
+        out = run("seed_demo", username="demo", password="another-password")
+        assert "exists; password unchanged" in out
+        user = get_user_model().objects.get(username="demo")
+        assert user.check_password("demo-password-1")
+        assert Sheet.objects.count() == 1
+        assert Change.objects.count() == 1
+
+    def test_seed_demo_existing_user_with_sheets_untouched(self):
+        user = baker.make(get_user_model(), username="demo")
+        services.create_sheet(user=user, name="Mine", rows=1, cols=1)
+        run("seed_demo", username="demo", password="demo-password-1")
+        assert list(Sheet.objects.values_list("name", flat=True)) == ["Mine"]
+
+
+class PruneChangesTest:
+    @pytest.fixture
+    def sheet_id(self):
+        user = baker.make(get_user_model())
+        sheet_id = services.create_sheet(user=user, name="S", rows=1, cols=1).id
+        for i in range(5):
+            services.commit_operation(sheet_id=sheet_id, user=user, operation=Rename(f"r{i}", f"N{i}"))
+        return sheet_id
+
+    def test_prune_changes_keeps_newest_and_raises_floor(self, sheet_id):
+        assert run("prune_changes", keep=2).strip() == "deleted 3 changes"
+        assert list(Change.objects.filter(sheet_id=sheet_id).order_by("rev").values_list("rev", flat=True)) == [4, 5]
+        assert Sheet.objects.get(pk=sheet_id).history_floor == 3
+        with pytest.raises(selectors.HistoryTruncated):
+            selectors.changes_since(sheet_id=sheet_id, since=2)
+        assert [c.rev for c in selectors.changes_since(sheet_id=sheet_id, since=3).changes] == [4, 5]
+
+    def test_prune_changes_keep_more_than_exist_nothing_deleted(self, sheet_id):
+        assert run("prune_changes", keep=10).strip() == "deleted 0 changes"
+        assert Sheet.objects.get(pk=sheet_id).history_floor == 0
+
+    def test_prune_changes_one_sheet_others_kept(self, sheet_id):
+        other = services.create_sheet(user=baker.make(get_user_model()), name="O", rows=1, cols=1).id
+        services.commit_operation(sheet_id=other, user=Member.objects.get(sheet_id=other).user, operation=Rename("r", "O2"))
+        run("prune_changes", keep=0, sheet=sheet_id)
+        assert not Change.objects.filter(sheet_id=sheet_id).exists()
+        assert Change.objects.filter(sheet_id=other).count() == 1
+
+    def test_prune_changes_negative_keep_refused(self, sheet_id):
+        with pytest.raises(CommandError):
+            run("prune_changes", keep=-1)
+        assert Change.objects.filter(sheet_id=sheet_id).count() == 5

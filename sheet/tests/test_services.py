@@ -1,0 +1,613 @@
+"""The write path against the database: apply an operation, sheets and their members, broadcast after commit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import channel_layers, get_channel_layer
+from django.contrib.auth import get_user_model
+from model_bakery import baker
+
+from sheet import broadcast, protocol, selectors, services
+from sheet.domain.errors import Forbidden, Invalid, NotFound, TooLarge
+from sheet.domain.values import CellWrite, DeleteCols, DeleteRows, InsertCols, InsertRows, Rename, SetCells
+from sheet.models import Change, Column, Member, Row, Sheet
+from tests import support
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ada():
+    return baker.make(get_user_model(), username="ada")
+
+
+@pytest.fixture
+def sheet_id(ada):
+    """A sheet owned by ada with rows 1-3 and columns 1-2."""
+    return services.create_sheet(user=ada, name="Budget", rows=3, cols=2).id
+
+
+def user_with_role(sheet_id, role, username=None):
+    user = baker.make(get_user_model(), **({"username": username} if username else {}))
+    baker.make(Member, sheet_id=sheet_id, user=user, role=role)
+    return user
+
+
+def values(sheet_id):
+    """The sheet as {row id: [values in column order]}, read through the selector."""
+    return {row_id: list(vals) for row_id, vals in selectors.snapshot(sheet_id=sheet_id, role="owner").rows}
+
+
+def order(sheet_id):
+    snap = selectors.snapshot(sheet_id=sheet_id, role="owner")
+    return [row_id for row_id, _ in snap.rows], [c.id for c in snap.columns]
+
+
+def put(*cells, op="put"):
+    return SetCells(op, tuple(CellWrite(*c) for c in cells))
+
+
+def apply(sheet_id, user, operation):
+    return services.apply_operation(sheet_id=sheet_id, user=user, operation=operation)
+
+
+def limits(settings, **changes):
+    settings.TABULA_LIMITS = {**settings.TABULA_LIMITS, **changes}
+
+
+class ApplyOperationTest:
+    def test_apply_operation_set_writes_values_and_logs_change(self, ada, sheet_id):
+        applied = apply(sheet_id, ada, put((1, 1, "x"), (2, 2, 3.5), (3, 1, True), op="s1"))
+        assert not applied.duplicate
+        change = applied.change
+        assert (change.rev, change.op, change.kind, change.by.id, change.by.name) == (1, "s1", "set", ada.pk, "ada")
+        assert change.data == {"cells": [{"row": 1, "col": 1, "value": "x"}, {"row": 2, "col": 2, "value": 3.5}, {"row": 3, "col": 1, "value": True}]}
+        assert values(sheet_id) == {1: ["x", None], 2: [None, 3.5], 3: [True, None]}
+        logged = Change.objects.get(sheet_id=sheet_id, rev=1)
+        assert (logged.op, logged.kind, logged.data, logged.author_id) == ("s1", "set", change.data, ada.pk)
+
+    def test_apply_operation_set_null_clears_cell(self, ada, sheet_id):
+        apply(sheet_id, ada, put((1, 1, "x"), op="a"))
+        apply(sheet_id, ada, put((1, 1, None), op="b"))
+        assert values(sheet_id)[1] == [None, None]
+        assert Row.objects.get(sheet_id=sheet_id, rid=1).values == {}
+
+    def test_apply_operation_insert_rows_at_end_new_ids(self, ada, sheet_id):
+        change = apply(sheet_id, ada, InsertRows("i", None, 2)).change
+        assert change.data == {"before": None, "rows": [4, 5]}
+        assert order(sheet_id)[0] == [1, 2, 3, 4, 5]
+        assert Sheet.objects.get(pk=sheet_id).row_count == 5
+
+    def test_apply_operation_insert_cols_before_column(self, ada, sheet_id):
+        change = apply(sheet_id, ada, InsertCols("i", 2, 1)).change
+        assert (change.kind, change.data) == ("insert_cols", {"before": 2, "cols": [3]})
+        assert order(sheet_id)[1] == [1, 3, 2]
+
+    def test_apply_operation_delete_rows_removes_rows_and_cells(self, ada, sheet_id):
+        apply(sheet_id, ada, put((2, 1, "gone"), (3, 1, "kept"), op="s"))
+        change = apply(sheet_id, ada, DeleteRows("d", (2,))).change
+        assert (change.kind, change.data) == ("delete_rows", {"rows": [2]})
+        assert values(sheet_id) == {1: [None, None], 3: ["kept", None]}
+        assert Sheet.objects.get(pk=sheet_id).row_count == 2
+
+    def test_apply_operation_delete_cols_removes_column_and_its_cells(self, ada, sheet_id):
+        apply(sheet_id, ada, put((1, 1, "gone"), (1, 2, "kept"), op="s"))
+        change = apply(sheet_id, ada, DeleteCols("d", (1,))).change
+        assert (change.kind, change.data) == ("delete_cols", {"cols": [1]})
+        assert values(sheet_id) == {1: ["kept"], 2: [None], 3: [None]}
+        assert Sheet.objects.get(pk=sheet_id).col_count == 1
+        assert Row.objects.get(sheet_id=sheet_id, rid=1).values == {"2": "kept"}  # the cell is gone, not only hidden
+
+    def test_apply_operation_rename_changes_name(self, ada, sheet_id):
+        change = apply(sheet_id, ada, Rename("r", "Plan")).change
+        assert (change.kind, change.data) == ("rename", {"name": "Plan"})
+        assert Sheet.objects.get(pk=sheet_id).name == "Plan"
+
+    def test_apply_operation_editor_may_change(self, sheet_id):
+        bob = user_with_role(sheet_id, "editor")
+        assert apply(sheet_id, bob, put((1, 1, "bob"))).change.by.id == bob.pk
+
+    def test_apply_operation_revs_consecutive(self, ada, sheet_id):
+        operations = [put((1, 1, 1), op="a"), InsertRows("b", 1, 1), DeleteCols("c", (2,)), Rename("d", "N"), put((4, 1, 2), op="e")]
+        revs = [apply(sheet_id, ada, o).change.rev for o in operations]
+        assert revs == [1, 2, 3, 4, 5]
+        assert list(Change.objects.filter(sheet_id=sheet_id).order_by("rev").values_list("rev", "op")) == list(zip(revs, "abcde", strict=True))
+        assert Sheet.objects.get(pk=sheet_id).rev == 5
+
+    def test_apply_operation_same_op_again_duplicate_original_change_nothing_applied(self, ada, sheet_id):
+        first = apply(sheet_id, ada, put((1, 1, "first"), op="same"))
+        again = apply(sheet_id, ada, put((1, 1, "second"), (2, 2, "more"), op="same"))
+        assert again.duplicate
+        assert again.change == first.change
+        assert values(sheet_id)[1] == ["first", None] and values(sheet_id)[2] == [None, None]
+        assert Sheet.objects.get(pk=sheet_id).rev == 1
+        assert Change.objects.filter(sheet_id=sheet_id).count() == 1
+
+    def test_apply_operation_retried_insert_not_inserted_twice(self, ada, sheet_id):
+        apply(sheet_id, ada, InsertRows("ins", None, 2))
+        again = apply(sheet_id, ada, InsertRows("ins", None, 2))
+        assert again.duplicate and again.change.data == {"before": None, "rows": [4, 5]}
+        assert Row.objects.filter(sheet_id=sheet_id).count() == 5
+
+    def test_apply_operation_same_op_on_other_sheet_applied(self, ada, sheet_id):
+        other = services.create_sheet(user=ada, name="Other", rows=1, cols=1).id
+        apply(sheet_id, ada, put((1, 1, "a"), op="shared"))
+        applied = apply(other, ada, put((1, 1, "b"), op="shared"))
+        assert not applied.duplicate and applied.change.rev == 1
+        assert values(other) == {1: ["b"]}
+
+    def test_apply_operation_row_deleted_meanwhile_cell_dropped(self, ada, sheet_id):
+        apply(sheet_id, ada, DeleteRows("d", (2,)))
+        change = apply(sheet_id, ada, put((2, 1, "lost"), (1, 1, "kept"), op="s")).change
+        assert change.data == {"cells": [{"row": 1, "col": 1, "value": "kept"}]}
+        assert values(sheet_id) == {1: ["kept", None], 3: [None, None]}
+
+    def test_apply_operation_column_deleted_meanwhile_cell_dropped(self, ada, sheet_id):
+        apply(sheet_id, ada, DeleteCols("d", (1,)))
+        change = apply(sheet_id, ada, put((1, 1, "lost"), (1, 2, "kept"), op="s")).change
+        assert change.data == {"cells": [{"row": 1, "col": 2, "value": "kept"}]}
+        assert Row.objects.get(sheet_id=sheet_id, rid=1).values == {"2": "kept"}
+
+    def test_apply_operation_every_cell_dropped_still_takes_a_rev(self, ada, sheet_id):
+        apply(sheet_id, ada, DeleteRows("d", (1,)))
+        applied = apply(sheet_id, ada, put((1, 1, "lost"), op="s"))
+        assert (applied.change.rev, applied.change.data) == (2, {"cells": []})
+        assert apply(sheet_id, ada, put((1, 1, "lost"), op="s")).duplicate
+
+    def test_apply_operation_delete_already_deleted_dropped_from_change(self, ada, sheet_id):
+        apply(sheet_id, ada, DeleteRows("d1", (1,)))
+        change = apply(sheet_id, ada, DeleteRows("d2", (1, 2))).change
+        assert change.data == {"rows": [2]}
+        assert order(sheet_id)[0] == [3]
+        assert Sheet.objects.get(pk=sheet_id).row_count == 1
+
+    @pytest.mark.parametrize(
+        "operation",
+        [
+            put((1, 1, "x"), (4, 1, "y")),
+            put((1, 3, "x")),
+            put((0, 1, "x")),
+            DeleteRows("d", (1, 9)),
+            DeleteCols("d", (3,)),
+            InsertRows("i", 4, 1),
+            InsertCols("i", 3, 1),
+            put((2**63, 1, "x")),
+            DeleteCols("d", (2**63,)),
+            InsertRows("i", 2**64, 1),
+        ],
+        ids=[
+            "set-row",
+            "set-col",
+            "set-row-0",
+            "delete-row",
+            "delete-col",
+            "insert-before-row",
+            "insert-before-col",
+            "set-huge",
+            "delete-huge",
+            "insert-huge",
+        ],
+    )
+    def test_apply_operation_unknown_ids_not_found_nothing_changes(self, ada, sheet_id, operation):
+        before = selectors.snapshot(sheet_id=sheet_id, role="owner")
+        with pytest.raises(NotFound):
+            apply(sheet_id, ada, operation)
+        assert selectors.snapshot(sheet_id=sheet_id, role="owner") == before
+        assert not Change.objects.filter(sheet_id=sheet_id).exists()
+
+    def test_apply_operation_refused_op_id_still_usable(self, ada, sheet_id):
+        with pytest.raises(NotFound):
+            apply(sheet_id, ada, put((9, 1, "x"), op="retry"))
+        assert apply(sheet_id, ada, put((1, 1, "x"), op="retry")).change.rev == 1
+
+    def test_apply_operation_insert_before_deleted_row_not_found(self, ada, sheet_id):
+        apply(sheet_id, ada, DeleteRows("d", (2,)))
+        with pytest.raises(NotFound, match="was deleted"):
+            apply(sheet_id, ada, InsertRows("i", 2, 1))
+        assert order(sheet_id)[0] == [1, 3]
+        assert Sheet.objects.get(pk=sheet_id).rev == 1
+
+    def test_apply_operation_insert_before_deleted_column_not_found(self, ada, sheet_id):
+        apply(sheet_id, ada, DeleteCols("d", (1,)))
+        with pytest.raises(NotFound):
+            apply(sheet_id, ada, InsertCols("i", 1, 1))
+
+    def test_apply_operation_inserts_in_middle_keep_order(self, ada, sheet_id):
+        apply(sheet_id, ada, put((1, 1, "one"), (2, 1, "two"), (3, 1, "three"), op="s"))
+        apply(sheet_id, ada, InsertRows("a", 2, 2))  # rows 4, 5 before row 2
+        apply(sheet_id, ada, InsertRows("b", 5, 1))  # row 6 before row 5
+        apply(sheet_id, ada, InsertRows("c", 1, 1))  # row 7 first
+        apply(sheet_id, ada, InsertCols("d", 1, 1))  # column 3 first
+        apply(sheet_id, ada, InsertCols("e", 2, 2))  # columns 4, 5 before column 2
+        rows, cols = order(sheet_id)
+        assert rows == [7, 1, 4, 6, 5, 2, 3]
+        assert cols == [3, 1, 4, 5, 2]
+        assert [v[1] for v in values(sheet_id).values()] == [None, "one", None, None, None, "two", "three"]
+
+    def test_apply_operation_deleted_ids_never_reissued(self, ada, sheet_id):
+        apply(sheet_id, ada, DeleteRows("d", (3,)))
+        assert apply(sheet_id, ada, InsertRows("i", None, 1)).change.data["rows"] == [4]
+
+    def test_apply_operation_viewer_forbidden_nothing_changes(self, sheet_id):
+        cy = user_with_role(sheet_id, "viewer")
+        for operation in (put((1, 1, "x")), InsertRows("i", None, 1), DeleteRows("d", (1,)), Rename("r", "N")):
+            with pytest.raises(Forbidden):
+                apply(sheet_id, cy, operation)
+        assert Sheet.objects.get(pk=sheet_id).rev == 0
+        assert Sheet.objects.get(pk=sheet_id).name == "Budget"
+
+    def test_apply_operation_no_role_not_found(self, sheet_id):
+        dee = baker.make(get_user_model())
+        with pytest.raises(NotFound):
+            apply(sheet_id, dee, put((1, 1, "x")))
+        assert values(sheet_id)[1] == [None, None]
+
+    def test_apply_operation_missing_sheet_not_found(self, ada, sheet_id):
+        with pytest.raises(NotFound):
+            apply(sheet_id + 1000, ada, put((1, 1, "x")))
+
+    def test_apply_operation_rows_beyond_max_too_large(self, settings, ada, sheet_id):
+        limits(settings, max_rows=5)
+        apply(sheet_id, ada, InsertRows("a", None, 2))
+        with pytest.raises(TooLarge):
+            apply(sheet_id, ada, InsertRows("b", None, 1))
+        assert Sheet.objects.get(pk=sheet_id).row_count == 5
+        apply(sheet_id, ada, DeleteRows("c", (1,)))
+        assert apply(sheet_id, ada, InsertRows("d", None, 1)).change.rev == 3
+
+    def test_apply_operation_cols_beyond_max_too_large(self, settings, ada, sheet_id):
+        limits(settings, max_cols=3)
+        with pytest.raises(TooLarge):
+            apply(sheet_id, ada, InsertCols("a", None, 2))
+        assert order(sheet_id)[1] == [1, 2]
+        assert Sheet.objects.get(pk=sheet_id).rev == 0
+
+
+class CommitOperationTest:
+    def test_commit_operation_time_injected_logged(self, ada, sheet_id):
+        now = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+        applied = services.commit_operation(sheet_id=sheet_id, user=ada, operation=put((1, 1, "x")), now=now)
+        assert applied.change.at == now
+        assert Change.objects.get(sheet_id=sheet_id).at == now
+        assert selectors.changes_since(sheet_id=sheet_id, since=0).changes == (applied.change,)
+
+    def test_commit_operation_every_kind_applied(self, ada, sheet_id):
+        for operation in (
+            put((1, 1, "x")),
+            InsertRows("ir", None, 1),
+            InsertCols("ic", None, 1),
+            DeleteRows("dr", (2,)),
+            DeleteCols("dc", (1,)),
+            Rename("rn", "N"),
+        ):
+            assert services.commit_operation(sheet_id=sheet_id, user=ada, operation=operation).change.kind == operation.kind
+        snap = selectors.snapshot(sheet_id=sheet_id, role="owner")
+        assert (snap.rev, snap.name) == (6, "N")
+        assert [r for r, _ in snap.rows] == [1, 3, 4]
+        assert [c.id for c in snap.columns] == [2, 3]
+
+
+@pytest.fixture
+def layer(settings):
+    """A fresh in-memory channel layer for the test."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    yield get_channel_layer()
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+def listener(layer, sheet_id):
+    """A channel in the sheet's group; ``listener()`` returns the next message sent to it."""
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(broadcast.group_name(sheet_id), channel)
+    return lambda: async_to_sync(layer.receive)(channel)
+
+
+class BroadcastAfterCommitTest:
+    def test_apply_operation_group_receives_encoded_change(self, ada, sheet_id, listener):
+        applied = apply(sheet_id, ada, put((1, 1, "x"), op="s"))
+        message = listener()
+        assert message == {"type": "sheet.change", "rev": 1, "text": protocol.encode(protocol.change(applied.change))}
+        assert json.loads(message["text"])["cells"] == [{"row": 1, "col": 1, "value": "x"}]
+        assert Change.objects.filter(sheet_id=sheet_id, rev=1).exists()
+
+    def test_apply_operation_failed_or_duplicate_broadcasts_nothing(self, ada, sheet_id, listener):
+        viewer = user_with_role(sheet_id, "viewer")
+        apply(sheet_id, ada, put((1, 1, "first"), op="first"))
+        assert listener()["rev"] == 1
+        with pytest.raises(NotFound):
+            apply(sheet_id, ada, put((9, 1, "x"), op="unknown"))
+        with pytest.raises(Forbidden):
+            apply(sheet_id, viewer, put((1, 1, "x"), op="viewer"))
+        assert apply(sheet_id, ada, put((1, 1, "again"), op="first")).duplicate
+        apply(sheet_id, ada, put((1, 1, "second"), op="second"))
+        message = listener()  # the next message is the second change: nothing was sent in between
+        assert message["rev"] == 2
+        assert json.loads(message["text"])["op"] == "second"
+
+    def test_delete_sheet_group_told_closed(self, ada, sheet_id, listener):
+        services.delete_sheet(sheet_id=sheet_id, user=ada)
+        assert listener() == {"type": "sheet.closed", "code": broadcast.CLOSE_SHEET_DELETED}
+
+    def test_set_member_role_changed_that_user_told_to_reconnect(self, ada, sheet_id, listener):
+        bob = user_with_role(sheet_id, "editor", username="bob")
+        assert services.set_member(sheet_id=sheet_id, user=ada, username="bob", role="viewer") is False
+        assert listener() == {"type": "sheet.closed", "code": broadcast.CLOSE_ROLE_CHANGED, "user_id": bob.pk}
+
+    def test_remove_member_that_user_told_closed(self, ada, sheet_id, listener):
+        bob = user_with_role(sheet_id, "editor", username="bob")
+        services.remove_member(sheet_id=sheet_id, user=ada, username="bob")
+        assert listener() == {"type": "sheet.closed", "code": broadcast.CLOSE_ACCESS_REMOVED, "user_id": bob.pk}
+
+
+class CreateSheetTest:
+    def test_create_sheet_defaults_100_by_26_owned_by_creator(self, ada):
+        snap = services.create_sheet(user=ada, name="  New  ")
+        assert (snap.name, snap.rev, snap.role) == ("New", 0, "owner")
+        assert len(snap.rows) == 100 and len(snap.columns) == 26
+        assert [r for r, _ in snap.rows] == list(range(1, 101))
+        assert (snap.columns[0].title, snap.columns[25].title) == ("A", "Z")
+        assert all(v is None for _, vals in snap.rows for v in vals)
+        assert selectors.role_of(user=ada, sheet_id=snap.id) == "owner"
+        sheet = Sheet.objects.get(pk=snap.id)
+        assert (sheet.rows_issued, sheet.cols_issued, sheet.row_count, sheet.col_count) == (100, 26, 100, 26)
+
+    def test_create_sheet_empty_sheet_allowed(self, ada):
+        snap = services.create_sheet(user=ada, name="Empty", rows=0, cols=0)
+        assert snap.rows == () and snap.columns == ()
+
+    @pytest.mark.parametrize("name", ["", "   ", None, 3])
+    def test_create_sheet_bad_name_invalid_nothing_created(self, ada, name):
+        with pytest.raises(Invalid):
+            services.create_sheet(user=ada, name=name)
+        assert not Sheet.objects.exists()
+
+    def test_create_sheet_long_name_too_large(self, ada):
+        with pytest.raises(TooLarge):
+            services.create_sheet(user=ada, name="n" * 201)
+
+    @pytest.mark.parametrize("count", [-1, True, "10", 2.0, None])
+    def test_create_sheet_bad_counts_invalid(self, ada, count):
+        with pytest.raises(Invalid):
+            services.create_sheet(user=ada, name="S", rows=count)
+        with pytest.raises(Invalid):
+            services.create_sheet(user=ada, name="S", cols=count)
+        assert not Sheet.objects.exists()
+
+    def test_create_sheet_beyond_limits_too_large(self, settings, ada):
+        limits(settings, max_rows=5, max_cols=2)
+        assert len(services.create_sheet(user=ada, name="S", rows=5, cols=2).rows) == 5
+        with pytest.raises(TooLarge):
+            services.create_sheet(user=ada, name="S", rows=6, cols=2)
+        with pytest.raises(TooLarge):
+            services.create_sheet(user=ada, name="S", rows=1, cols=3)
+        assert Sheet.objects.count() == 1
+
+
+class DeleteSheetTest:
+    def test_delete_sheet_owner_removes_everything(self, ada, sheet_id):
+        apply(sheet_id, ada, put((1, 1, "x")))
+        services.delete_sheet(sheet_id=sheet_id, user=ada)
+        assert not Sheet.objects.filter(pk=sheet_id).exists()
+        for model in (Row, Column, Member, Change):
+            assert not model.objects.filter(sheet_id=sheet_id).exists()
+
+    @pytest.mark.parametrize("role", ["editor", "viewer"])
+    def test_delete_sheet_not_owner_forbidden(self, sheet_id, role):
+        user = user_with_role(sheet_id, role)
+        with pytest.raises(Forbidden):
+            services.delete_sheet(sheet_id=sheet_id, user=user)
+        assert Sheet.objects.filter(pk=sheet_id).exists()
+
+    def test_delete_sheet_no_role_not_found(self, sheet_id):
+        with pytest.raises(NotFound):
+            services.delete_sheet(sheet_id=sheet_id, user=baker.make(get_user_model()))
+        assert Sheet.objects.filter(pk=sheet_id).exists()
+
+
+class SetMemberTest:
+    @pytest.fixture
+    def bob(self):
+        return baker.make(get_user_model(), username="bob")
+
+    @pytest.mark.parametrize("role", ["editor", "viewer"])
+    def test_set_member_new_user_gets_role(self, ada, sheet_id, bob, role):
+        assert services.set_member(sheet_id=sheet_id, user=ada, username="bob", role=role) is True
+        assert selectors.role_of(user=bob, sheet_id=sheet_id) == role
+
+    def test_set_member_existing_role_changed(self, ada, sheet_id, bob):
+        services.set_member(sheet_id=sheet_id, user=ada, username="bob", role="editor")
+        assert services.set_member(sheet_id=sheet_id, user=ada, username="bob", role="viewer") is False
+        assert selectors.role_of(user=bob, sheet_id=sheet_id) == "viewer"
+        assert Member.objects.filter(sheet_id=sheet_id, user=bob).count() == 1
+
+    def test_set_member_same_role_again_unchanged(self, ada, sheet_id, bob):
+        services.set_member(sheet_id=sheet_id, user=ada, username="bob", role="viewer")
+        assert services.set_member(sheet_id=sheet_id, user=ada, username="bob", role="viewer") is False
+        assert selectors.role_of(user=bob, sheet_id=sheet_id) == "viewer"
+
+    @pytest.mark.parametrize("role", ["owner", "admin", "", None, 1])
+    def test_set_member_role_not_editor_or_viewer_invalid(self, ada, sheet_id, bob, role):
+        with pytest.raises(Invalid):
+            services.set_member(sheet_id=sheet_id, user=ada, username="bob", role=role)
+        assert selectors.role_of(user=bob, sheet_id=sheet_id) is None
+
+    @pytest.mark.parametrize("role", ["editor", "viewer"])
+    def test_set_member_not_owner_forbidden(self, sheet_id, bob, role):
+        user = user_with_role(sheet_id, role)
+        with pytest.raises(Forbidden):
+            services.set_member(sheet_id=sheet_id, user=user, username="bob", role="editor")
+        assert selectors.role_of(user=bob, sheet_id=sheet_id) is None
+
+    def test_set_member_no_role_not_found(self, sheet_id, bob):
+        with pytest.raises(NotFound):
+            services.set_member(sheet_id=sheet_id, user=bob, username="bob", role="editor")
+        assert selectors.role_of(user=bob, sheet_id=sheet_id) is None
+
+    def test_set_member_owner_role_conflict(self, ada, sheet_id):
+        with pytest.raises(services.Conflict):
+            services.set_member(sheet_id=sheet_id, user=ada, username="ada", role="viewer")
+        assert selectors.role_of(user=ada, sheet_id=sheet_id) == "owner"
+
+    def test_set_member_unknown_user_not_found(self, ada, sheet_id):
+        with pytest.raises(NotFound, match="nobody"):
+            services.set_member(sheet_id=sheet_id, user=ada, username="nobody", role="editor")
+        assert Member.objects.filter(sheet_id=sheet_id).count() == 1
+
+
+class RemoveMemberTest:
+    def test_remove_member_owner_removes_role(self, ada, sheet_id):
+        bob = user_with_role(sheet_id, "editor", username="bob")
+        services.remove_member(sheet_id=sheet_id, user=ada, username="bob")
+        assert selectors.role_of(user=bob, sheet_id=sheet_id) is None
+
+    def test_remove_member_without_role_not_found(self, ada, sheet_id):
+        baker.make(get_user_model(), username="bob")
+        with pytest.raises(NotFound, match="no role"):
+            services.remove_member(sheet_id=sheet_id, user=ada, username="bob")
+
+    def test_remove_member_unknown_user_not_found(self, ada, sheet_id):
+        with pytest.raises(NotFound):
+            services.remove_member(sheet_id=sheet_id, user=ada, username="nobody")
+
+    def test_remove_member_owner_conflict(self, ada, sheet_id):
+        with pytest.raises(services.Conflict):
+            services.remove_member(sheet_id=sheet_id, user=ada, username="ada")
+        assert selectors.role_of(user=ada, sheet_id=sheet_id) == "owner"
+
+    def test_remove_member_editor_forbidden(self, sheet_id):
+        bob = user_with_role(sheet_id, "editor", username="bob")
+        user_with_role(sheet_id, "viewer", username="cy")
+        with pytest.raises(Forbidden):
+            services.remove_member(sheet_id=sheet_id, user=bob, username="cy")
+        assert Member.objects.filter(sheet_id=sheet_id).count() == 3
+
+    def test_remove_member_no_role_not_found(self, sheet_id):
+        user_with_role(sheet_id, "viewer", username="cy")
+        with pytest.raises(NotFound):
+            services.remove_member(sheet_id=sheet_id, user=baker.make(get_user_model()), username="cy")
+        assert Member.objects.filter(sheet_id=sheet_id).count() == 2
+
+
+# ---------------------------------------------------------------- revisions across processes
+
+WORKERS = 4
+OPS_PER_WORKER = 30
+
+SETUP = """
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from sheet import services
+user = get_user_model().objects.create_user(username="writer", password="unused-pw")
+print(services.create_sheet(user=user, name="Race", rows=10, cols=3).id)
+"""
+
+# Each worker waits at a gate so all of them write at once, then applies OPS_PER_WORKER operations
+# (sets and inserts), retries its first one, and sends one op id every worker shares.
+WORKER = """
+import json, os, sys, time
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from sheet import services
+from sheet.domain.values import CellWrite, InsertRows, SetCells
+
+sheet_id, worker, count, gate = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+user = get_user_model().objects.get(username="writer")
+while not os.path.exists(gate):
+    time.sleep(0.005)
+results = []
+def run(operation):
+    applied = services.apply_operation(sheet_id=sheet_id, user=user, operation=operation)
+    results.append([operation.op, applied.change.rev, applied.duplicate])
+for i in range(count):
+    op = f"w{worker}-{i}"
+    run(InsertRows(op, None, 1) if i % 7 == 3 else SetCells(op, (CellWrite(worker + 1, 1, i),)))
+    if i == count // 2:
+        run(SetCells("shared", (CellWrite(10, 1, worker),)))
+run(SetCells(f"w{worker}-0", (CellWrite(worker + 1, 2, "retry"),)))
+print(json.dumps(results))
+"""
+
+REPORT = """
+import json
+import django
+django.setup()
+from sheet.models import Change, Row, Sheet
+sheet = Sheet.objects.get(name="Race")
+print(json.dumps({
+    "rev": sheet.rev,
+    "log": list(Change.objects.filter(sheet=sheet).order_by("rev").values_list("rev", "op")),
+    "rows": sorted(Row.objects.filter(sheet=sheet).values_list("rid", flat=True)),
+    "rows_issued": sheet.rows_issued,
+}))
+"""
+
+
+def run_script(env: dict, code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", code], cwd=support.ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def race(database_url: str, tmp_path) -> None:
+    """Migrates the database, runs WORKERS processes writing to one sheet at once, and checks the log."""
+    env = support.app_env(database_url=database_url, var_dir=tmp_path)
+    support.manage(env, "migrate", "--noinput")
+    sheet_id = int(run_script(env, SETUP))
+    gate = tmp_path / "go"
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(sheet_id), str(w), str(OPS_PER_WORKER), str(gate)],
+            cwd=support.ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(WORKERS)
+    ]
+    gate.touch()
+    outputs = []
+    for proc in workers:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        outputs.append(json.loads(out))
+    report = json.loads(run_script(env, REPORT))
+
+    inserts = sum(1 for i in range(OPS_PER_WORKER) if i % 7 == 3)
+    total = WORKERS * OPS_PER_WORKER + 1  # every worker's own ops, and "shared" once
+    assert report["rev"] == total
+    assert [rev for rev, _ in report["log"]] == list(range(1, total + 1))
+    logged_ops = [op for _, op in report["log"]]
+    assert sorted(logged_ops) == sorted([f"w{w}-{i}" for w in range(WORKERS) for i in range(OPS_PER_WORKER)] + ["shared"])
+
+    by_op = {op: rev for rev, op in report["log"]}
+    for results in outputs:
+        revs = [rev for op, rev, duplicate in results if not duplicate]
+        assert revs == sorted(revs)  # one process sees its own changes in order
+        for op, rev, _ in results:
+            assert by_op[op] == rev  # a duplicate answers with the original change's rev
+        assert results[-1] == [results[0][0], results[0][1], True]  # the retry of the worker's first op
+    shared = [duplicate for results in outputs for op, _, duplicate in results if op == "shared"]
+    assert sorted(shared) == [False] + [True] * (WORKERS - 1)
+    assert report["rows_issued"] == 10 + WORKERS * inserts
+    assert report["rows"] == list(range(1, 10 + WORKERS * inserts + 1))
+
+
+@pytest.mark.processes
+class CommitOperationAcrossProcessesTest:
+    def test_commit_operation_sqlite_file_processes_at_once_consecutive_revs(self, tmp_path):
+        race(f"sqlite:///{tmp_path / 'race.sqlite3'}", tmp_path)
+
+    def test_commit_operation_postgresql_processes_at_once_consecutive_revs(self, postgres, tmp_path):
+        with postgres.database(prefix="tabula_revtest") as url:
+            race(url, tmp_path)

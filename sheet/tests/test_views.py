@@ -1,0 +1,286 @@
+"""The pages, through the test client: what a logged-in person can see and do with forms."""
+
+from __future__ import annotations
+
+import json
+import re
+from types import SimpleNamespace
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from model_bakery import baker
+
+from sheet import services
+from sheet.domain.values import Rename
+from sheet.models import Member, Sheet
+
+pytestmark = pytest.mark.django_db
+
+XSS_NAME = "<script>alert('x')</script> & co"
+
+
+@pytest.fixture
+def team():
+    """ada owns a sheet shared with bob (editor) and cy (viewer); dee has no role."""
+    users = {name: baker.make(get_user_model(), username=name) for name in ("ada", "bob", "cy", "dee")}
+    sheet_id = services.create_sheet(user=users["ada"], name="Budget", rows=2, cols=2).id
+    baker.make(Member, sheet_id=sheet_id, user=users["bob"], role="editor")
+    baker.make(Member, sheet_id=sheet_id, user=users["cy"], role="viewer")
+    return SimpleNamespace(sheet_id=sheet_id, **users)
+
+
+def client_for(user, **kwargs) -> Client:
+    client = Client(**kwargs)
+    client.force_login(user)
+    return client
+
+
+def page_messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def sheet_name(sheet_id):
+    return Sheet.objects.values_list("name", flat=True).get(pk=sheet_id)
+
+
+class LoginRequiredTest:
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("get", "/"),
+            ("get", "/sheets/{id}/"),
+            ("get", "/sheets/{id}/share"),
+            ("post", "/sheets/new"),
+            ("post", "/sheets/{id}/rename"),
+            ("post", "/sheets/{id}/delete"),
+            ("post", "/sheets/{id}/share"),
+        ],
+    )
+    def test_page_anonymous_redirected_to_login_nothing_changes(self, team, method, path):
+        path = path.format(id=team.sheet_id)
+        response = getattr(Client(), method)(path, {"name": "Hacked", "username": "dee", "role": "editor"})
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/?next=")
+        assert sheet_name(team.sheet_id) == "Budget"
+        assert Sheet.objects.count() == 1
+        assert not Member.objects.filter(user=team.dee).exists()
+
+    def test_login_page_renders_form_with_csrf(self):
+        response = Client().get("/accounts/login/")
+        assert response.status_code == 200
+        assert 'name="csrfmiddlewaretoken"' in response.content.decode()
+
+    def test_login_with_password_lands_on_list(self, team):
+        team.ada.set_password("a-long-password")
+        team.ada.save()
+        response = Client().post("/accounts/login/", {"username": "ada", "password": "a-long-password"})
+        assert (response.status_code, response["Location"]) == (302, "/")
+
+
+class SheetListTest:
+    def test_sheet_list_only_my_sheets(self, team):
+        services.create_sheet(user=team.dee, name="Dee's secret", rows=1, cols=1)
+        response = client_for(team.cy).get("/")
+        assert response.status_code == 200
+        text = response.content.decode()
+        assert "Budget" in text
+        assert "secret" not in text
+        assert [s.name for s in response.context["sheets"]] == ["Budget"]
+
+    def test_sheet_list_name_escaped(self, team):
+        services.create_sheet(user=team.ada, name=XSS_NAME, rows=1, cols=1)
+        text = client_for(team.ada).get("/").content.decode()
+        assert "<script>alert" not in text
+        assert "&lt;script&gt;alert(" in text
+
+    def test_sheet_list_every_form_has_csrf_token(self, team):
+        text = client_for(team.ada).get("/").content.decode()
+        forms = re.findall(r"<form\b.*?</form>", text, flags=re.S)
+        assert forms
+        assert all('name="csrfmiddlewaretoken"' in form for form in forms)
+
+    def test_sheet_list_post_not_allowed(self, team):
+        assert client_for(team.ada).post("/").status_code == 405
+
+
+class SheetCreateTest:
+    def test_sheet_create_redirects_to_new_sheet_owned(self, team):
+        response = client_for(team.dee).post("/sheets/new", {"name": "Fresh"})
+        sheet = Sheet.objects.get(name="Fresh")
+        assert (response.status_code, response["Location"]) == (302, f"/sheets/{sheet.pk}/")
+        assert Member.objects.get(sheet=sheet).user == team.dee
+        assert sheet.row_count == 100 and sheet.col_count == 26
+
+    def test_sheet_create_empty_name_message_nothing_created(self, team):
+        response = client_for(team.dee).post("/sheets/new", {"name": "  "}, follow=True)
+        assert response.redirect_chain == [("/", 302)]
+        assert page_messages(response) == ["name must be a non-empty string"]
+        assert not Member.objects.filter(user=team.dee).exists()
+
+    def test_sheet_create_get_not_allowed(self, team):
+        assert client_for(team.dee).get("/sheets/new").status_code == 405
+
+    def test_sheet_create_without_csrf_token_403(self, team):
+        response = client_for(team.dee, enforce_csrf_checks=True).post("/sheets/new", {"name": "Fresh"})
+        assert response.status_code == 403
+        assert not Sheet.objects.filter(name="Fresh").exists()
+
+
+class SheetRenameTest:
+    @pytest.mark.parametrize("user", ["ada", "bob"])
+    def test_sheet_rename_writer_renames(self, team, user):
+        response = client_for(getattr(team, user)).post(f"/sheets/{team.sheet_id}/rename", {"name": "Plan"}, follow=True)
+        assert response.redirect_chain == [("/", 302)]
+        assert page_messages(response) == ["Renamed."]
+        assert sheet_name(team.sheet_id) == "Plan"
+
+    def test_sheet_rename_viewer_message_unchanged(self, team):
+        response = client_for(team.cy).post(f"/sheets/{team.sheet_id}/rename", {"name": "Plan"}, follow=True)
+        assert page_messages(response) == ["viewers cannot change the sheet"]
+        assert sheet_name(team.sheet_id) == "Budget"
+
+    def test_sheet_rename_empty_name_message_unchanged(self, team):
+        response = client_for(team.ada).post(f"/sheets/{team.sheet_id}/rename", {"name": ""}, follow=True)
+        assert page_messages(response) == ["name must be a non-empty string"]
+        assert sheet_name(team.sheet_id) == "Budget"
+
+    def test_sheet_rename_no_role_404(self, team):
+        assert client_for(team.dee).post(f"/sheets/{team.sheet_id}/rename", {"name": "Plan"}).status_code == 404
+        assert sheet_name(team.sheet_id) == "Budget"
+
+
+class SheetDeleteTest:
+    def test_sheet_delete_owner_deletes(self, team):
+        response = client_for(team.ada).post(f"/sheets/{team.sheet_id}/delete", follow=True)
+        assert page_messages(response) == ["Deleted."]
+        assert not Sheet.objects.filter(pk=team.sheet_id).exists()
+
+    @pytest.mark.parametrize("user", ["bob", "cy"])
+    def test_sheet_delete_not_owner_message_kept(self, team, user):
+        response = client_for(getattr(team, user)).post(f"/sheets/{team.sheet_id}/delete", follow=True)
+        assert page_messages(response) == ["only the owner can delete a sheet"]
+        assert Sheet.objects.filter(pk=team.sheet_id).exists()
+
+    def test_sheet_delete_no_role_404_kept(self, team):
+        assert client_for(team.dee).post(f"/sheets/{team.sheet_id}/delete").status_code == 404
+        assert Sheet.objects.filter(pk=team.sheet_id).exists()
+
+    def test_sheet_delete_get_not_allowed(self, team):
+        assert client_for(team.ada).get(f"/sheets/{team.sheet_id}/delete").status_code == 405
+        assert Sheet.objects.filter(pk=team.sheet_id).exists()
+
+
+def tabula_config(response) -> dict:
+    match = re.search(r'<script id="tabula-config" type="application/json">(.*?)</script>', response.content.decode(), flags=re.S)
+    assert match, "the sheet page carries its config as JSON"
+    return json.loads(match.group(1))
+
+
+class SheetPageTest:
+    @pytest.mark.parametrize(("user", "role"), [("ada", "owner"), ("bob", "editor"), ("cy", "viewer")])
+    def test_sheet_page_config_json_with_role_and_license_key(self, team, settings, user, role):
+        settings.HANDSONTABLE_LICENSE_KEY = "key-from-settings"
+        response = client_for(getattr(team, user)).get(f"/sheets/{team.sheet_id}/")
+        assert response.status_code == 200
+        config = tabula_config(response)
+        assert config["sheetId"] == team.sheet_id
+        assert config["role"] == role
+        assert config["licenseKey"] == "key-from-settings"
+        assert config["limits"] == {"maxCellsPerSet": 10_000, "maxValueChars": 10_000}
+
+    def test_sheet_page_script_in_name_escaped(self, team):
+        services.apply_operation(sheet_id=team.sheet_id, user=team.ada, operation=Rename("r", XSS_NAME))
+        text = client_for(team.ada).get(f"/sheets/{team.sheet_id}/").content.decode()
+        assert "<script>alert" not in text
+        assert "&lt;script&gt;alert" in text
+
+    def test_sheet_page_no_role_404(self, team):
+        assert client_for(team.dee).get(f"/sheets/{team.sheet_id}/").status_code == 404
+
+    def test_sheet_page_missing_sheet_404(self, team):
+        assert client_for(team.ada).get(f"/sheets/{team.sheet_id + 1000}/").status_code == 404
+
+
+class SheetShareTest:
+    def share(self, user, sheet_id, **form):
+        return client_for(user).post(f"/sheets/{sheet_id}/share", form, follow=True)
+
+    def test_sheet_share_owner_page_lists_members_with_csrf_forms(self, team):
+        response = client_for(team.ada).get(f"/sheets/{team.sheet_id}/share")
+        assert response.status_code == 200
+        assert response.context["members"] == [("ada", "owner"), ("bob", "editor"), ("cy", "viewer")]
+        forms = re.findall(r"<form\b.*?</form>", response.content.decode(), flags=re.S)
+        assert len(forms) >= 3  # remove bob, remove cy, add someone (and log out)
+        assert all('name="csrfmiddlewaretoken"' in form for form in forms)
+
+    def test_sheet_share_owner_adds_member(self, team):
+        response = self.share(team.ada, team.sheet_id, username="dee", role="viewer")
+        assert response.redirect_chain == [(f"/sheets/{team.sheet_id}/share", 302)]
+        assert page_messages(response) == ["dee is now viewer."]
+        assert Member.objects.get(sheet_id=team.sheet_id, user=team.dee).role == "viewer"
+
+    def test_sheet_share_owner_changes_role(self, team):
+        self.share(team.ada, team.sheet_id, username="cy", role="editor")
+        assert Member.objects.get(sheet_id=team.sheet_id, user=team.cy).role == "editor"
+
+    def test_sheet_share_owner_removes_member(self, team):
+        response = self.share(team.ada, team.sheet_id, username="bob", action="remove")
+        assert page_messages(response) == ["bob removed."]
+        assert not Member.objects.filter(sheet_id=team.sheet_id, user=team.bob).exists()
+
+    @pytest.mark.parametrize(
+        ("form", "message"),
+        [
+            ({"username": "nobody", "role": "editor"}, "no user named 'nobody'"),
+            ({"username": "dee", "role": "owner"}, 'role must be "editor" or "viewer"'),
+            ({"username": "ada", "role": "viewer"}, "the owner's role cannot be changed"),
+            ({"username": "ada", "action": "remove"}, "the owner cannot be removed"),
+        ],
+    )
+    def test_sheet_share_owner_refused_message_nothing_changes(self, team, form, message):
+        response = self.share(team.ada, team.sheet_id, **form)
+        assert page_messages(response) == [message]
+        assert Member.objects.filter(sheet_id=team.sheet_id).count() == 3
+        assert Member.objects.get(sheet_id=team.sheet_id, user=team.ada).role == "owner"
+
+    @pytest.mark.parametrize("user", ["bob", "cy"])
+    def test_sheet_share_not_owner_sees_members_cannot_change(self, team, user):
+        page = client_for(getattr(team, user)).get(f"/sheets/{team.sheet_id}/share")
+        assert page.status_code == 200
+        assert "Only the owner" in page.content.decode()
+        response = self.share(getattr(team, user), team.sheet_id, username="dee", role="editor")
+        assert page_messages(response) == ["only the owner can share a sheet"]
+        response = self.share(getattr(team, user), team.sheet_id, username="cy" if user == "bob" else "bob", action="remove")
+        assert page_messages(response) == ["only the owner can share a sheet"]
+        assert Member.objects.filter(sheet_id=team.sheet_id).count() == 3
+
+    def test_sheet_share_no_role_404_nothing_changes(self, team):
+        client = client_for(team.dee)
+        assert client.get(f"/sheets/{team.sheet_id}/share").status_code == 404
+        assert client.post(f"/sheets/{team.sheet_id}/share", {"username": "dee", "role": "editor"}).status_code == 404
+        assert not Member.objects.filter(sheet_id=team.sheet_id, user=team.dee).exists()
+
+    def test_sheet_share_script_in_name_escaped(self, team):
+        services.apply_operation(sheet_id=team.sheet_id, user=team.ada, operation=Rename("r", XSS_NAME))
+        text = client_for(team.ada).get(f"/sheets/{team.sheet_id}/share").content.decode()
+        assert "<script>alert" not in text
+
+
+class LogoutTest:
+    def test_logout_post_ends_session(self, team):
+        client = client_for(team.ada)
+        response = client.post("/accounts/logout/")
+        assert (response.status_code, response["Location"]) == (302, "/accounts/login/")
+        assert client.get("/")["Location"].startswith("/accounts/login/")
+
+    def test_logout_get_not_allowed_session_kept(self, team):
+        client = client_for(team.ada)
+        assert client.get("/accounts/logout/").status_code == 405
+        assert client.get("/").status_code == 200
+
+    def test_logout_form_on_pages_posts_with_csrf(self, team):
+        text = client_for(team.ada).get("/").content.decode()
+        forms = [f for f in re.findall(r"<form\b.*?</form>", text, flags=re.S) if 'action="/accounts/logout/"' in f]
+        assert len(forms) == 1
+        assert 'method="post"' in forms[0] and 'name="csrfmiddlewaretoken"' in forms[0]
