@@ -1,7 +1,10 @@
 """Tabula settings: one module, every deployment-specific value from the environment.
 
 The defaults give the embedded mode (SQLite, in-memory channel layer, a secret key kept in
-``var/``); production sets ``DATABASE_URL``, ``REDIS_URL``, ``SECRET_KEY`` and friends.
+``var/``). ``TABULA_ENV=production`` is the production switch: it requires ``SECRET_KEY``,
+``DATABASE_URL`` (PostgreSQL), ``REDIS_URL`` and ``ALLOWED_HOSTS``, turns ``DEBUG`` off, and makes the
+secure defaults that ``manage.py check --deploy`` asks for (TLS-only cookies, the proxy's
+X-Forwarded-Proto trusted, HTTPS redirect, HSTS); docs/operations.md lists every variable.
 """
 
 import os
@@ -9,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("TABULA_VAR_DIR", BASE_DIR / "var"))
@@ -33,6 +37,13 @@ def env_list(name, default):
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def env_required(name):
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set when TABULA_ENV=production (docs/operations.md)")
+    return value
+
+
 def local_secret_key():
     """A per-installation key for the embedded mode, created once and kept in var/."""
     path = VAR_DIR / "secret_key"
@@ -43,10 +54,25 @@ def local_secret_key():
     return path.read_text().strip()
 
 
-DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY") or local_secret_key()
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+TABULA_ENV = os.environ.get("TABULA_ENV", "embedded").strip().lower()
+if TABULA_ENV not in {"embedded", "production"}:
+    raise ImproperlyConfigured(f'TABULA_ENV is "embedded" (the default) or "production", not {TABULA_ENV!r}')
+PRODUCTION = TABULA_ENV == "production"
+
+if PRODUCTION:
+    DEBUG = False
+    SECRET_KEY = env_required("SECRET_KEY")
+    ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [])
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("ALLOWED_HOSTS must be set when TABULA_ENV=production (docs/operations.md)")
+else:
+    DEBUG = env_bool("DEBUG", False)
+    SECRET_KEY = os.environ.get("SECRET_KEY") or local_secret_key()
+    ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+# Behind the TLS proxy the browser's origin is https://<host>; listed so a non-default port works too.
+CSRF_TRUSTED_ORIGINS = env_list(
+    "CSRF_TRUSTED_ORIGINS", [f"https://{host}" for host in ALLOWED_HOSTS if not host.startswith(".")] if PRODUCTION else []
+)
 
 INSTALLED_APPS = [
     "daphne",
@@ -91,10 +117,14 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'tabula.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        env_required("DATABASE_URL") if PRODUCTION else os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'tabula.sqlite3'}",
+        # Health checks let a process whose kept connection died (say PostgreSQL restarted) reconnect.
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60 if PRODUCTION else 0),
+        conn_health_checks=True,
     )
 }
+if PRODUCTION and DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...) when TABULA_ENV=production")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions take the write lock up front, so two processes allocating the next
     # revision of a sheet queue on the lock instead of failing on a lock upgrade.
@@ -107,20 +137,37 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env_required("REDIS_URL") if PRODUCTION else os.environ.get("REDIS_URL", "")
 if REDIS_URL:
+    from redis.asyncio.retry import Retry as AsyncRetry
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    # After Redis restarts, every connection kept in a pool is dead and fails its next command:
+    # without a retry each would cost a socket (or an HTTP broadcast) one error. A retry reconnects.
+    redis_backoff = ExponentialBackoff(cap=0.5, base=0.05)
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # socket_timeout: channels_redis waits for messages in blocking reads of up to 5 s, and
+                # redis-py's default 5 s socket timeout would cut them off, crashing every idle socket.
+                "hosts": [{"address": REDIS_URL, "retry": AsyncRetry(redis_backoff, 3), "socket_timeout": 30}],
                 "capacity": env_int("CHANNEL_CAPACITY", 1000),
                 "expiry": 30,
+                # A socket's group membership lasts this long; daphne closes sockets before it ends
+                # (deploy/bin/daphne, --websocket_timeout), so no socket outlives its membership.
                 "group_expiry": 86400,
             },
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"retry": Retry(redis_backoff, 3)},
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -146,10 +193,20 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 
 CSRF_FAILURE_VIEW = "sheet.api.csrf_failure"
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# Production sits behind nginx terminating TLS (deploy/nginx/tabula.conf), which always sets
+# X-Forwarded-Proto; each of these can be turned off by its variable (say for a plain-HTTP test box).
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-if env_bool("BEHIND_TLS_PROXY", False):
+if env_bool("BEHIND_TLS_PROXY", PRODUCTION):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if not SECURE_HSTS_PRELOAD:
+    # Preloading commits the whole domain to HTTPS in browsers' built-in lists: the domain owner's
+    # decision (SECURE_HSTS_PRELOAD=1), so check --deploy is not asked to push for it.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 HANDSONTABLE_LICENSE_KEY = os.environ.get("HANDSONTABLE_LICENSE_KEY", "non-commercial-and-evaluation")
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 import time
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError
+from redis.exceptions import RedisError
 
 from sheet import broadcast, protocol, selectors, services
 from sheet.domain.errors import Forbidden, OperationError, RateLimited
@@ -12,6 +17,16 @@ from sheet.domain.flow import ChangeSequencer, TokenBucket
 from sheet.domain.rules import user_color
 from sheet.domain.values import WRITER_ROLES, PresenceEntry, Select, Sync
 from sheet.limits import current as current_limits
+
+logger = logging.getLogger(__name__)
+
+# How often a socket re-joins its sheet's group and compares revisions with the database. A Redis
+# restart forgets every group; a broadcast lost with nothing after it leaves no visible gap.
+CHECK_SECONDS = 20.0
+# A failure of the database or the channel layer: the socket closes so the client reconnects,
+# resends what was not acknowledged and syncs, once the service is back.
+CLOSE_UNAVAILABLE = 1011
+UNAVAILABLE = (DatabaseError, RedisError, OSError)
 
 
 class SheetConsumer(AsyncWebsocketConsumer):
@@ -37,20 +52,44 @@ class SheetConsumer(AsyncWebsocketConsumer):
         await self.accept()
         await self.send_message(protocol.hello(rev=rev, me=self.me, role=self.role, others=()))
         await broadcast.announce(self, self.me, query=True)
+        self.checker = asyncio.create_task(self.schedule_checks())
 
     async def disconnect(self, code):
-        if getattr(self, "sequencer", None) is not None:
+        if getattr(self, "sequencer", None) is None:
+            return
+        self.checker.cancel()
+        try:
             await broadcast.leave(self)
             await broadcast.depart(self)
+        except UNAVAILABLE:
+            logger.warning("could not leave sheet %s's group: the channel layer is unavailable", self.sheet_id)
+
+    async def schedule_checks(self) -> None:
+        """Queues a ``sheet.check`` on this socket's own channel now and then (handled in turn with
+        the other events, so the check never interleaves with a delivery)."""
+        while True:
+            await asyncio.sleep(CHECK_SECONDS * random.uniform(0.75, 1.25))
+            try:
+                await self.channel_layer.send(self.channel_name, {"type": "sheet.check"})
+            except UNAVAILABLE:
+                logger.info("sheet %s check skipped: the channel layer is unavailable", self.sheet_id)
 
     async def send_message(self, message: dict) -> None:
         await self.send(text_data=protocol.encode(message))
+
+    async def dispatch(self, message):
+        """Every event and client message, with the database or channel layer failing handled once."""
+        try:
+            await super().dispatch(message)
+        except UNAVAILABLE as exc:
+            logger.warning("sheet %s socket closed: %s: %s", getattr(self, "sheet_id", "?"), type(exc).__name__, exc)
+            await self.close(code=CLOSE_UNAVAILABLE)
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is None:
             await self.send_message(protocol.error(OperationError("messages are JSON text, not binary")))
             return
-        if len(text_data) > self.limits.max_message_bytes:
+        if len(text_data.encode()) > self.limits.max_message_bytes:  # the limit is in bytes, as on the wire
             await self.close(code=broadcast.CLOSE_MESSAGE_TOO_BIG)
             return
         content = None
@@ -73,8 +112,21 @@ class SheetConsumer(AsyncWebsocketConsumer):
         if self.role not in WRITER_ROLES:
             raise Forbidden("viewers cannot change the sheet")
         applied = await services.apply_operation_async(sheet_id=self.sheet_id, user=self.scope["user"], operation=operation)
-        if applied.duplicate:
-            await self.send_message(protocol.change(applied.change))
+        if applied.duplicate or not applied.broadcast:
+            await self.answer_directly(applied.change)
+        if not applied.broadcast:
+            # The channel layer failed: if Redis restarted it forgot this socket's group, so start
+            # over (the client reconnects, joins afresh and syncs).
+            await self.close(code=CLOSE_UNAVAILABLE)
+
+    async def answer_directly(self, change) -> None:
+        """Answers the sender with its change when no broadcast will (a retried op, or a failed broadcast):
+        as is when this socket already had it, else in its place in revision order."""
+        text = protocol.encode(protocol.change(change))
+        if change.rev <= self.sequencer.rev:
+            await self.send(text_data=text)
+        else:
+            await self.deliver(change.rev, text)
 
     async def sync(self, since: int) -> None:
         """Sends every change after ``since`` then ``synced``, or ``reload`` when they are not kept."""
@@ -93,22 +145,34 @@ class SheetConsumer(AsyncWebsocketConsumer):
     # ------------------------------------------------ channel-layer events
 
     async def sheet_change(self, event):
-        for text in self.sequencer.offer(event["rev"], event["text"]):
-            await self.send(text_data=text)
+        await self.deliver(event["rev"], event["text"])
+
+    async def deliver(self, rev: int, text: str) -> None:
+        """Sends a change in revision order, filling any gap before it from the change log."""
+        for ready in self.sequencer.offer(rev, text):
+            await self.send(text_data=ready)
         if self.sequencer.has_gap:
             await self.fill_gap()
 
     async def fill_gap(self) -> None:
-        """A broadcast arrived ahead of one not yet seen: every revision below it is committed, so read them."""
+        """A change arrived ahead of one not yet sent: every revision below it is committed, so read them."""
         try:
             found = await selectors.achanges_since(sheet_id=self.sheet_id, since=self.sequencer.rev, limit=self.limits.max_sync_changes)
         except selectors.HistoryTruncated:
             await self.send_message(protocol.reload())
-            self.sequencer.skip_to(max(self.sequencer.held))
+            self.sequencer.skip_to(max([*self.sequencer.held, await selectors.asheet_rev(sheet_id=self.sheet_id) or 0]))
             return
         for change in found.changes:
             for text in self.sequencer.offer(change.rev, protocol.encode(protocol.change(change))):
                 await self.send(text_data=text)
+
+    async def sheet_check(self, event):
+        await broadcast.join(self)
+        rev = await selectors.asheet_rev(sheet_id=self.sheet_id)
+        if rev is None:
+            await self.close(code=broadcast.CLOSE_SHEET_DELETED)
+        elif rev > self.sequencer.rev:
+            await self.fill_gap()
 
     async def sheet_closed(self, event):
         if event.get("user_id") in (None, self.me.user_id):

@@ -130,10 +130,13 @@ def start_gunicorn(env: dict, log_dir: Path, port: int | None = None, workers: i
 class HttpSession:
     """A script's view of the API: logs in through /accounts/login/ and reuses the session cookie."""
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, *, ssl_context=None):
         self.base_url = base_url.rstrip("/")
         self.jar = CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        handlers = [urllib.request.HTTPCookieProcessor(self.jar)]
+        if ssl_context is not None:
+            handlers.append(urllib.request.HTTPSHandler(context=ssl_context))
+        self.opener = urllib.request.build_opener(*handlers)
 
     def cookie(self, name: str) -> str | None:
         return next((c.value for c in self.jar if c.name == name), None)
