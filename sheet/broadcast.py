@@ -23,6 +23,9 @@ CLOSE_ROLE_CHANGED = 4409
 # Not the standard 1009: daphne (autobahn) lets an application close only with 1000 or 3000-4999 and
 # fails on anything else, so a 1009 would reach the client as 1011, which says "reconnect and resend".
 CLOSE_MESSAGE_TOO_BIG = 4413
+# The database or the channel layer failed: the client reconnects, resends what was not
+# acknowledged and syncs, once the service is back (not 1011, for the same reason as above).
+CLOSE_UNAVAILABLE = 4503
 
 
 def group_name(sheet_id: int) -> str:

@@ -23,9 +23,6 @@ logger = logging.getLogger(__name__)
 # How often a socket re-joins its sheet's group and compares revisions with the database. A Redis
 # restart forgets every group; a broadcast lost with nothing after it leaves no visible gap.
 CHECK_SECONDS = 20.0
-# A failure of the database or the channel layer: the socket closes so the client reconnects,
-# resends what was not acknowledged and syncs, once the service is back.
-CLOSE_UNAVAILABLE = 1011
 UNAVAILABLE = (DatabaseError, RedisError, OSError)
 
 
@@ -83,7 +80,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
             await super().dispatch(message)
         except UNAVAILABLE as exc:
             logger.warning("sheet %s socket closed: %s: %s", getattr(self, "sheet_id", "?"), type(exc).__name__, exc)
-            await self.close(code=CLOSE_UNAVAILABLE)
+            await self.close(code=broadcast.CLOSE_UNAVAILABLE)
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is None:
@@ -117,7 +114,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         if not applied.broadcast:
             # The channel layer failed: if Redis restarted it forgot this socket's group, so start
             # over (the client reconnects, joins afresh and syncs).
-            await self.close(code=CLOSE_UNAVAILABLE)
+            await self.close(code=broadcast.CLOSE_UNAVAILABLE)
 
     async def answer_directly(self, change) -> None:
         """Answers the sender with its change when no broadcast will (a retried op, or a failed broadcast):

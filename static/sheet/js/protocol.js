@@ -5,7 +5,6 @@
 export const CLOSE_ACCESS_REMOVED = 4403;
 export const CLOSE_SHEET_DELETED = 4404;
 export const CLOSE_ROLE_CHANGED = 4409;
-export const CLOSE_MESSAGE_TOO_BIG = 1009;
 
 // Below the server's 1 MiB message limit with room for the envelope.
 const MESSAGE_BUDGET_BYTES = 900 * 1024;

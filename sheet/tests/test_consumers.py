@@ -1,0 +1,760 @@
+"""The sheet socket through Channels' WebsocketCommunicator and the whole ASGI stack (Origin check,
+session authentication, routing), once on the in-memory channel layer and once on a real Redis one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+import uuid
+from types import SimpleNamespace
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import channel_layers, get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+from model_bakery import baker
+
+from proj.asgi import application
+from sheet import broadcast, protocol, selectors, services
+from sheet.domain.grid import Grid
+from sheet.domain.rules import user_color
+from sheet.domain.values import CellWrite, Change, InsertRows, SetCells
+from sheet.models import Member, Sheet
+
+WAIT = 10  # seconds to wait for an expected message before failing
+ORIGIN = (b"origin", b"http://127.0.0.1")
+ROWS, COLS = 4, 3  # the sheet under test: row ids 1-4, column ids 1-3
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+# ---------------------------------------------------------------- fixtures and helpers
+
+
+@pytest.fixture(scope="session")
+def redis_channel_layers(redis_url):
+    """CHANNEL_LAYERS exactly as proj/settings.py builds it for a deployment with REDIS_URL set."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("REDIS_URL", redis_url)
+        env.delenv("TABULA_ENV", raising=False)
+        return runpy.run_path(str(django_settings.BASE_DIR / "proj" / "settings.py"))["CHANNEL_LAYERS"]
+
+
+@pytest.fixture(params=["memory", "redis"], autouse=True)
+async def layer(request, settings):
+    """Every test runs on the in-memory channel layer, then on the production Redis layer (keys of its own)."""
+    if request.param == "redis":
+        production = request.getfixturevalue("redis_channel_layers")["default"]
+        assert production["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+        settings.CHANNEL_LAYERS = {"default": {**production, "CONFIG": {**production["CONFIG"], "prefix": f"test-{uuid.uuid4().hex}"}}}
+    else:
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    if request.param == "redis":
+        # Opens the layer's first Redis connection now: a consumer stopped (a refused handshake) while
+        # its receive is still connecting would otherwise stall its shutdown for seconds (redis-py).
+        await get_channel_layer().group_discard("warm-up", "warm-up.channel")
+    assert type(get_channel_layer()).__name__ == ("RedisChannelLayer" if request.param == "redis" else "InMemoryChannelLayer")
+    yield request.param
+    if request.param == "redis":
+        await get_channel_layer().flush()  # deletes this test's keys and closes its connections
+    channel_layers.backends.clear()
+
+
+def limits(settings, **changes):
+    settings.TABULA_LIMITS = {**django_settings.TABULA_LIMITS, **changes}
+
+
+def session_cookie(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies[django_settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+@pytest.fixture
+def team():
+    """A sheet owned by ada, shared with bob (editor) and cy (viewer); dee has no role on it."""
+    users = {name: baker.make(get_user_model(), username=name) for name in ("ada", "bob", "cy", "dee")}
+    snap = services.create_sheet(user=users["ada"], name="Budget", rows=ROWS, cols=COLS)
+    baker.make(Member, sheet_id=snap.id, user=users["bob"], role="editor")
+    baker.make(Member, sheet_id=snap.id, user=users["cy"], role="viewer")
+    return SimpleNamespace(sheet_id=snap.id, cookie={name: session_cookie(u) for name, u in users.items()}, **users)
+
+
+class Socket:
+    """One WebsocketCommunicator, read message by message."""
+
+    def __init__(self, communicator: WebsocketCommunicator):
+        self.communicator = communicator
+        self.hello: dict | None = None
+
+    async def output(self) -> dict:
+        try:
+            return await self.communicator.receive_output(WAIT)
+        except TimeoutError:
+            pytest.fail(f"nothing from the server within {WAIT} s")
+
+    async def send(self, message) -> None:
+        await self.communicator.send_to(text_data=message if isinstance(message, str) else json.dumps(message))
+
+    async def receive(self, *, skip=("presence",)) -> dict:
+        """The next message whose type is not in ``skip``; fails if the socket closes instead."""
+        while True:
+            output = await self.output()
+            assert output["type"] == "websocket.send", f"socket closed with {output.get('code')} while a message was expected"
+            message = json.loads(output["text"])
+            if message["type"] not in skip:
+                return message
+
+    async def change(self) -> dict:
+        message = await self.receive()
+        assert message["type"] == "change", message
+        return message
+
+    async def changes(self, count: int) -> list[dict]:
+        return [await self.change() for _ in range(count)]
+
+    async def until(self, predicate, *, skip=()) -> dict:
+        """Reads until a message satisfies ``predicate``; the ones before it must be of a type in ``skip``."""
+        while True:
+            message = await self.receive(skip=())
+            if predicate(message):
+                return message
+            assert message["type"] in skip, message
+
+    async def close_code(self) -> int:
+        """Reads past any pending messages to the server's close and returns its code."""
+        while True:
+            output = await self.output()
+            if output["type"] == "websocket.close":
+                return output.get("code", 1000)
+
+
+@pytest.fixture
+async def sockets(layer):
+    """``await sockets.open(cookie, sheet_id)`` connects (and reads hello); every socket is closed afterwards."""
+    opened: list[WebsocketCommunicator] = []
+
+    def communicator(sheet_id, headers):
+        comm = WebsocketCommunicator(application, f"/ws/sheets/{sheet_id}/", headers=headers)
+        opened.append(comm)
+        return comm
+
+    async def handshake(sheet_id, headers) -> tuple[bool, WebsocketCommunicator]:
+        comm = communicator(sheet_id, headers)
+        connected, _ = await comm.connect(timeout=WAIT)
+        return connected, comm
+
+    async def open_(cookie: bytes, sheet_id: int) -> Socket:
+        connected, comm = await handshake(sheet_id, [ORIGIN, (b"cookie", cookie)])
+        assert connected, "handshake refused"
+        socket = Socket(comm)
+        socket.hello = await socket.receive()
+        assert socket.hello["type"] == "hello"
+        return socket
+
+    yield SimpleNamespace(open=open_, handshake=handshake)
+    # Those not done yet are still open (the others the server closed, or a failed wait stopped).
+    # The short timeout: with redis-py 8.1 a cancelled channels_redis receive sometimes swallows the
+    # cancellation and blocks in a new read until the next message; the second cancel, after the
+    # timeout, ends it. (In daphne, the next message for that process does.)
+    await asyncio.gather(*(comm.disconnect(timeout=1) for comm in opened if not comm.future.done()))
+
+
+def op(kind: str, op_id: str | None = None, **fields) -> dict:
+    return {"type": kind, "op": op_id or uuid.uuid4().hex, **fields}
+
+
+def cell(row, col, value) -> dict:
+    return {"row": row, "col": col, "value": value}
+
+
+@database_sync_to_async
+def snapshot_json(sheet_id: int) -> dict:
+    return protocol.snapshot(selectors.snapshot(sheet_id=sheet_id, role="owner"))
+
+
+@database_sync_to_async
+def sheet_rev(sheet_id: int) -> int:
+    return Sheet.objects.get(pk=sheet_id).rev
+
+
+@database_sync_to_async
+def commit_quietly(sheet_id: int, user, operation):
+    """Commits without broadcasting, as when a broadcast is lost or still on its way."""
+    return services.commit_operation(sheet_id=sheet_id, user=user, operation=operation).change
+
+
+@database_sync_to_async
+def http(user, method: str, path: str, body=None) -> tuple[int, dict]:
+    client = Client()
+    client.force_login(user)
+    response = getattr(client, method)(path, data=json.dumps(body) if body is not None else None, content_type="application/json")
+    return response.status_code, response.json()
+
+
+# ---------------------------------------------------------------- handshake
+
+
+class SheetConsumerHandshakeTest:
+    async def test_connect_anonymous_refused(self, team, sockets):
+        connected, _ = await sockets.handshake(team.sheet_id, [ORIGIN])
+        assert not connected
+
+    async def test_connect_stale_session_cookie_refused(self, team, sockets):
+        connected, _ = await sockets.handshake(team.sheet_id, [ORIGIN, (b"cookie", b"sessionid=not-a-session")])
+        assert not connected
+
+    async def test_connect_user_without_role_refused(self, team, sockets):
+        connected, _ = await sockets.handshake(team.sheet_id, [ORIGIN, (b"cookie", team.cookie["dee"])])
+        assert not connected
+
+    async def test_connect_sheet_that_does_not_exist_refused(self, team, sockets):
+        connected, _ = await sockets.handshake(team.sheet_id + 1000, [ORIGIN, (b"cookie", team.cookie["ada"])])
+        assert not connected
+
+    @pytest.mark.parametrize("origin", [b"http://evil.example", b"http://127.0.0.1.evil.example", b"null"])
+    async def test_connect_foreign_origin_refused(self, team, sockets, origin):
+        connected, _ = await sockets.handshake(team.sheet_id, [(b"origin", origin), (b"cookie", team.cookie["ada"])])
+        assert not connected
+
+    async def test_connect_without_origin_refused(self, team, sockets):
+        connected, _ = await sockets.handshake(team.sheet_id, [(b"cookie", team.cookie["ada"])])
+        assert not connected
+
+    @pytest.mark.parametrize("name, role", [("ada", "owner"), ("bob", "editor"), ("cy", "viewer")])
+    async def test_connect_member_gets_hello_with_rev_me_role_and_presence(self, team, sockets, name, role):
+        await commit_quietly(team.sheet_id, team.ada, InsertRows("before-hello", None, 1))
+        user = getattr(team, name)
+        color = user_color(user.pk)
+
+        socket = await sockets.open(team.cookie[name], team.sheet_id)
+
+        assert socket.hello == {
+            "type": "hello",
+            "rev": 1,
+            "me": {"id": user.pk, "name": name, "color": color},
+            "role": role,
+            "presence": [{"id": user.pk, "name": name, "color": color, "selection": []}],
+        }
+
+
+# ---------------------------------------------------------------- operations
+
+
+class SheetConsumerOperationTest:
+    async def test_every_kind_reaches_every_socket_sender_included_in_rev_order(self, team, sockets):
+        before = await snapshot_json(team.sheet_id)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        cy = await sockets.open(team.cookie["cy"], team.sheet_id)
+        sent = [
+            op("set", "k1", cells=[cell(1, 1, "a"), cell(2, 3, 4.5)]),
+            op("insert_rows", "k2", before=2, count=2),
+            op("delete_rows", "k3", rows=[1]),
+            op("insert_cols", "k4", before=None, count=1),
+            op("delete_cols", "k5", cols=[2]),
+            op("set", "k6", cells=[cell(5, 4, True), cell(2, 3, None), cell(3, 1, -7)]),
+        ]
+        for message in sent:
+            await ada.send(message)
+
+        seen = {name: await socket.changes(len(sent)) for name, socket in (("ada", ada), ("bob", bob), ("cy", cy))}
+
+        assert seen["ada"] == seen["bob"] == seen["cy"]
+        changes = seen["ada"]
+        assert [c["rev"] for c in changes] == [1, 2, 3, 4, 5, 6]
+        assert [c["op"] for c in changes] == ["k1", "k2", "k3", "k4", "k5", "k6"]
+        assert all(c["by"] == {"id": team.ada.pk, "name": "ada"} and c["at"].endswith("Z") for c in changes)
+        payloads = [{k: v for k, v in c.items() if k not in ("type", "rev", "op", "by", "at")} for c in changes]
+        assert payloads == [
+            {"kind": "set", "cells": [cell(1, 1, "a"), cell(2, 3, 4.5)]},
+            {"kind": "insert_rows", "before": 2, "rows": [5, 6]},
+            {"kind": "delete_rows", "rows": [1]},
+            {"kind": "insert_cols", "before": None, "cols": [4]},
+            {"kind": "delete_cols", "cols": [2]},
+            {"kind": "set", "cells": [cell(5, 4, True), cell(2, 3, None), cell(3, 1, -7)]},
+        ]
+        model = Grid.from_snapshot(before)
+        for change in changes:
+            model.apply(change)
+        assert model.matches(await snapshot_json(team.sheet_id))
+
+    async def test_set_on_row_deleted_meanwhile_cell_dropped_from_change(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        await bob.send(op("delete_rows", "gone", rows=[2]))
+        assert (await ada.change())["op"] == "gone"
+
+        await ada.send(op("set", "late", cells=[cell(2, 1, "lost"), cell(3, 1, "kept")]))
+
+        change = await ada.change()
+        assert (change["rev"], change["op"], change["cells"]) == (2, "late", [cell(3, 1, "kept")])
+        assert [c["op"] for c in await bob.changes(2)] == ["gone", "late"]
+
+    async def test_delete_of_rows_already_deleted_applies_only_live_ones(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        await ada.send(op("delete_cols", "first", cols=[2]))
+        await ada.send(op("delete_cols", "second", cols=[2, 3]))
+
+        first, second = await ada.changes(2)
+
+        assert (first["cols"], second["cols"]) == ([2], [3])
+
+    async def test_insert_before_row_deleted_meanwhile_not_found_and_nothing_changes(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        await bob.send(op("delete_rows", "gone", rows=[2]))
+        assert (await bob.change())["rev"] == 1
+
+        await ada.send(op("insert_rows", "there", before=2, count=1))
+
+        assert (await ada.change())["op"] == "gone"
+        error = await ada.receive()
+        assert (error["type"], error["op"], error["code"]) == ("error", "there", "not_found")
+        assert await sheet_rev(team.sheet_id) == 1
+
+    async def test_viewer_operation_forbidden_and_others_see_nothing(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        cy = await sockets.open(team.cookie["cy"], team.sheet_id)
+
+        await cy.send(op("set", "sneaky", cells=[cell(1, 1, "x")]))
+
+        error = await cy.receive()
+        assert (error["type"], error["op"], error["code"]) == ("error", "sneaky", "forbidden")
+        await ada.send(op("set", "fine", cells=[cell(1, 1, "y")]))
+        assert [(c["rev"], c["op"]) for c in (await ada.change(), await cy.change())] == [(1, "fine"), (1, "fine")]
+
+
+class SheetConsumerHttpEditTest:
+    async def test_service_apply_operation_reaches_every_socket(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        cy = await sockets.open(team.cookie["cy"], team.sheet_id)
+
+        applied = await database_sync_to_async(services.apply_operation)(
+            sheet_id=team.sheet_id, user=team.bob, operation=SetCells("svc", (CellWrite(2, 2, "from the service"),))
+        )
+
+        expected = wire(applied.change)
+        assert expected == await ada.change() == await cy.change()
+        assert expected["by"] == {"id": team.bob.pk, "name": "bob"}
+
+    async def test_http_post_op_reaches_every_socket_as_the_response_change(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+
+        status, body = await http(team.bob, "post", f"/api/sheets/{team.sheet_id}/ops", op("insert_cols", "via-http", before=1, count=2))
+
+        assert status == 201
+        assert body["kind"] == "insert_cols" and body["cols"] == [4, 5] and body["rev"] == 1
+        assert await ada.change() == body == await bob.change()
+
+    async def test_http_rename_reaches_sockets_as_rename_change(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+
+        status, body = await http(team.bob, "patch", f"/api/sheets/{team.sheet_id}/", {"name": "Budget 2026"})
+
+        assert status == 200
+        change = await ada.change()
+        assert change == body
+        assert (change["kind"], change["name"], change["rev"]) == ("rename", "Budget 2026", 1)
+
+    async def test_http_retry_of_socket_op_answers_original_and_broadcasts_nothing(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        await ada.send(op("set", "once", cells=[cell(1, 1, "first")]))
+        original = await ada.change()
+
+        status, body = await http(team.ada, "post", f"/api/sheets/{team.sheet_id}/ops", op("set", "once", cells=[cell(1, 1, "second")]))
+
+        assert (status, body) == (200, original)
+        await ada.send(op("set", "next", cells=[cell(1, 2, "x")]))
+        assert [(c["rev"], c["op"]) for c in await bob.changes(2)] == [(1, "once"), (2, "next")]
+        assert (await snapshot_json(team.sheet_id))["rows"][0]["values"][:2] == ["first", "x"]
+
+
+class SheetConsumerDuplicateOpTest:
+    async def test_duplicate_op_sender_gets_original_change_and_rev_does_not_advance(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        await ada.send(op("set", "retry-me", cells=[cell(1, 1, "first")]))
+        original = await ada.change()
+
+        await ada.send(op("set", "retry-me", cells=[cell(1, 1, "second")]))
+
+        assert await ada.change() == original
+        assert await sheet_rev(team.sheet_id) == 1
+        await ada.send(op("set", "after", cells=[cell(2, 2, "z")]))
+        assert (await ada.change())["rev"] == 2
+        assert [(c["rev"], c["op"]) for c in await bob.changes(2)] == [(1, "retry-me"), (2, "after")]
+        assert (await snapshot_json(team.sheet_id))["rows"][0]["values"][0] == "first"
+
+    async def test_duplicate_op_committed_ahead_of_socket_answered_in_rev_order(self, team, sockets):
+        # The op was committed, but neither it nor the change before it reached this socket yet
+        # (their broadcasts are on their way): the retry's answer must not jump the queue.
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        await commit_quietly(team.sheet_id, team.bob, SetCells("bob-first", (CellWrite(1, 1, "b"),)))
+        await commit_quietly(team.sheet_id, team.ada, SetCells("lost-ack", (CellWrite(1, 2, "a"),)))
+
+        await ada.send(op("set", "lost-ack", cells=[cell(1, 2, "a")]))
+
+        assert [(c["rev"], c["op"]) for c in await ada.changes(2)] == [(1, "bob-first"), (2, "lost-ack")]
+        await ada.send(op("set", "next", cells=[cell(1, 3, "c")]))
+        assert [(c["rev"], c["op"]) for c in await ada.changes(1)] == [(3, "next")]
+
+
+def wire(change: Change) -> dict:
+    """A change as the socket sends it."""
+    return json.loads(protocol.encode(protocol.change(change)))
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def set_one(op_id, value, row=1, col=1) -> dict:
+    return op("set", op_id, cells=[cell(row, col, value)])
+
+
+BAD_MESSAGES = [
+    # pytest.param(message as sent, error code, op echoed, id=...)
+    pytest.param("{not json", "invalid", None, id="malformed-json"),
+    pytest.param("[1, 2]", "invalid", None, id="json-array"),
+    pytest.param('{"type": "set", "op": "nan", "cells": [{"row": 1, "col": 1, "value": NaN}]}', "invalid", None, id="json-nan"),
+    pytest.param({"type": "explode", "op": "u1"}, "invalid", "u1", id="unknown-type"),
+    pytest.param({"op": "u2", "cells": []}, "invalid", "u2", id="missing-type"),
+    pytest.param({"type": "set", "op": 7, "cells": [cell(1, 1, "x")]}, "invalid", None, id="op-not-string"),
+    pytest.param({"type": "set", "op": "x" * 65, "cells": [cell(1, 1, "x")]}, "invalid", None, id="op-too-long"),
+    pytest.param({"type": "set", "cells": [cell(1, 1, "x")]}, "invalid", None, id="op-missing"),
+    pytest.param(op("set", "w1", cells="A1"), "invalid", "w1", id="cells-not-list"),
+    pytest.param(op("set", "w2", cells=[]), "invalid", "w2", id="cells-empty"),
+    pytest.param(op("set", "w3", cells=[cell("1", 1, "x")]), "invalid", "w3", id="row-id-string"),
+    pytest.param(op("set", "w4", cells=[cell(1, 1.0, "x")]), "invalid", "w4", id="col-id-float"),
+    pytest.param(op("set", "w5", cells=[{"row": 1, "col": 1}]), "invalid", "w5", id="cell-without-value"),
+    pytest.param(set_one("w6", {"formula": "=A1"}), "invalid", "w6", id="value-object"),
+    pytest.param(set_one("w7", [1, 2]), "invalid", "w7", id="value-list"),
+    pytest.param(set_one("w8", 2**60), "invalid", "w8", id="value-unsafe-integer"),
+    pytest.param(op("insert_rows", "w9", before=None, count="2"), "invalid", "w9", id="count-string"),
+    pytest.param(op("insert_rows", "w10", before=None, count=0), "invalid", "w10", id="count-zero"),
+    pytest.param(op("insert_cols", "w11", before="A", count=1), "invalid", "w11", id="before-string"),
+    pytest.param(op("delete_rows", "w12", rows=2), "invalid", "w12", id="rows-not-list"),
+    pytest.param(op("delete_rows", "w13", rows=[True]), "invalid", "w13", id="row-id-boolean"),
+    pytest.param(op("delete_cols", "w14", cols=[]), "invalid", "w14", id="cols-empty"),
+    pytest.param({"type": "sync", "since": -1}, "invalid", None, id="sync-negative"),
+    pytest.param({"type": "sync", "since": "0"}, "invalid", None, id="sync-string"),
+    pytest.param({"type": "select", "ranges": [[1, 2]]}, "invalid", None, id="select-short-range"),
+    pytest.param({"type": "select", "ranges": [[1, 1, 2, 2]] * 101}, "invalid", None, id="select-too-many-ranges"),
+    pytest.param({"type": "select", "ranges": [[2**70, 1, 1, 1]]}, "invalid", None, id="select-huge-id"),
+    pytest.param(op("set", "n1", cells=[cell(ROWS + 1, 1, "x")]), "not_found", "n1", id="set-unknown-row"),
+    pytest.param(op("set", "n2", cells=[cell(1, 1, "ok"), cell(1, COLS + 1, "x")]), "not_found", "n2", id="set-unknown-col"),
+    pytest.param(op("set", "n3", cells=[cell(0, 1, "x")]), "not_found", "n3", id="set-row-zero"),
+    pytest.param(op("delete_rows", "n4", rows=[1, 999]), "not_found", "n4", id="delete-unknown-row"),
+    pytest.param(op("delete_cols", "n5", cols=[-3]), "not_found", "n5", id="delete-negative-col"),
+    pytest.param(op("insert_rows", "n6", before=999, count=1), "not_found", "n6", id="insert-before-unknown-row"),
+    pytest.param(op("insert_cols", "n7", before=COLS + 1, count=1), "not_found", "n7", id="insert-before-unknown-col"),
+    pytest.param(op("set", "n8", cells=[cell(2**70, 1, "x")]), "not_found", "n8", id="set-huge-row-id"),
+    pytest.param(op("delete_cols", "n9", cols=[-(2**70)]), "not_found", "n9", id="delete-huge-negative-col"),
+    pytest.param(op("insert_rows", "n10", before=2**64, count=1), "not_found", "n10", id="insert-before-huge-row"),
+    pytest.param(set_one("t1", "x" * 10_001), "too_large", "t1", id="value-too-long"),
+    pytest.param(op("set", "t2", cells=[cell(1, 1, i) for i in range(10_001)]), "too_large", "t2", id="too-many-cells"),
+    pytest.param(op("insert_rows", "t3", before=None, count=10_001), "too_large", "t3", id="insert-too-many"),
+]
+
+
+class SheetConsumerBadInputTest:
+    @pytest.mark.parametrize("message, code, op_id", BAD_MESSAGES)
+    async def test_bad_message_error_to_sender_nothing_changes_sockets_stay_open(self, team, sockets, message, code, op_id):
+        before = await snapshot_json(team.sheet_id)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+
+        await ada.send(message)
+
+        error = await ada.receive()
+        assert (error["type"], error["code"], error["op"]) == ("error", code, op_id)
+        assert isinstance(error["message"], str) and error["message"]
+        assert await snapshot_json(team.sheet_id) == before
+        await ada.send(set_one("after", "fine"))
+        assert [(c["rev"], c["op"]) for c in (await ada.change(), await bob.change())] == [(1, "after"), (1, "after")]
+
+    async def test_binary_frame_invalid_and_socket_stays_open(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+
+        await ada.communicator.send_to(bytes_data=json.dumps(set_one("bin", "x")).encode())
+
+        error = await ada.receive()
+        assert (error["type"], error["code"]) == ("error", "invalid")
+        await ada.send(set_one("text", "x"))
+        assert (await ada.change())["rev"] == 1
+
+    async def test_message_over_size_limit_closes_that_socket_4413_only(self, team, sockets, settings):
+        limits(settings, max_message_bytes=2000)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+
+        await ada.send(set_one("big", "x" * 2000))
+
+        assert await ada.close_code() == 4413
+        await bob.send(set_one("small", "x" * 1000))
+        assert [(c["rev"], c["op"]) for c in [await bob.change()]] == [(1, "small")]
+
+    async def test_message_over_size_limit_in_bytes_not_characters_closes_4413(self, team, sockets, settings):
+        limits(settings, max_message_bytes=2000)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        message = json.dumps(set_one("wide", "é" * 1000), ensure_ascii=False)
+        assert len(message) < 2000 < len(message.encode())
+
+        await ada.send(message)
+
+        assert await ada.close_code() == 4413
+        assert await sheet_rev(team.sheet_id) == 0
+
+    async def test_sheet_at_row_capacity_insert_too_large(self, team, sockets, settings):
+        limits(settings, max_rows=ROWS + 1)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+
+        await ada.send(op("insert_rows", "two", before=None, count=2))
+        error = await ada.receive()
+        await ada.send(op("insert_rows", "one", before=None, count=1))
+
+        assert (error["type"], error["code"], error["op"]) == ("error", "too_large", "two")
+        change = await ada.change()
+        assert (change["op"], change["rows"]) == ("one", [ROWS + 1])
+
+    async def test_flood_beyond_rate_limited_other_sockets_unaffected(self, team, sockets, settings):
+        limits(settings, ops_per_second=1, ops_burst=2)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        flood = [set_one(f"flood-{i}", i) for i in range(10)]
+
+        for message in flood:
+            await ada.send(message)
+        answers = {}
+        while len(answers) < len(flood):
+            message = await ada.receive()
+            answers[message["op"]] = message
+
+        applied = [a for a in answers.values() if a["type"] == "change"]
+        refused = [a for a in answers.values() if a["type"] == "error"]
+        assert refused and {a["code"] for a in refused} == {"rate_limited"}
+        assert len(applied) + len(refused) == len(flood)
+        assert sorted(a["rev"] for a in applied) == list(range(1, len(applied) + 1))
+        assert await sheet_rev(team.sheet_id) == len(applied)
+        await bob.send(set_one("bob-calm", "ok", row=2))
+        seen = await bob.changes(len(applied) + 1)
+        assert [c["op"] for c in seen[:-1]] == [a["op"] for a in sorted(applied, key=lambda a: a["rev"])]
+        assert (seen[-1]["op"], seen[-1]["rev"]) == ("bob-calm", len(applied) + 1)
+
+
+# ---------------------------------------------------------------- catching up
+
+
+@database_sync_to_async
+def set_history_floor(sheet_id: int, floor: int) -> None:
+    Sheet.objects.filter(pk=sheet_id).update(history_floor=floor)
+
+
+async def commit_sets(team, count: int) -> list[Change]:
+    """Commits ``count`` one-cell sets by bob without broadcasting them."""
+    return [await commit_quietly(team.sheet_id, team.bob, SetCells(f"quiet-{i}", (CellWrite(1 + i % ROWS, 1, i),))) for i in range(count)]
+
+
+class SheetConsumerSyncTest:
+    async def test_sync_since_r_sends_missing_changes_in_order_then_synced(self, team, sockets):
+        committed = await commit_sets(team, 3)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        assert ada.hello["rev"] == 3
+
+        await ada.send({"type": "sync", "since": 1})
+
+        assert [await ada.receive() for _ in range(3)] == [*map(wire, committed[1:]), {"type": "synced", "rev": 3}]
+
+    async def test_sync_since_current_rev_only_synced(self, team, sockets):
+        await commit_sets(team, 2)
+        cy = await sockets.open(team.cookie["cy"], team.sheet_id)
+
+        await cy.send({"type": "sync", "since": 2})
+
+        assert await cy.receive() == {"type": "synced", "rev": 2}
+
+    async def test_sync_then_live_changes_continue_without_repeats(self, team, sockets):
+        committed = await commit_sets(team, 2)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        await ada.send({"type": "sync", "since": 0})
+        assert [await ada.receive() for _ in range(3)] == [*map(wire, committed), {"type": "synced", "rev": 2}]
+
+        await ada.send(set_one("live", "x"))
+
+        assert [(c["rev"], c["op"]) for c in [await ada.change()]] == [(3, "live")]
+
+    async def test_sync_at_history_floor_sends_kept_changes(self, team, sockets):
+        committed = await commit_sets(team, 3)
+        await set_history_floor(team.sheet_id, 2)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+
+        await ada.send({"type": "sync", "since": 2})
+
+        assert [await ada.receive() for _ in range(2)] == [wire(committed[2]), {"type": "synced", "rev": 3}]
+
+    async def test_sync_below_history_floor_reload(self, team, sockets):
+        await commit_sets(team, 3)
+        await set_history_floor(team.sheet_id, 2)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+
+        await ada.send({"type": "sync", "since": 1})
+
+        assert await ada.receive() == {"type": "reload"}
+        await ada.send(set_one("after-reload", "x"))
+        assert [(c["rev"], c["op"]) for c in [await ada.change()]] == [(4, "after-reload")]
+
+    async def test_sync_ahead_of_sheet_reload(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+
+        await ada.send({"type": "sync", "since": 5})
+
+        assert await ada.receive() == {"type": "reload"}
+
+    async def test_sync_more_changes_than_limit_reload(self, team, sockets, settings):
+        limits(settings, max_sync_changes=2)
+        await commit_sets(team, 3)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+
+        await ada.send({"type": "sync", "since": 0})
+        assert await ada.receive() == {"type": "reload"}
+        await ada.send({"type": "sync", "since": 1})
+        assert [m["type"] for m in [await ada.receive() for _ in range(3)]] == ["change", "change", "synced"]
+
+
+class SheetConsumerGapFillTest:
+    async def test_broadcast_ahead_of_missing_revs_filled_from_log_in_order(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        first, second = await commit_sets(team, 2)
+
+        await broadcast.change(team.sheet_id, second)
+
+        assert await ada.changes(2) == await bob.changes(2) == [wire(first), wire(second)]
+
+    async def test_broadcasts_out_of_order_each_change_sent_once_in_order(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        changes = await commit_sets(team, 3)
+
+        for rev in (3, 1, 2):
+            await broadcast.change(team.sheet_id, changes[rev - 1])
+        await ada.send(set_one("next", "x"))
+
+        assert [(c["rev"], c["op"]) for c in await ada.changes(4)] == [(1, "quiet-0"), (2, "quiet-1"), (3, "quiet-2"), (4, "next")]
+
+    async def test_gap_below_history_floor_reload_then_live_changes(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        changes = await commit_sets(team, 3)
+        await set_history_floor(team.sheet_id, 2)
+
+        await broadcast.change(team.sheet_id, changes[2])
+
+        assert await ada.receive() == {"type": "reload"}
+        await ada.send(set_one("next", "x"))
+        assert [(c["rev"], c["op"]) for c in [await ada.change()]] == [(4, "next")]
+
+
+# ---------------------------------------------------------------- presence
+
+
+def presence_of(message: dict) -> list[tuple[str, list]]:
+    return [(u["name"], u["selection"]) for u in message["users"]]
+
+
+class SheetConsumerPresenceTest:
+    async def test_second_user_joining_first_gets_presence_listing_both(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+
+        joined = await ada.receive(skip=())
+        answered = await bob.receive(skip=())
+
+        assert bob.hello["presence"] == [{"id": team.bob.pk, "name": "bob", "color": user_color(team.bob.pk), "selection": []}]
+        expected = {
+            "type": "presence",
+            "users": [
+                {"id": team.ada.pk, "name": "ada", "color": user_color(team.ada.pk), "selection": []},
+                {"id": team.bob.pk, "name": "bob", "color": user_color(team.bob.pk), "selection": []},
+            ],
+        }
+        assert joined == answered == expected
+
+    async def test_select_updates_selection_others_see(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        cy = await sockets.open(team.cookie["cy"], team.sheet_id)
+        assert presence_of(await ada.receive(skip=())) == [("ada", []), ("cy", [])]
+
+        await cy.send({"type": "select", "ranges": [[1, 1, 2, 3], [4, 2, 4, 2]]})
+
+        moved = await ada.receive(skip=())
+        assert presence_of(moved) == [("ada", []), ("cy", [[1, 1, 2, 3], [4, 2, 4, 2]])]
+
+    async def test_disconnect_removes_user_from_others_presence(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        assert presence_of(await ada.receive(skip=())) == [("ada", []), ("bob", [])]
+
+        await bob.communicator.disconnect(timeout=1)
+
+        assert presence_of(await ada.receive(skip=())) == [("ada", [])]
+
+    async def test_same_user_in_two_tabs_listed_once_latest_selection(self, team, sockets):
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        ada_one = await sockets.open(team.cookie["ada"], team.sheet_id)
+        await ada_one.send({"type": "select", "ranges": [[1, 1, 1, 1]]})
+        await bob.until(lambda m: presence_of(m) == [("ada", [[1, 1, 1, 1]]), ("bob", [])], skip=("presence",))
+
+        ada_two = await sockets.open(team.cookie["ada"], team.sheet_id)
+        await ada_two.send({"type": "select", "ranges": [[2, 2, 2, 2]]})
+
+        latest = await bob.until(lambda m: presence_of(m) == [("ada", [[2, 2, 2, 2]]), ("bob", [])], skip=("presence",))
+        assert [u["name"] for u in latest["users"]] == ["ada", "bob"]
+
+
+# ---------------------------------------------------------------- sockets the server closes
+
+
+class SheetConsumerClosingTest:
+    async def test_sheet_deleted_closes_every_socket_4404(self, team, sockets):
+        opened = [await sockets.open(team.cookie[name], team.sheet_id) for name in ("ada", "bob", "cy")]
+
+        await database_sync_to_async(services.delete_sheet)(sheet_id=team.sheet_id, user=team.ada)
+
+        assert [await s.close_code() for s in opened] == [4404, 4404, 4404]
+
+    async def test_member_removed_closes_only_their_sockets_4403(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob_tabs = [await sockets.open(team.cookie["bob"], team.sheet_id) for _ in range(2)]
+        cy = await sockets.open(team.cookie["cy"], team.sheet_id)
+
+        status, _ = await http(team.ada, "delete", f"/api/sheets/{team.sheet_id}/members/bob")
+
+        assert status == 200
+        assert [await tab.close_code() for tab in bob_tabs] == [4403, 4403]
+        await ada.send(set_one("still-here", "x"))
+        assert [(c["rev"], c["op"]) for c in (await ada.change(), await cy.change())] == [(1, "still-here"), (1, "still-here")]
+        connected, _ = await sockets.handshake(team.sheet_id, [ORIGIN, (b"cookie", team.cookie["bob"])])
+        assert not connected
+
+    async def test_role_changed_closes_their_socket_4409_reconnect_has_new_role(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+
+        status, _ = await http(team.ada, "put", f"/api/sheets/{team.sheet_id}/members/bob", {"role": "viewer"})
+
+        assert status == 200
+        assert await bob.close_code() == 4409
+        again = await sockets.open(team.cookie["bob"], team.sheet_id)
+        assert again.hello["role"] == "viewer"
+        await again.send(set_one("now-viewer", "x"))
+        error = await again.receive()
+        assert (error["type"], error["code"], error["op"]) == ("error", "forbidden", "now-viewer")
+        await ada.send(set_one("owner-edit", "y"))
+        assert [(c["rev"], c["op"]) for c in [await ada.change()]] == [(1, "owner-edit")]

@@ -1,0 +1,176 @@
+"""Real processes: gunicorn and two daphne processes on one SQLite file and one Redis. What one process
+commits reaches sockets held by the others, through the database and the Redis channel layer only."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import websockets
+from websockets.asyncio.client import connect
+
+from sheet.domain.grid import Grid
+from tests.integration.clients import SheetSocket
+from tests.integration.conftest import MAX_MESSAGE_BYTES
+
+pytestmark = pytest.mark.processes
+
+
+def set_one(op_id: str, row: int, col: int, value) -> dict:
+    return {"type": "set", "op": op_id, "cells": [{"row": row, "col": col, "value": value}]}
+
+
+async def request(session, method: str, path: str, body=None) -> tuple[int, dict]:
+    return await asyncio.to_thread(session.request, method, path, body)
+
+
+class DaphneHandshakeTest:
+    @pytest.mark.parametrize(
+        "who, origin",
+        [
+            pytest.param(None, "own", id="anonymous"),
+            pytest.param("bob", "http://evil.example", id="foreign-origin"),
+            pytest.param("bob", None, id="no-origin"),
+        ],
+    )
+    async def test_handshake_refused_with_403(self, deployment, shared_sheet, who, origin):
+        headers = {"Cookie": deployment.session(who).cookie_header()} if who else {}
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            await connect(
+                deployment.ws_url(0, f"/ws/sheets/{shared_sheet['id']}/"),
+                additional_headers=headers,
+                origin=deployment.origin(0) if origin == "own" else origin,
+                open_timeout=20,
+            )
+        assert refused.value.response.status_code == 403
+
+    async def test_message_over_size_limit_closes_that_socket_4413_only(self, deployment, shared_sheet):
+        sheet_id = shared_sheet["id"]
+        ada = await SheetSocket.open(deployment, deployment.session("ada"), sheet_id, daphne=0)
+        bob = await SheetSocket.open(deployment, deployment.session("bob"), sheet_id, daphne=0)
+
+        await ada.send(set_one("huge", 1, 1, "x" * MAX_MESSAGE_BYTES))
+
+        assert await ada.close_code() == 4413
+        await bob.send(set_one("small", 1, 1, "x"))
+        assert [(c["rev"], c["op"]) for c in [await bob.change()]] == [(1, "small")]
+        await bob.close()
+
+
+class GunicornAndDaphneTest:
+    async def test_op_posted_to_gunicorn_reaches_socket_on_daphne(self, deployment, shared_sheet):
+        sheet_id = shared_sheet["id"]
+        ada = await SheetSocket.open(deployment, deployment.session("ada"), sheet_id, daphne=0)
+
+        status, change = await request(deployment.session("bob"), "POST", f"/api/sheets/{sheet_id}/ops", set_one("http-1", 3, 2, "from gunicorn"))
+
+        assert status == 201, change
+        assert await ada.change() == change
+        assert (change["rev"], change["by"]["name"], change["cells"]) == (1, "bob", [{"row": 3, "col": 2, "value": "from gunicorn"}])
+        await ada.close()
+
+    async def test_socket_edit_on_daphne_visible_in_gunicorn_snapshot(self, deployment, shared_sheet):
+        sheet_id = shared_sheet["id"]
+        bob = await SheetSocket.open(deployment, deployment.session("bob"), sheet_id, daphne=1)
+
+        await bob.send({"type": "insert_cols", "op": "ws-1", "before": 1, "count": 1})
+        await bob.send(set_one("ws-2", 1, 7, "from daphne"))
+        changes = [await bob.change(), await bob.change()]
+
+        status, snapshot = await request(deployment.session("cy"), "GET", f"/api/sheets/{sheet_id}/")
+        assert status == 200
+        assert snapshot["rev"] == 2
+        assert [c["id"] for c in snapshot["columns"]][:2] == [7, 1]
+        assert snapshot["rows"][0]["values"][0] == "from daphne"
+        model = Grid.from_snapshot(shared_sheet)
+        for change in changes:
+            model.apply(change)
+        assert model.matches(snapshot)
+        await bob.close()
+
+    async def test_rename_over_http_reaches_sockets_on_both_daphnes(self, deployment, shared_sheet):
+        sheet_id = shared_sheet["id"]
+        sockets = [await SheetSocket.open(deployment, deployment.session(name), sheet_id, daphne=i) for i, name in enumerate(("ada", "cy"))]
+
+        status, change = await request(deployment.session("bob"), "PATCH", f"/api/sheets/{sheet_id}/", {"name": "Renamed"})
+
+        assert status == 200, change
+        assert (change["kind"], change["name"], change["rev"]) == ("rename", "Renamed", 1)
+        assert [await s.change() for s in sockets] == [change, change]
+        for s in sockets:
+            await s.close()
+
+    async def test_idle_socket_outlives_redis_blocking_read_and_still_receives(self, deployment, shared_sheet):
+        # The Redis layer waits for messages in blocking reads of 5 s; a socket idle for longer must
+        # neither be dropped nor miss what comes next.
+        sheet_id = shared_sheet["id"]
+        ada = await SheetSocket.open(deployment, deployment.session("ada"), sheet_id, daphne=0)
+        await asyncio.sleep(7)
+
+        status, change = await request(deployment.session("bob"), "POST", f"/api/sheets/{sheet_id}/ops", set_one("after-idle", 1, 1, "x"))
+
+        assert status == 201, change
+        assert await ada.change() == change
+        await ada.close()
+
+
+class TwoDaphneProcessesTest:
+    async def test_sockets_on_two_daphnes_see_each_others_edits_in_rev_order(self, deployment, shared_sheet):
+        sheet_id = shared_sheet["id"]
+        ada = await SheetSocket.open(deployment, deployment.session("ada"), sheet_id, daphne=0)
+        bob = await SheetSocket.open(deployment, deployment.session("bob"), sheet_id, daphne=1)
+        per_socket = 25
+
+        for i in range(per_socket):
+            await ada.send(set_one(f"ada-{i}", 1 + i % 20, 1, f"a{i}"))
+            await bob.send(set_one(f"bob-{i}", 1 + i % 20, 2, f"b{i}"))
+        seen = {name: [await s.change() for _ in range(2 * per_socket)] for name, s in (("ada", ada), ("bob", bob))}
+
+        assert [c["rev"] for c in seen["ada"]] == list(range(1, 2 * per_socket + 1))
+        assert seen["ada"] == seen["bob"]
+        ops = [c["op"] for c in seen["ada"]]
+        assert [o for o in ops if o.startswith("ada-")] == [f"ada-{i}" for i in range(per_socket)]
+        assert [o for o in ops if o.startswith("bob-")] == [f"bob-{i}" for i in range(per_socket)]
+        status, log = await request(deployment.session("cy"), "GET", f"/api/sheets/{sheet_id}/changes?since=0")
+        assert status == 200
+        assert log == {"rev": 2 * per_socket, "changes": seen["ada"]}
+        for s in (ada, bob):
+            await s.close()
+
+
+class MembershipOverHttpTest:
+    async def test_member_deleted_over_http_closes_their_socket_on_daphne_4403(self, deployment, shared_sheet):
+        sheet_id = shared_sheet["id"]
+        ada = await SheetSocket.open(deployment, deployment.session("ada"), sheet_id, daphne=0)
+        bob = await SheetSocket.open(deployment, deployment.session("bob"), sheet_id, daphne=1)
+        cy = await SheetSocket.open(deployment, deployment.session("cy"), sheet_id, daphne=0)
+
+        status, body = await request(deployment.session("ada"), "DELETE", f"/api/sheets/{sheet_id}/members/bob")
+
+        assert status == 200, body
+        assert await bob.close_code() == 4403
+        await ada.send(set_one("still-open", 1, 1, "x"))
+        assert [(c["rev"], c["op"]) for c in (await ada.change(), await cy.change())] == [(1, "still-open")] * 2
+        for s in (ada, cy):
+            await s.close()
+
+    async def test_role_changed_over_http_closes_their_socket_on_daphne_4409(self, deployment, shared_sheet):
+        sheet_id = shared_sheet["id"]
+        bob = await SheetSocket.open(deployment, deployment.session("bob"), sheet_id, daphne=1)
+
+        status, body = await request(deployment.session("ada"), "PUT", f"/api/sheets/{sheet_id}/members/bob", {"role": "viewer"})
+
+        assert status == 200, body
+        assert await bob.close_code() == 4409
+        again = await SheetSocket.open(deployment, deployment.session("bob"), sheet_id, daphne=1)
+        assert again.hello["role"] == "viewer"
+        await again.close()
+
+    async def test_sheet_deleted_over_http_closes_sockets_on_both_daphnes_4404(self, deployment, shared_sheet):
+        sheet_id = shared_sheet["id"]
+        sockets = [await SheetSocket.open(deployment, deployment.session(name), sheet_id, daphne=i) for i, name in enumerate(("ada", "bob"))]
+
+        status, body = await request(deployment.session("ada"), "DELETE", f"/api/sheets/{sheet_id}/")
+
+        assert status == 200, body
+        assert [await s.close_code() for s in sockets] == [4404, 4404]
