@@ -5,27 +5,16 @@ and Debian's Chromium driven by Playwright.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests import support
+from tests.browser.helpers import launch_chromium, log_in_to_sheet, new_context
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "correct-horse-battery-staple"
 USERS = ("olivia", "edgar", "vera")  # owner, editor, viewer
-TIMEOUT_MS = 20_000
 
 
 @dataclass
@@ -67,15 +56,8 @@ def site(tmp_path_factory):
 def browser():
     """Chromium for one module: Playwright's sync API runs an event loop of its own, which must be gone
     before the suite's asyncio tests run."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is not installed; scripts/test installs it")
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launch_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -84,17 +66,10 @@ def pages(browser, site):
     contexts = []
 
     def open_page(username: str, sheet_id: int):
-        context = browser.new_context(viewport={"width": 1280, "height": 720})
-        context.set_default_timeout(TIMEOUT_MS)
+        context = new_context(browser)
         contexts.append(context)
         page = context.new_page()
-        page.goto(f"{site.base_url}/accounts/login/?next=/sheets/{sheet_id}/")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(f"**/sheets/{sheet_id}/")
-        page.wait_for_selector("#connection[data-state=live]")
-        page.wait_for_selector("#grid .htCore td")
+        log_in_to_sheet(page, site.base_url, username, PASSWORD, sheet_id)
         return page
 
     yield open_page

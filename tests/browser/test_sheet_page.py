@@ -11,18 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from tests.browser.conftest import TIMEOUT_MS
+from tests.browser.helpers import cell, changes_since, context_menu, paste, snapshot_values, type_into, wait_until_showing
 
 pytestmark = pytest.mark.browser
 
-PASTE_SCRIPT = """(text) => {
-  const data = new DataTransfer();
-  data.setData('text/plain', text);
-  document.activeElement.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true}));
-}"""
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -34,49 +28,6 @@ def new_sheet(site, name, *, rows=20, cols=8, members=(("edgar", "editor"), ("ve
         status, body = owner.request("PUT", f"/api/sheets/{snapshot['id']}/members/{username}", {"role": role})
         assert status in (200, 201), body
     return snapshot["id"], owner
-
-
-def cell(page, row: int, col: int):
-    """The rendered cell at a 0-based position (the first cell of each row is its row header)."""
-    return page.locator(f"#grid .ht_master .htCore tbody tr:nth-child({row + 1}) td:nth-child({col + 2})")
-
-
-def type_into(page, row: int, col: int, text: str) -> None:
-    cell(page, row, col).click()
-    page.keyboard.type(text)
-    page.keyboard.press("Enter")
-
-
-def context_menu(page, row: int, col: int, item: str) -> None:
-    cell(page, row, col).click()
-    cell(page, row, col).click(button="right")
-    page.locator(".htContextMenu td").filter(has_text=item).first.click()
-
-
-def paste(page, row: int, col: int, rows: list[list[str]]) -> None:
-    """A real paste event carrying tab-separated text, as a spreadsheet copy puts on the clipboard."""
-    cell(page, row, col).click()
-    page.evaluate(PASTE_SCRIPT, "\n".join("\t".join(r) for r in rows))
-
-
-def snapshot_values(api, sheet_id) -> tuple[int, list]:
-    status, snapshot = api.request("GET", f"/api/sheets/{sheet_id}/")
-    assert status == 200, snapshot
-    return snapshot["rev"], [row["values"] for row in snapshot["rows"]]
-
-
-def wait_until_showing(page, values: list) -> None:
-    """Waits until the page's grid shows exactly these rows of values."""
-    try:
-        page.wait_for_function("expected => JSON.stringify(window.tabula.grid.data()) === JSON.stringify(expected)", arg=values, timeout=TIMEOUT_MS)
-    except PlaywrightTimeout:
-        assert page.evaluate("window.tabula.grid.data()") == values  # shows the difference
-
-
-def changes_since(api, sheet_id, rev) -> list:
-    status, body = api.request("GET", f"/api/sheets/{sheet_id}/changes?since={rev}")
-    assert status == 200, body
-    return body["changes"]
 
 
 class TwoEditorsTest:

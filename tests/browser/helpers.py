@@ -1,0 +1,113 @@
+"""Driving a sheet page in Debian's Chromium with Playwright, shared by the browser tests against the
+embedded server (tests/browser/) and against the production shape through nginx (tests/stack/test_browser.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect, sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 20_000
+VIEWPORT = {"width": 1280, "height": 720}
+
+PASTE_SCRIPT = """(text) => {
+  const data = new DataTransfer();
+  data.setData('text/plain', text);
+  document.activeElement.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true}));
+}"""
+
+
+@contextmanager
+def launch_chromium() -> Iterator:
+    """Debian's Chromium under Playwright's sync API. Use it from a module-scoped fixture: the sync API
+    runs an event loop of its own, which must be gone before the suite's asyncio tests run."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is not installed; scripts/test installs it")
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def new_context(browser, **options):
+    """A browser context of its own (its own session cookie) with the tests' viewport and timeout."""
+    context = browser.new_context(viewport=VIEWPORT, **options)
+    context.set_default_timeout(TIMEOUT_MS)
+    return context
+
+
+def wait_for_sheet(page) -> None:
+    """Waits until the sheet page is connected and its grid is drawn."""
+    page.wait_for_selector("#connection[data-state=live]")
+    page.wait_for_selector("#grid .htCore td")
+
+
+def log_in_to_sheet(page, base_url: str, username: str, password: str, sheet_id: int) -> None:
+    """Logs in through the login form, which leads on to the sheet, and waits until the sheet is live."""
+    page.goto(f"{base_url}/accounts/login/?next=/sheets/{sheet_id}/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/sheets/{sheet_id}/")
+    wait_for_sheet(page)
+
+
+def cell(page, row: int, col: int):
+    """The rendered cell at a 0-based position (the first cell of each row is its row header)."""
+    return page.locator(f"#grid .ht_master .htCore tbody tr:nth-child({row + 1}) td:nth-child({col + 2})")
+
+
+def type_into(page, row: int, col: int, text: str) -> None:
+    cell(page, row, col).click()
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
+def context_menu(page, row: int, col: int, item: str) -> None:
+    cell(page, row, col).click()
+    cell(page, row, col).click(button="right")
+    page.locator(".htContextMenu td").filter(has_text=item).first.click()
+
+
+def paste(page, row: int, col: int, rows: list[list[str]]) -> None:
+    """A real paste event carrying tab-separated text, as a spreadsheet copy puts on the clipboard."""
+    cell(page, row, col).click()
+    page.evaluate(PASTE_SCRIPT, "\n".join("\t".join(r) for r in rows))
+
+
+def snapshot_values(api, sheet_id) -> tuple[int, list]:
+    status, snapshot = api.request("GET", f"/api/sheets/{sheet_id}/")
+    assert status == 200, snapshot
+    return snapshot["rev"], [row["values"] for row in snapshot["rows"]]
+
+
+def wait_until_showing(page, values: list) -> None:
+    """Waits until the page's grid shows exactly these rows of values."""
+    try:
+        page.wait_for_function("expected => JSON.stringify(window.tabula.grid.data()) === JSON.stringify(expected)", arg=values, timeout=TIMEOUT_MS)
+    except PlaywrightTimeout:
+        assert page.evaluate("window.tabula.grid.data()") == values  # shows the difference
+
+
+def changes_since(api, sheet_id, rev) -> list:
+    status, body = api.request("GET", f"/api/sheets/{sheet_id}/changes?since={rev}")
+    assert status == 200, body
+    return body["changes"]

@@ -1,0 +1,179 @@
+"""The first issue's browser test, through nginx on the production shape: two people on one sheet, in
+Chromium, whose sockets are held by different daphne processes, see each other's edits as they make them.
+
+What crosses between the processes is everything the pages show of each other: typed values, a paste
+(one operation), a row inserted and a row deleted, names in the presence list and a selection. The
+snapshot fetched through nginx is the referee at the end.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.helpers import (
+    cell,
+    changes_since,
+    context_menu,
+    launch_chromium,
+    log_in_to_sheet,
+    new_context,
+    paste,
+    snapshot_values,
+    type_into,
+    wait_for_sheet,
+    wait_until_showing,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.processes]
+
+MAX_PAGES = 10  # pages opened at most to get a socket onto the other daphne process
+
+
+class SocketUpstreams:
+    """Which daphne process took each sheet socket a page opened, in order (reconnections included).
+
+    nginx adds ``X-Tabula-Upstream: $upstream_addr`` to the WebSocket handshake response
+    (deploy/nginx/tabula.conf). Playwright's WebSocket objects do not expose handshake headers and its
+    ``response`` events skip sockets, so this listens to Chromium's DevTools protocol on the page instead:
+    ``Network.webSocketHandshakeResponseReceived`` carries the response headers of the page's own socket,
+    as nginx sent them. Create it before the page connects.
+    """
+
+    def __init__(self, page):
+        self.page = page
+        self.urls: dict[str, str] = {}
+        self.upstreams: list[str | None] = []
+        session = page.context.new_cdp_session(page)
+        session.on("Network.webSocketCreated", lambda event: self.urls.__setitem__(event["requestId"], event["url"]))
+        session.on("Network.webSocketHandshakeResponseReceived", self._handshake)
+        session.send("Network.enable")
+
+    def _handshake(self, event) -> None:
+        if "/ws/sheets/" in self.urls.get(event["requestId"], ""):
+            headers = {name.lower(): value for name, value in event["response"]["headers"].items()}
+            self.upstreams.append(headers.get("x-tabula-upstream"))
+
+    def current(self) -> str | None:
+        """The upstream of the page's latest socket; the page shows "live" only after its handshake, but
+        the DevTools event may still be on its way, so this gives it a moment."""
+        for _ in range(100):
+            if self.upstreams:
+                return self.upstreams[-1]
+            self.page.wait_for_timeout(50)
+        raise AssertionError("no WebSocket handshake seen on the page")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium for this module only: Playwright's sync API runs an event loop of its own, which must be
+    gone before the asyncio tests of the next modules run."""
+    with launch_chromium() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def contexts(browser):
+    """Opens browser contexts (one per person, each with its own session cookie); closes them after."""
+    opened = []
+
+    def open_context():
+        context = new_context(browser, ignore_https_errors=True)  # the stack's certificate is self-signed
+        opened.append(context)
+        return context
+
+    yield open_context
+    for context in opened:
+        context.close()
+
+
+def open_sheet(context, stack, username: str, sheet_id: int):
+    """Logs in through nginx and opens the sheet; returns the page and its socket upstreams."""
+    page = context.new_page()
+    sockets = SocketUpstreams(page)
+    log_in_to_sheet(page, stack.url, username, stack.users[username], sheet_id)
+    return page, sockets
+
+
+def open_sheet_on_another_daphne(context, stack, username: str, sheet_id: int, taken: str):
+    """A sheet page of ``username`` (logged in through nginx) whose socket is on a daphne process other
+    than ``taken``.
+
+    nginx spreads sockets with least_conn (counted across its workers), so with the first page's socket
+    alone on ``taken`` the next one goes to the other process, the first time. Sockets held elsewhere on
+    the shared stack could make the other process the busier one; then the page that landed on ``taken``
+    stays open and another page of the same person (same context, same session) opens beside it. Each
+    miss adds a socket to ``taken`` until the other process has strictly fewer, so this never depends on
+    how nginx breaks a tie, and it reads where each socket landed rather than assuming it. The pages
+    that missed are closed once one has landed (their presence leaves with them).
+    """
+    missed = []
+    page, sockets = open_sheet(context, stack, username, sheet_id)
+    while sockets.current() == taken:
+        missed.append(page)
+        assert len(missed) < MAX_PAGES, f"every socket of {username} went to {taken}"
+        page = context.new_page()
+        sockets = SocketUpstreams(page)
+        page.goto(f"{stack.url}/sheets/{sheet_id}/")
+        wait_for_sheet(page)
+    for extra in missed:
+        extra.close()
+    return page, sockets
+
+
+class ThroughNginxBrowserTest:
+    def test_two_pages_on_different_daphne_processes_see_each_others_edits(self, stack, sheet, contexts):
+        sheet_id, api, _ = sheet  # owned by alice, bob is an editor; api is alice's session through nginx
+        daphnes = {f"127.0.0.1:{port}" for port in stack.daphne_ports}
+
+        alice, alice_sockets = open_sheet(contexts(), stack, "alice", sheet_id)
+        alice_upstream = alice_sockets.current()
+        assert alice_upstream in daphnes
+        bob, bob_sockets = open_sheet_on_another_daphne(contexts(), stack, "bob", sheet_id, alice_upstream)
+        bob_upstream = bob_sockets.current()
+        assert {alice_upstream, bob_upstream} == daphnes
+
+        expect(alice.locator("#presence li")).to_have_text(["bob"])
+        expect(bob.locator("#presence li")).to_have_text(["alice"])
+        expect(alice.locator("#grid .ht_master thead th").nth(1)).to_have_text("A")
+
+        type_into(alice, 1, 1, "hello")
+        expect(cell(bob, 1, 1)).to_have_text("hello")
+        type_into(bob, 0, 4, "from bob")
+        expect(cell(alice, 0, 4)).to_have_text("from bob")
+
+        rev_before_paste, _ = snapshot_values(api, sheet_id)
+        block = [["north", "12", "7"], ["south", "9", "11"], ["east", "", "3"]]
+        paste(bob, 3, 0, block)
+        expect(cell(alice, 3, 0)).to_have_text("north")
+        expect(cell(alice, 5, 2)).to_have_text("3")
+        pasted = changes_since(api, sheet_id, rev_before_paste)
+        assert [c["kind"] for c in pasted] == ["set"], "a paste is one operation"
+        assert sorted(c["value"] for c in pasted[0]["cells"]) == sorted(["north", "12", "7", "south", "9", "11", "east", "3"])
+
+        context_menu(alice, 1, 0, "Insert 1 row above")
+        expect(cell(bob, 2, 1)).to_have_text("hello")
+        expect(cell(bob, 1, 1)).to_have_text("")
+        expect(cell(bob, 4, 0)).to_have_text("north")
+
+        context_menu(bob, 4, 0, "Delete 1 row")
+        expect(cell(alice, 4, 0)).to_have_text("south")
+        expect(cell(alice, 2, 1)).to_have_text("hello")
+
+        cell(bob, 6, 2).click()
+        expect(alice.locator("#grid td.remote-selection")).to_have_count(1)
+
+        _, values = snapshot_values(api, sheet_id)
+        assert len(values) == 20
+        wait_until_showing(alice, values)
+        wait_until_showing(bob, values)
+        changes = changes_since(api, sheet_id, 0)
+        assert [(c["kind"], c["by"]["name"]) for c in changes] == [
+            ("set", "alice"),
+            ("set", "bob"),
+            ("set", "bob"),
+            ("insert_rows", "alice"),
+            ("delete_rows", "bob"),
+        ]
+        # Each page kept the one socket it started with: every edit above crossed between the two processes.
+        assert (alice_sockets.upstreams, bob_sockets.upstreams) == ([alice_upstream], [bob_upstream])
