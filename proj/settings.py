@@ -153,7 +153,8 @@ if REDIS_URL:
                 # socket_timeout: channels_redis waits for messages in blocking reads of up to 5 s, and
                 # redis-py's default 5 s socket timeout would cut them off, crashing every idle socket.
                 "hosts": [{"address": REDIS_URL, "retry": AsyncRetry(redis_backoff, 3), "socket_timeout": 30}],
-                "capacity": env_int("CHANNEL_CAPACITY", 1000),
+                # Each server process reads one channel for all its sheets (sheet/fanout.py).
+                "capacity": env_int("CHANNEL_CAPACITY", 10_000),
                 "expiry": 30,
                 # A socket's group membership lasts this long; daphne closes sockets before it ends
                 # (deploy/bin/daphne, --websocket_timeout), so no socket outlives its membership.
@@ -169,7 +170,7 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 10_000}}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -1,7 +1,9 @@
 """Group names and everything sent through the channel layer.
 
-Consumers and HTTP views both use this module, so a change committed in a gunicorn worker
-reaches the sockets held by any daphne process through the (Redis) channel layer.
+Consumers and HTTP views both use this module, so a change committed in a gunicorn worker reaches
+the sockets held by any daphne process through the (Redis) channel layer. Each daphne process is one
+member of a sheet's group and hands messages to its own sockets (sheet/fanout.py); a message naming
+``to`` is for that one socket only.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from sheet import protocol
+from sheet import fanout, protocol
 from sheet.domain.values import Change, PresenceEntry
 
 logger = logging.getLogger(__name__)
@@ -27,29 +29,27 @@ CLOSE_MESSAGE_TOO_BIG = 4413
 # acknowledged and syncs, once the service is back (not 1011, for the same reason as above).
 CLOSE_UNAVAILABLE = 4503
 
-
-def group_name(sheet_id: int) -> str:
-    return f"sheet.{sheet_id}"
+group_name = fanout.group_name
 
 
 async def join(consumer) -> None:
-    await consumer.channel_layer.group_add(group_name(consumer.sheet_id), consumer.channel_name)
+    await fanout.hub().join(consumer)
 
 
 async def leave(consumer) -> None:
-    await consumer.channel_layer.group_discard(group_name(consumer.sheet_id), consumer.channel_name)
+    await fanout.hub().leave(consumer)
 
 
 async def change(sheet_id: int, change: Change) -> bool:
     """Sends a committed change to every socket on the sheet, encoded once for all of them.
 
     Returns False when the channel layer failed (say Redis is restarting). The change is committed
-    all the same: sockets fill the gap from the change log when the next change reaches them, and
-    clients that reconnect catch up with ``sync``.
+    all the same: sockets fill the gap from the change log when the next change or the hub's next
+    check reaches them, and clients that reconnect catch up with ``sync``.
     """
     text = protocol.encode(protocol.change(change))
     try:
-        await get_channel_layer().group_send(group_name(sheet_id), {"type": "sheet.change", "rev": change.rev, "text": text})
+        await get_channel_layer().group_send(group_name(sheet_id), {"type": "sheet.change", "sheet": sheet_id, "rev": change.rev, "text": text})
     except Exception:
         logger.warning("broadcast of sheet %s rev %s failed; sockets will catch up from the log", sheet_id, change.rev, exc_info=True)
         return False
@@ -57,38 +57,41 @@ async def change(sheet_id: int, change: Change) -> bool:
 
 
 async def sheet_deleted(sheet_id: int) -> None:
-    await get_channel_layer().group_send(group_name(sheet_id), {"type": "sheet.closed", "code": CLOSE_SHEET_DELETED})
+    await get_channel_layer().group_send(group_name(sheet_id), {"type": "sheet.closed", "sheet": sheet_id, "code": CLOSE_SHEET_DELETED})
 
 
 async def member_changed(sheet_id: int, user_id: int, *, removed: bool) -> None:
     """Closes that user's sockets on the sheet: for good when removed, to reconnect with the new role otherwise."""
     code = CLOSE_ACCESS_REMOVED if removed else CLOSE_ROLE_CHANGED
-    await get_channel_layer().group_send(group_name(sheet_id), {"type": "sheet.closed", "code": code, "user_id": user_id})
+    await get_channel_layer().group_send(group_name(sheet_id), {"type": "sheet.closed", "sheet": sheet_id, "code": code, "user_id": user_id})
 
 
-def presence_event(consumer, entry: PresenceEntry, *, query: bool = False) -> dict:
+def presence_event(consumer, entry: PresenceEntry, **extra) -> dict:
     return {
         "type": "presence.update",
-        "conn": consumer.channel_name,
+        "sheet": consumer.sheet_id,
+        "conn": consumer.conn,
         "user_id": entry.user_id,
         "name": entry.name,
         "color": entry.color,
         "selection": [list(r) for r in entry.selection],
-        "query": query,
+        **extra,
     }
 
 
 async def announce(consumer, entry: PresenceEntry, *, query: bool = False) -> None:
     """Tells every socket on the sheet where this connection is; ``query`` asks them to answer with theirs."""
-    await consumer.channel_layer.group_send(group_name(consumer.sheet_id), presence_event(consumer, entry, query=query))
+    extra = {"reply_to": fanout.hub().channel} if query else {}
+    await get_channel_layer().group_send(group_name(consumer.sheet_id), presence_event(consumer, entry, **extra))
 
 
-async def answer(consumer, entry: PresenceEntry, to_channel: str) -> None:
-    await consumer.channel_layer.send(to_channel, presence_event(consumer, entry))
+async def answer(consumer, entry: PresenceEntry, event: dict) -> None:
+    """Answers a newcomer's ``announce`` with this connection's presence, to that socket alone."""
+    await get_channel_layer().send(event["reply_to"], presence_event(consumer, entry, to=event["conn"]))
 
 
 async def depart(consumer) -> None:
-    await consumer.channel_layer.group_send(group_name(consumer.sheet_id), {"type": "presence.leave", "conn": consumer.channel_name})
+    await get_channel_layer().group_send(group_name(consumer.sheet_id), {"type": "presence.leave", "sheet": consumer.sheet_id, "conn": consumer.conn})
 
 
 change_sync = async_to_sync(change)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
+import uuid
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.db import DatabaseError
-from redis.exceptions import RedisError
+from channels.utils import await_many_dispatch
 
-from sheet import broadcast, protocol, selectors, services
+from sheet import broadcast, fanout, protocol, selectors, services
 from sheet.domain.errors import Forbidden, OperationError, RateLimited
 from sheet.domain.flow import ChangeSequencer, TokenBucket
 from sheet.domain.rules import user_color
@@ -20,13 +20,28 @@ from sheet.limits import current as current_limits
 
 logger = logging.getLogger(__name__)
 
-# How often a socket re-joins its sheet's group and compares revisions with the database. A Redis
-# restart forgets every group; a broadcast lost with nothing after it leaves no visible gap.
-CHECK_SECONDS = 20.0
-UNAVAILABLE = (DatabaseError, RedisError, OSError)
+# Events waiting for one socket's consumer; past this the hub drops them and the socket fills the
+# gap from the change log when it catches up.
+INBOX_LIMIT = 10_000
 
 
 class SheetConsumer(AsyncWebsocketConsumer):
+    async def __call__(self, scope, receive, send):
+        """As Channels' consumer, except that events come from this process's fan-out hub through an
+        inbox, instead of through a channel-layer channel of the socket's own."""
+        self.scope = scope
+        self.channel_layer = None
+        self.conn = uuid.uuid4().hex
+        self.inbox: asyncio.Queue = asyncio.Queue(maxsize=INBOX_LIMIT)
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive, self.inbox.get], self.dispatch)
+        except StopConsumer:
+            pass
+        finally:
+            if getattr(self, "sequencer", None) is not None:
+                fanout.hub().forget(self)
+
     async def connect(self):
         user = self.scope["user"]
         self.sheet_id = self.scope["url_route"]["kwargs"]["sheet_id"]
@@ -49,27 +64,15 @@ class SheetConsumer(AsyncWebsocketConsumer):
         await self.accept()
         await self.send_message(protocol.hello(rev=rev, me=self.me, role=self.role, others=()))
         await broadcast.announce(self, self.me, query=True)
-        self.checker = asyncio.create_task(self.schedule_checks())
 
     async def disconnect(self, code):
         if getattr(self, "sequencer", None) is None:
             return
-        self.checker.cancel()
         try:
             await broadcast.leave(self)
             await broadcast.depart(self)
-        except UNAVAILABLE:
+        except fanout.UNAVAILABLE:
             logger.warning("could not leave sheet %s's group: the channel layer is unavailable", self.sheet_id)
-
-    async def schedule_checks(self) -> None:
-        """Queues a ``sheet.check`` on this socket's own channel now and then (handled in turn with
-        the other events, so the check never interleaves with a delivery)."""
-        while True:
-            await asyncio.sleep(CHECK_SECONDS * random.uniform(0.75, 1.25))
-            try:
-                await self.channel_layer.send(self.channel_name, {"type": "sheet.check"})
-            except UNAVAILABLE:
-                logger.info("sheet %s check skipped: the channel layer is unavailable", self.sheet_id)
 
     async def send_message(self, message: dict) -> None:
         await self.send(text_data=protocol.encode(message))
@@ -78,7 +81,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         """Every event and client message, with the database or channel layer failing handled once."""
         try:
             await super().dispatch(message)
-        except UNAVAILABLE as exc:
+        except fanout.UNAVAILABLE as exc:
             logger.warning("sheet %s socket closed: %s: %s", getattr(self, "sheet_id", "?"), type(exc).__name__, exc)
             await self.close(code=broadcast.CLOSE_UNAVAILABLE)
 
@@ -112,9 +115,8 @@ class SheetConsumer(AsyncWebsocketConsumer):
         if applied.duplicate or not applied.broadcast:
             await self.answer_directly(applied.change)
         if not applied.broadcast:
-            # The channel layer failed: if Redis restarted it forgot this socket's group, so start
-            # over (the client reconnects, joins afresh and syncs).
-            await self.close(code=broadcast.CLOSE_UNAVAILABLE)
+            # If Redis restarted it forgot every group: re-join now rather than at the next check.
+            fanout.hub().check_soon()
 
     async def answer_directly(self, change) -> None:
         """Answers the sender with its change when no broadcast will (a retried op, or a failed broadcast):
@@ -139,7 +141,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.sequencer.skip_to(found.rev)
         await self.send_message(protocol.synced(found.rev))
 
-    # ------------------------------------------------ channel-layer events
+    # ------------------------------------------------ events from the fan-out hub
 
     async def sheet_change(self, event):
         await self.deliver(event["rev"], event["text"])
@@ -164,11 +166,10 @@ class SheetConsumer(AsyncWebsocketConsumer):
                 await self.send(text_data=text)
 
     async def sheet_check(self, event):
-        await broadcast.join(self)
-        rev = await selectors.asheet_rev(sheet_id=self.sheet_id)
-        if rev is None:
+        """The hub's periodic look at the database: catch up if a broadcast went missing."""
+        if event["rev"] is None:
             await self.close(code=broadcast.CLOSE_SHEET_DELETED)
-        elif rev > self.sequencer.rev:
+        elif event["rev"] > self.sequencer.rev:
             await self.fill_gap()
 
     async def sheet_closed(self, event):
@@ -176,11 +177,11 @@ class SheetConsumer(AsyncWebsocketConsumer):
             await self.close(code=event["code"])
 
     async def presence_update(self, event):
-        if event["conn"] == self.channel_name:
+        if event["conn"] == self.conn:
             return
         self.peers[event["conn"]] = PresenceEntry(event["user_id"], event["name"], event["color"], tuple(map(tuple, event["selection"])))
-        if event["query"]:
-            await broadcast.answer(self, self.me, event["conn"])
+        if "reply_to" in event:
+            await broadcast.answer(self, self.me, event)
         await self.send_presence()
 
     async def presence_leave(self, event):

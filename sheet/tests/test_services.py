@@ -314,7 +314,7 @@ class BroadcastAfterCommitTest:
     def test_apply_operation_group_receives_encoded_change(self, ada, sheet_id, listener):
         applied = apply(sheet_id, ada, put((1, 1, "x"), op="s"))
         message = listener()
-        assert message == {"type": "sheet.change", "rev": 1, "text": protocol.encode(protocol.change(applied.change))}
+        assert message == {"type": "sheet.change", "sheet": sheet_id, "rev": 1, "text": protocol.encode(protocol.change(applied.change))}
         assert json.loads(message["text"])["cells"] == [{"row": 1, "col": 1, "value": "x"}]
         assert Change.objects.filter(sheet_id=sheet_id, rev=1).exists()
 
@@ -334,17 +334,17 @@ class BroadcastAfterCommitTest:
 
     def test_delete_sheet_group_told_closed(self, ada, sheet_id, listener):
         services.delete_sheet(sheet_id=sheet_id, user=ada)
-        assert listener() == {"type": "sheet.closed", "code": broadcast.CLOSE_SHEET_DELETED}
+        assert listener() == {"type": "sheet.closed", "sheet": sheet_id, "code": broadcast.CLOSE_SHEET_DELETED}
 
     def test_set_member_role_changed_that_user_told_to_reconnect(self, ada, sheet_id, listener):
         bob = user_with_role(sheet_id, "editor", username="bob")
         assert services.set_member(sheet_id=sheet_id, user=ada, username="bob", role="viewer") is False
-        assert listener() == {"type": "sheet.closed", "code": broadcast.CLOSE_ROLE_CHANGED, "user_id": bob.pk}
+        assert listener() == {"type": "sheet.closed", "sheet": sheet_id, "code": broadcast.CLOSE_ROLE_CHANGED, "user_id": bob.pk}
 
     def test_remove_member_that_user_told_closed(self, ada, sheet_id, listener):
         bob = user_with_role(sheet_id, "editor", username="bob")
         services.remove_member(sheet_id=sheet_id, user=ada, username="bob")
-        assert listener() == {"type": "sheet.closed", "code": broadcast.CLOSE_ACCESS_REMOVED, "user_id": bob.pk}
+        assert listener() == {"type": "sheet.closed", "sheet": sheet_id, "code": broadcast.CLOSE_ACCESS_REMOVED, "user_id": bob.pk}
 
 
 class CreateSheetTest:

@@ -1,0 +1,154 @@
+"""One fan-out hub per server process: the process, not each socket, is a member of a sheet's group.
+
+A change reaches a daphne process once, through one channel of the channel layer, already encoded;
+the hub hands it to each of the process's sockets on that sheet through the socket's own inbox, which
+its consumer reads in turn with the socket's other events. So the channel layer carries one message
+per process instead of one per socket, and nothing is encoded per recipient.
+
+The hub also keeps the sockets honest when the channel layer misbehaves: every ``CHECK_SECONDS`` (and
+at once after the layer recovers from an error, say a Redis restart that forgot every group) it
+re-joins its groups and tells each socket the sheet's revision in the database, so a socket that
+missed a broadcast fills the gap from the change log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.db import DatabaseError
+from redis.exceptions import RedisError
+
+from sheet.models import Sheet
+
+logger = logging.getLogger(__name__)
+
+CHECK_SECONDS = 5.0
+RETRY_SECONDS = 0.5
+UNAVAILABLE = (DatabaseError, RedisError, OSError)
+
+
+def group_name(sheet_id: int) -> str:
+    return f"sheet.{sheet_id}"
+
+
+@database_sync_to_async
+def sheet_revs(sheet_ids) -> dict[int, int]:
+    return dict(Sheet.objects.filter(pk__in=list(sheet_ids)).values_list("pk", "rev"))
+
+
+class Hub:
+    def __init__(self, layer):
+        self.layer = layer
+        self.loop = asyncio.get_running_loop()
+        self.channel: str | None = None
+        self.sockets: dict[int, dict[str, object]] = {}  # sheet id -> conn id -> consumer
+        self.tasks: list[asyncio.Task] = []
+        self.pending_check: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if self.channel is None:
+            self.channel = await self.layer.new_channel()
+            self.tasks = [asyncio.create_task(self.read()), asyncio.create_task(self.check_periodically())]
+
+    async def join(self, consumer) -> None:
+        await self.start()
+        local = self.sockets.setdefault(consumer.sheet_id, {})
+        first = not local
+        local[consumer.conn] = consumer
+        if first:
+            try:
+                await self.layer.group_add(group_name(consumer.sheet_id), self.channel)
+            except BaseException:
+                self.forget(consumer)
+                raise
+
+    async def leave(self, consumer) -> None:
+        if self.forget(consumer):
+            await self.layer.group_discard(group_name(consumer.sheet_id), self.channel)
+
+    def forget(self, consumer) -> bool:
+        """Drops the socket; True when it was the process's last one on its sheet (the group can go)."""
+        local = self.sockets.get(consumer.sheet_id)
+        if local is None or local.pop(consumer.conn, None) is None:
+            return False
+        if local:
+            return False
+        del self.sockets[consumer.sheet_id]
+        return True
+
+    def hand_out(self, message: dict) -> None:
+        """Puts a message in the inbox of each local socket it is for (one socket, with ``to``)."""
+        local = self.sockets.get(message.get("sheet"), {})
+        targets = [local[message["to"]]] if message.get("to") in local else [] if "to" in message else local.values()
+        for consumer in list(targets):
+            try:
+                consumer.inbox.put_nowait(message)
+            except asyncio.QueueFull:
+                # The socket's consumer is far behind (stuck on the database, say). Dropping is safe:
+                # the next change it gets shows the gap, which it fills from the change log.
+                logger.warning("sheet %s socket %s is %s messages behind; dropping one", consumer.sheet_id, consumer.conn, consumer.inbox.qsize())
+
+    async def read(self) -> None:
+        failing = False
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not failing:
+                    logger.warning("fan-out hub cannot read the channel layer; retrying", exc_info=True)
+                failing = True
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            if failing:
+                failing = False
+                logger.warning("fan-out hub reads the channel layer again; re-joining groups and checking revisions")
+                self.check_soon()
+            self.hand_out(message)
+
+    def check_soon(self) -> None:
+        if self.pending_check is None or self.pending_check.done():
+            self.pending_check = asyncio.create_task(self.check())
+
+    async def check_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(CHECK_SECONDS)
+            await self.check()
+
+    async def check(self) -> None:
+        """Re-joins every group this process needs and gives each socket the sheet's revision."""
+        sheet_ids = list(self.sockets)
+        if not sheet_ids:
+            return
+        try:
+            for sheet_id in sheet_ids:
+                await self.layer.group_add(group_name(sheet_id), self.channel)
+            revs = await sheet_revs(sheet_ids)
+        except UNAVAILABLE:
+            logger.warning("fan-out hub check failed; trying again in %ss", CHECK_SECONDS, exc_info=True)
+            return
+        for sheet_id in sheet_ids:
+            self.hand_out({"type": "sheet.check", "sheet": sheet_id, "rev": revs.get(sheet_id)})
+
+    def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+
+
+_hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def hub() -> Hub:
+    """This process's hub for the default channel layer, made on first use in the running event loop."""
+    layer = get_channel_layer()
+    current = _hubs.get(layer)
+    if current is None or current.loop is not asyncio.get_running_loop() or current.loop.is_closed():
+        if current is not None:
+            current.stop()
+        current = _hubs[layer] = Hub(layer)
+    return current
