@@ -7,7 +7,7 @@ import uuid
 
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.csrf import csrf_failure as html_csrf_failure
 from django.views.defaults import page_not_found
 
@@ -75,6 +75,10 @@ def api(*methods):
     return decorate
 
 
+def snapshot_response(snapshot, status=200) -> HttpResponse:
+    return HttpResponse(protocol.encode_bytes(protocol.snapshot(snapshot)), status=status, content_type="application/json")
+
+
 def role_or_404(request, sheet_id: int) -> str:
     role = selectors.role_of(user=request.user, sheet_id=sheet_id)
     if role is None:
@@ -88,13 +92,13 @@ def sheets(request):
         return JsonResponse({"sheets": [protocol.sheet_summary(s) for s in selectors.sheets_for(user=request.user)]})
     body = json_body(request)
     snapshot = services.create_sheet(user=request.user, name=body.get("name"), rows=body.get("rows", 100), cols=body.get("cols", 26))
-    return JsonResponse(protocol.snapshot(snapshot), status=201)
+    return snapshot_response(snapshot, status=201)
 
 
 @api("GET", "PATCH", "DELETE")
 def sheet(request, sheet_id):
     if request.method == "GET":
-        return JsonResponse(protocol.snapshot(selectors.snapshot(sheet_id=sheet_id, role=role_or_404(request, sheet_id))))
+        return snapshot_response(selectors.snapshot(sheet_id=sheet_id, role=role_or_404(request, sheet_id)))
     if request.method == "DELETE":
         services.delete_sheet(sheet_id=sheet_id, user=request.user)
         return JsonResponse({}, status=200)

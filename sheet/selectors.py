@@ -5,8 +5,11 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import orjson
 from channels.db import database_sync_to_async
 from django.db import connection, transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from sheet.domain.rules import column_title
 from sheet.domain.values import Author, Change, Column, SheetSummary, Snapshot
@@ -49,16 +52,21 @@ def sheets_for(*, user) -> list[SheetSummary]:
     return [SheetSummary(m.sheet.id, m.sheet.name, m.sheet.rev, m.role, m.sheet.updated_at) for m in memberships]
 
 
+def rows_with_values(sheet_id: int):
+    """(row id, values dict) in order. The JSON is read as text and parsed with orjson: Django's
+    JSONField parses each row with the json module, the larger part of a 100,000-row snapshot's time."""
+    rows = Row.objects.filter(sheet_id=sheet_id).order_by("position").annotate(raw=Cast("values", TextField())).values_list("rid", "raw")
+    for rid, raw in rows.iterator(chunk_size=5000):
+        yield rid, orjson.loads(raw)
+
+
 def snapshot(*, sheet_id: int, role: str) -> Snapshot:
     """The whole sheet at one revision: its columns, and every row's values in column order."""
     with consistent_read():
         sheet = Sheet.objects.get(pk=sheet_id)
         col_ids = list(ColumnRow.objects.filter(sheet_id=sheet_id).order_by("position").values_list("cid", flat=True))
         keys = [str(c) for c in col_ids]
-        rows = tuple(
-            (rid, tuple(map(values.get, keys)))
-            for rid, values in Row.objects.filter(sheet_id=sheet_id).order_by("position").values_list("rid", "values").iterator(chunk_size=5000)
-        )
+        rows = tuple((rid, tuple(map(values.get, keys))) for rid, values in rows_with_values(sheet_id))
     columns = tuple(Column(cid, column_title(i)) for i, cid in enumerate(col_ids))
     return Snapshot(sheet.id, sheet.name, sheet.rev, role, columns, rows)
 
