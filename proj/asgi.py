@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP and WebSocket (daphne). The socket stack checks Origin, then the session."""
+"""ASGI entry point: HTTP and WebSocket (daphne). The socket stack watches the send backlog, checks
+Origin, then the session."""
 
 import os
 
@@ -12,10 +13,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from proj.routing import websocket_urlpatterns  # noqa: E402
+from sheet.routing import SendBacklogMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SendBacklogMiddleware(AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }
 )

@@ -225,6 +225,9 @@ TABULA_LIMITS = {
     "http_ops_per_minute": env_int("TABULA_HTTP_OPS_PER_MINUTE", 6_000),
     "max_sync_changes": env_int("TABULA_MAX_SYNC_CHANGES", 5_000),
 }
+# What a socket's client may leave unread beyond daphne's 64 KiB write buffer before the server stops
+# sending it broadcasts and tells it to reload (docs/architecture.md, "A client that does not read").
+TABULA_SEND_BACKLOG_BYTES = env_int("TABULA_SEND_BACKLOG_BYTES", 8 * 1024 * 1024)
 # Django refuses bodies over this before our own check can answer 413; keep it just above ours.
 DATA_UPLOAD_MAX_MEMORY_SIZE = TABULA_LIMITS["max_message_bytes"] + 1024
 

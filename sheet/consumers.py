@@ -9,7 +9,6 @@ import uuid
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.utils import await_many_dispatch
 
 from sheet import broadcast, fanout, protocol, selectors, services
 from sheet.domain.errors import Forbidden, OperationError, RateLimited
@@ -34,13 +33,36 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.conn = uuid.uuid4().hex
         self.inbox: asyncio.Queue = asyncio.Queue(maxsize=INBOX_LIMIT)
         self.base_send = send
+        self.backlog = scope.get("send_backlog")  # set by sheet.routing.SendBacklogMiddleware under daphne
+        self.reloading = False  # told to reload: no broadcasts until its next sync
         try:
-            await await_many_dispatch([receive, self.inbox.get], self.dispatch)
+            await self.serve(receive)
         except StopConsumer:
             pass
         finally:
             if getattr(self, "sequencer", None) is not None:
                 fanout.hub().forget(self)
+
+    async def serve(self, receive) -> None:
+        """Dispatches the client's messages and the hub's events one at a time. Before a client message,
+        every event already in the inbox: those happened before what the client sends now."""
+        incoming = asyncio.ensure_future(receive())
+        event = asyncio.ensure_future(self.inbox.get())
+        try:
+            while True:
+                await asyncio.wait((incoming, event), return_when=asyncio.FIRST_COMPLETED)
+                if event.done():
+                    await self.dispatch(event.result())
+                    event = asyncio.ensure_future(self.inbox.get())
+                    continue
+                while not self.inbox.empty():
+                    await self.dispatch(self.inbox.get_nowait())
+                await self.dispatch(incoming.result())
+                incoming = asyncio.ensure_future(receive())
+        finally:
+            for task in (incoming, event):
+                task.cancel()
+            await asyncio.gather(incoming, event, return_exceptions=True)
 
     async def connect(self):
         user = self.scope["user"]
@@ -76,6 +98,23 @@ class SheetConsumer(AsyncWebsocketConsumer):
 
     async def send_message(self, message: dict) -> None:
         await self.send(text_data=protocol.encode(message))
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if self.backlog is not None and text_data is not None:
+            self.backlog.sending(len(text_data))
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
+    async def behind(self) -> bool:
+        """True while the client is too far behind to be sent broadcasts. The moment it falls that far
+        behind it is told to ``reload``; its ``sync`` after the new snapshot brings it up to date."""
+        if self.reloading:
+            return True
+        if self.backlog is None or not self.backlog.overrun:
+            return False
+        logger.warning("sheet %s socket %s has %s bytes unread; telling it to reload", self.sheet_id, self.conn, self.backlog.queued)
+        self.reloading = True
+        await self.send_message(protocol.reload())
+        return True
 
     async def dispatch(self, message):
         """Every event and client message, with the database or channel layer failing handled once."""
@@ -140,6 +179,9 @@ class SheetConsumer(AsyncWebsocketConsumer):
             await self.send_message(protocol.change(change))
         self.sequencer.skip_to(found.rev)
         await self.send_message(protocol.synced(found.rev))
+        if self.reloading:
+            self.reloading = False
+            await self.send_presence()  # presence was not sent while it was behind either
 
     # ------------------------------------------------ events from the fan-out hub
 
@@ -148,6 +190,8 @@ class SheetConsumer(AsyncWebsocketConsumer):
 
     async def deliver(self, rev: int, text: str) -> None:
         """Sends a change in revision order, filling any gap before it from the change log."""
+        if await self.behind():
+            return
         for ready in self.sequencer.offer(rev, text):
             await self.send(text_data=ready)
         if self.sequencer.has_gap:
@@ -169,7 +213,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         """The hub's periodic look at the database: catch up if a broadcast went missing."""
         if event["rev"] is None:
             await self.close(code=broadcast.CLOSE_SHEET_DELETED)
-        elif event["rev"] > self.sequencer.rev:
+        elif event["rev"] > self.sequencer.rev and not await self.behind():
             await self.fill_gap()
 
     async def sheet_closed(self, event):
@@ -189,4 +233,6 @@ class SheetConsumer(AsyncWebsocketConsumer):
             await self.send_presence()
 
     async def send_presence(self) -> None:
+        if await self.behind():
+            return
         await self.send_message(protocol.presence([*self.peers.values(), self.me]))

@@ -48,6 +48,7 @@ class Hub:
         self.sockets: dict[int, dict[str, object]] = {}  # sheet id -> conn id -> consumer
         self.tasks: list[asyncio.Task] = []
         self.pending_check: asyncio.Task | None = None
+        self.stopped = False
 
     async def start(self) -> None:
         if self.channel is None:
@@ -94,12 +95,14 @@ class Hub:
 
     async def read(self) -> None:
         failing = False
-        while True:
+        while not self.stopped:
             try:
                 message = await self.layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self.stopped:
+                    return  # its connection was closed under it
                 if not failing:
                     logger.warning("fan-out hub cannot read the channel layer; retrying", exc_info=True)
                 failing = True
@@ -136,11 +139,27 @@ class Hub:
             self.hand_out({"type": "sheet.check", "sheet": sheet_id, "rev": revs.get(sheet_id)})
 
     def stop(self) -> None:
+        self.stopped = True
         for task in self.tasks:
             task.cancel()
 
+    async def wait_stopped(self, *, patience: float = 0.5) -> None:
+        """After ``stop``: waits for the hub's tasks to end (before its event loop closes, in tests). A
+        channels_redis receive can swallow its cancellation and start a new read; cancelling it again
+        ends it."""
+        pending = {task for task in self.tasks if not task.done()}
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=patience)
+            for task in pending:
+                task.cancel()
+
 
 _hubs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def current_hub() -> Hub | None:
+    """This process's hub for the default channel layer, if one was made."""
+    return _hubs.get(get_channel_layer())
 
 
 def hub() -> Hub:

@@ -62,3 +62,36 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
+
+
+class SendBacklog:
+    """How far a socket's client is behind reading what the server sends it.
+
+    The server's transport pauses this (it is registered there as a streaming producer) when its write
+    buffer is full, and resumes it once the client has read everything. What is sent while it is paused
+    counts against ``limit``: past it, the client is not keeping up, and rather than buffer for it
+    without bound the socket stops sending it broadcasts and tells it to reload.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.paused = False
+        self.queued = 0
+
+    def pauseProducing(self) -> None:  # noqa: N802 (the transport calls it by this name)
+        self.paused = True
+
+    def resumeProducing(self) -> None:  # noqa: N802
+        self.paused = False
+        self.queued = 0
+
+    def stopProducing(self) -> None:  # noqa: N802
+        self.paused = True
+
+    def sending(self, size: int) -> None:
+        if self.paused:
+            self.queued += size
+
+    @property
+    def overrun(self) -> bool:
+        return self.queued > self.limit

@@ -20,7 +20,8 @@ from django.test import Client
 from model_bakery import baker
 
 from proj.asgi import application
-from sheet import broadcast, protocol, selectors, services
+from sheet import broadcast, fanout, protocol, selectors, services
+from sheet.domain.flow import SendBacklog
 from sheet.domain.grid import Grid
 from sheet.domain.rules import user_color
 from sheet.domain.values import CellWrite, Change, InsertRows, SetCells
@@ -61,8 +62,13 @@ async def layer(request, settings):
         await get_channel_layer().group_discard("warm-up", "warm-up.channel")
     assert type(get_channel_layer()).__name__ == ("RedisChannelLayer" if request.param == "redis" else "InMemoryChannelLayer")
     yield request.param
+    hub = fanout.current_hub()
+    if hub is not None:
+        hub.stop()
     if request.param == "redis":
         await get_channel_layer().flush()  # deletes this test's keys and closes its connections
+    if hub is not None:
+        await hub.wait_stopped()  # else the event loop's shutdown can wait for its read for ever
     channel_layers.backends.clear()
 
 
@@ -627,6 +633,61 @@ class SheetConsumerSyncTest:
         assert await ada.receive() == {"type": "reload"}
         await ada.send({"type": "sync", "since": 1})
         assert [m["type"] for m in [await ada.receive() for _ in range(3)]] == ["change", "change", "synced"]
+
+
+class SheetConsumerSlowClientTest:
+    """The server's transport pauses a socket's ``SendBacklog`` when its client stops reading (daphne's,
+    through sheet.routing.SendBacklogMiddleware; tests/integration has that for real). Here the test
+    plays the transport."""
+
+    async def open_watched(self, team, backlog: SendBacklog) -> Socket:
+        async def app(scope, receive, send):
+            return await application({**scope, "send_backlog": backlog}, receive, send)
+
+        comm = WebsocketCommunicator(app, f"/ws/sheets/{team.sheet_id}/", headers=[ORIGIN, (b"cookie", team.cookie["bob"])])
+        connected, _ = await comm.connect(timeout=WAIT)
+        assert connected
+        socket = Socket(comm)
+        socket.hello = await socket.receive()
+        return socket
+
+    async def test_backlog_over_limit_reload_then_no_broadcasts_until_sync(self, team, sockets):
+        backlog = SendBacklog(limit=2_000)  # more than presence messages take, less than the first change
+        bob = await self.open_watched(team, backlog)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        try:
+            backlog.pauseProducing()
+            await ada.send(set_one("one", "x" * 3_000))
+            assert (await bob.change())["rev"] == 1  # sent while paused: over the limit now
+            await ada.send(set_one("two", "2"))
+            await ada.send(set_one("three", "3"))
+
+            assert await bob.receive() == {"type": "reload"}
+            assert [c["rev"] for c in await ada.changes(3)] == [1, 2, 3]  # the reader missed nothing
+
+            backlog.resumeProducing()  # bob read everything, reloaded the snapshot (rev 1 or later) and syncs
+            await bob.send({"type": "sync", "since": 1})
+            assert [(m["type"], m.get("rev")) for m in [await bob.receive() for _ in range(3)]] == [("change", 2), ("change", 3), ("synced", 3)]
+            assert [u["name"] for u in (await bob.receive(skip=()))["users"]] == ["ada", "bob"]  # presence again
+
+            await ada.send(set_one("four", "4"))
+            assert (await bob.change())["rev"] == 4  # broadcasts again
+        finally:
+            await bob.communicator.disconnect(timeout=1)
+
+    async def test_backlog_paused_under_limit_nothing_dropped(self, team, sockets):
+        backlog = SendBacklog(limit=1_000_000)
+        bob = await self.open_watched(team, backlog)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        try:
+            backlog.pauseProducing()
+            for n in range(5):
+                await ada.send(set_one(f"op-{n}", str(n)))
+
+            assert [c["rev"] for c in await bob.changes(5)] == [1, 2, 3, 4, 5]
+            assert 0 < backlog.queued <= backlog.limit
+        finally:
+            await bob.communicator.disconnect(timeout=1)
 
 
 class SheetConsumerGapFillTest:

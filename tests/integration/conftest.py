@@ -16,6 +16,7 @@ from tests import support
 PASSWORD = "integration-pw-1"
 USERS = ("ada", "bob", "cy")
 MAX_MESSAGE_BYTES = 64 * 1024
+SEND_BACKLOG_BYTES = 256 * 1024
 _redis_databases = itertools.count(1)  # one Redis database per deployment; the unit tests use 0
 
 
@@ -55,6 +56,7 @@ def deployment(redis_url, tmp_path_factory):
         # Below daphne's own 1 MiB frame limit (over it daphne drops the connection itself), so an
         # oversized message meets Tabula's check and its 4413 close.
         TABULA_MAX_MESSAGE_BYTES=MAX_MESSAGE_BYTES,
+        TABULA_SEND_BACKLOG_BYTES=SEND_BACKLOG_BYTES,
     )
     support.manage(env, "migrate", "--noinput")
     for username in USERS:

@@ -4,6 +4,8 @@ commits reaches sockets held by the others, through the database and the Redis c
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 
 import pytest
 import websockets
@@ -11,7 +13,7 @@ from websockets.asyncio.client import connect
 
 from sheet.domain.grid import Grid
 from tests.integration.clients import SheetSocket
-from tests.integration.conftest import MAX_MESSAGE_BYTES
+from tests.integration.conftest import MAX_MESSAGE_BYTES, SEND_BACKLOG_BYTES
 
 pytestmark = pytest.mark.processes
 
@@ -112,6 +114,76 @@ class GunicornAndDaphneTest:
         assert status == 201, change
         assert await ada.change() == change
         await ada.close()
+
+
+class SlowClientTest:
+    async def test_client_not_reading_told_to_reload_then_sync_converges_others_unaffected(self, deployment, shared_sheet):
+        sheet_id = shared_sheet["id"]
+        ada = deployment.session("ada")
+        reader = await SheetSocket.open(deployment, ada, sheet_id, daphne=0)
+        # bob's client stops reading: the library stops reading from the socket once one message waits
+        # unread, and a fixed receive buffer keeps the kernel from buffering megabytes for it.
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        raw.connect(("127.0.0.1", deployment.daphnes[0].port))
+        raw.setblocking(False)
+        ws = await connect(
+            deployment.ws_url(0, f"/ws/sheets/{sheet_id}/"),
+            sock=raw,
+            additional_headers={"Cookie": deployment.session("bob").cookie_header()},
+            origin=deployment.origin(0),
+            max_queue=1,
+            max_size=None,
+            ping_interval=None,  # its pings would wait behind everything unread
+            open_timeout=20,
+        )
+        cells = [{"row": r["id"], "col": c["id"]} for r in shared_sheet["rows"][:2] for c in shared_sheet["columns"]]
+        value_chars = (MAX_MESSAGE_BYTES - 2048) // len(cells)
+        posts = 10 * 1024 * 1024 // (value_chars * len(cells))  # far past the socket buffers and the backlog limit
+        assert posts * value_chars * len(cells) > 20 * SEND_BACKLOG_BYTES
+
+        seen = []
+
+        async def follow():
+            while len(seen) < posts:
+                seen.append((await reader.change())["rev"])
+
+        following = asyncio.create_task(follow())
+        for n in range(posts):
+            body = {"type": "set", "op": f"big-{n}", "cells": [{**cell, "value": f"{n}".ljust(value_chars, "x")} for cell in cells]}
+            status, change = await request(ada, "POST", f"/api/sheets/{sheet_id}/ops", body)
+            assert status == 201, change
+        await asyncio.wait_for(following, 60)
+        assert seen == list(range(1, posts + 1))  # the reading client missed nothing
+
+        # bob reads again: changes in order, then reload, and nothing more until it syncs.
+        model = Grid.from_snapshot(shared_sheet)
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 20))
+            if message["type"] == "reload":
+                break
+            if message["type"] == "change":
+                model.apply(message)
+        assert model.rev < posts
+        status, last = await request(ada, "POST", f"/api/sheets/{sheet_id}/ops", set_one("after-reload", 1, 1, "last"))
+        assert status == 201, last
+        status, snapshot = await request(deployment.session("bob"), "GET", f"/api/sheets/{sheet_id}/")
+        assert status == 200
+        model = Grid.from_snapshot(snapshot)
+        await ws.send(json.dumps({"type": "sync", "since": model.rev}))
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 20))
+            if message["type"] == "synced":
+                break
+            if message["type"] == "change":
+                model.apply(message)  # raises unless each follows the last
+        assert message["rev"] == model.rev == last["rev"] == posts + 1
+
+        status, final = await request(ada, "GET", f"/api/sheets/{sheet_id}/")
+        assert model.matches(final)
+        assert (await reader.change())["op"] == "after-reload"
+        await ws.close()
+        await reader.close()
 
 
 class TwoDaphneProcessesTest:

@@ -1,6 +1,7 @@
-"""Per-connection flow: changes released in rev order, and the operation rate limit (fake clock)."""
+"""Per-connection flow: changes released in rev order, the operation rate limit (fake clock), and the
+send backlog of a client that does not read."""
 
-from sheet.domain.flow import ChangeSequencer, TokenBucket
+from sheet.domain.flow import ChangeSequencer, SendBacklog, TokenBucket
 from sheet.domain.values import Limits
 
 
@@ -121,3 +122,34 @@ class TokenBucketTest:
             results.append(bucket.take())
         assert results[:10] == [True] * 10
         assert results.count(False) > 0
+
+
+class SendBacklogTest:
+    def test_send_backlog_not_paused_nothing_counts(self):
+        backlog = SendBacklog(limit=100)
+        backlog.sending(1_000)
+        assert backlog.queued == 0 and not backlog.overrun
+
+    def test_send_backlog_paused_counts_until_over_the_limit(self):
+        backlog = SendBacklog(limit=100)
+        backlog.pauseProducing()
+        backlog.sending(60)
+        backlog.sending(40)
+        assert not backlog.overrun
+        backlog.sending(1)
+        assert backlog.overrun
+
+    def test_send_backlog_resumed_client_caught_up_count_restarts(self):
+        backlog = SendBacklog(limit=100)
+        backlog.pauseProducing()
+        backlog.sending(500)
+        backlog.resumeProducing()
+        assert backlog.queued == 0 and not backlog.overrun
+        backlog.sending(500)
+        assert not backlog.overrun
+
+    def test_send_backlog_stopped_transport_gone_counts_as_paused(self):
+        backlog = SendBacklog(limit=10)
+        backlog.stopProducing()
+        backlog.sending(11)
+        assert backlog.overrun
