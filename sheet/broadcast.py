@@ -40,18 +40,20 @@ async def leave(consumer) -> None:
     await fanout.hub().leave(consumer)
 
 
-async def change(sheet_id: int, change: Change) -> bool:
-    """Sends a committed change to every socket on the sheet, encoded once for all of them.
+async def changes(sheet_id: int, changes: list[Change]) -> bool:
+    """Sends committed changes, in revision order, to every socket on the sheet, in one message and
+    each encoded once for all of them.
 
-    Returns False when the channel layer failed (say Redis is restarting). The change is committed
+    Returns False when the channel layer failed (say Redis is restarting). The changes are committed
     all the same: sockets fill the gap from the change log when the next change or the hub's next
     check reaches them, and clients that reconnect catch up with ``sync``.
     """
-    text = protocol.encode(protocol.change(change))
+    event = {"type": "sheet.changes", "sheet": sheet_id, "changes": [[c.rev, protocol.encode(protocol.change(c))] for c in changes]}
     try:
-        await get_channel_layer().group_send(group_name(sheet_id), {"type": "sheet.change", "sheet": sheet_id, "rev": change.rev, "text": text})
+        await get_channel_layer().group_send(group_name(sheet_id), event)
     except Exception:
-        logger.warning("broadcast of sheet %s rev %s failed; sockets will catch up from the log", sheet_id, change.rev, exc_info=True)
+        first, last = changes[0].rev, changes[-1].rev
+        logger.warning("broadcast of sheet %s revs %s-%s failed; sockets will catch up from the log", sheet_id, first, last, exc_info=True)
         return False
     return True
 
@@ -94,6 +96,6 @@ async def depart(consumer) -> None:
     await get_channel_layer().group_send(group_name(consumer.sheet_id), {"type": "presence.leave", "sheet": consumer.sheet_id, "conn": consumer.conn})
 
 
-change_sync = async_to_sync(change)
+changes_sync = async_to_sync(changes)
 sheet_deleted_sync = async_to_sync(sheet_deleted)
 member_changed_sync = async_to_sync(member_changed)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
 import uuid
 
+from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -22,6 +25,8 @@ logger = logging.getLogger(__name__)
 # Events waiting for one socket's consumer; past this the hub drops them and the socket fills the
 # gap from the change log when it catches up.
 INBOX_LIMIT = 10_000
+# How long a change that arrived ahead of another waits for it before the gap is read from the log.
+GAP_GRACE = 0.25
 
 
 class SheetConsumer(AsyncWebsocketConsumer):
@@ -35,11 +40,15 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.base_send = send
         self.backlog = scope.get("send_backlog")  # set by sheet.routing.SendBacklogMiddleware under daphne
         self.reloading = False  # told to reload: no broadcasts until its next sync
+        self.gap_timer: asyncio.TimerHandle | None = None
+        self.checked_rev = 0  # the sheet's revision in the database at the hub's last check
         try:
             await self.serve(receive)
         except StopConsumer:
             pass
         finally:
+            if self.gap_timer is not None:
+                self.gap_timer.cancel()
             if getattr(self, "sequencer", None) is not None:
                 fanout.hub().forget(self)
 
@@ -117,9 +126,18 @@ class SheetConsumer(AsyncWebsocketConsumer):
         return True
 
     async def dispatch(self, message):
-        """Every event and client message, with the database or channel layer failing handled once."""
+        """Every event and client message, with the database or channel layer failing handled once.
+
+        Unlike Channels' own, no ``close_old_connections`` hop first: that runs in the one thread
+        every database call of the process shares, so each message would wait for whatever commit
+        is in there. Every database call here goes through ``database_sync_to_async``, which closes
+        old connections in that thread itself.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
         try:
-            await super().dispatch(message)
+            await handler(message)
         except fanout.UNAVAILABLE as exc:
             logger.warning("sheet %s socket closed: %s: %s", getattr(self, "sheet_id", "?"), type(exc).__name__, exc)
             await self.close(code=broadcast.CLOSE_UNAVAILABLE)
@@ -148,14 +166,39 @@ class SheetConsumer(AsyncWebsocketConsumer):
             await self.send_message(protocol.error(exc, protocol.op_id_of(content)))
 
     async def apply(self, operation) -> None:
+        """Queues the operation and goes on reading: the socket's next operation can be queued while
+        this one commits (they commit in order)."""
         if self.role not in WRITER_ROLES:
             raise Forbidden("viewers cannot change the sheet")
-        applied = await services.apply_operation_async(sheet_id=self.sheet_id, user=self.scope["user"], operation=operation)
-        if applied.duplicate or not applied.broadcast:
-            await self.answer_directly(applied.change)
-        if not applied.broadcast:
-            # If Redis restarted it forgot every group: re-join now rather than at the next check.
-            fanout.hub().check_soon()
+        pending = services.submit_operation(sheet_id=self.sheet_id, user=self.scope["user"], operation=operation)
+        pending.add_done_callback(functools.partial(self.settled, operation.op))
+
+    def settled(self, op_id: str, pending: asyncio.Future) -> None:
+        """An operation's outcome. Its broadcast answers the client when there is one; anything else
+        goes through the inbox, to be answered in turn with the socket's other events."""
+        if pending.cancelled():
+            return
+        error = pending.exception()
+        if error is None and pending.result().broadcast and not pending.result().duplicate:
+            return
+        event = {"type": "operation.settled", "op": op_id, "error": error, "applied": None if error else pending.result()}
+        try:
+            self.inbox.put_nowait(event)
+        except asyncio.QueueFull:  # hopelessly behind: the client reconnects, resends and syncs
+            logger.warning("sheet %s socket %s: inbox full, cannot answer op %s; closing", self.sheet_id, self.conn, op_id)
+            asyncio.ensure_future(self.close(code=broadcast.CLOSE_UNAVAILABLE))
+
+    async def operation_settled(self, event):
+        error = event["error"]
+        if isinstance(error, OperationError):
+            await self.send_message(protocol.error(error, event["op"]))
+        elif error is not None:
+            raise error  # the database or the channel layer failed: dispatch closes the socket
+        else:
+            await self.answer_directly(event["applied"].change)
+            if not event["applied"].broadcast:
+                # If Redis restarted it forgot every group: re-join now rather than at the next check.
+                fanout.hub().check_soon()
 
     async def answer_directly(self, change) -> None:
         """Answers the sender with its change when no broadcast will (a retried op, or a failed broadcast):
@@ -185,16 +228,32 @@ class SheetConsumer(AsyncWebsocketConsumer):
 
     # ------------------------------------------------ events from the fan-out hub
 
-    async def sheet_change(self, event):
-        await self.deliver(event["rev"], event["text"])
+    async def sheet_changes(self, event):
+        for rev, text in event["changes"]:
+            await self.deliver(rev, text)
 
     async def deliver(self, rev: int, text: str) -> None:
-        """Sends a change in revision order, filling any gap before it from the change log."""
+        """Sends a change in revision order. One that arrives ahead of another waits for it: the
+        broadcasts of two processes can cross on the way. Past ``GAP_GRACE`` the gap is filled from the
+        change log."""
         if await self.behind():
             return
         for ready in self.sequencer.offer(rev, text):
             await self.send(text_data=ready)
         if self.sequencer.has_gap:
+            self.expect_gap_filled()
+
+    def expect_gap_filled(self) -> None:
+        if self.gap_timer is None:
+            self.gap_timer = asyncio.get_running_loop().call_later(GAP_GRACE, self.gap_overdue)
+
+    def gap_overdue(self) -> None:
+        self.gap_timer = None
+        with contextlib.suppress(asyncio.QueueFull):  # the hub's next check finds the gap then
+            self.inbox.put_nowait({"type": "sheet.gap"})
+
+    async def sheet_gap(self, event):
+        if (self.sequencer.has_gap or self.sequencer.rev < self.checked_rev) and not await self.behind():
             await self.fill_gap()
 
     async def fill_gap(self) -> None:
@@ -213,8 +272,9 @@ class SheetConsumer(AsyncWebsocketConsumer):
         """The hub's periodic look at the database: catch up if a broadcast went missing."""
         if event["rev"] is None:
             await self.close(code=broadcast.CLOSE_SHEET_DELETED)
-        elif event["rev"] > self.sequencer.rev and not await self.behind():
-            await self.fill_gap()
+        elif event["rev"] > self.sequencer.rev:
+            self.checked_rev = max(self.checked_rev, event["rev"])  # broadcasts may still be on the way
+            self.expect_gap_filled()
 
     async def sheet_closed(self, event):
         if event.get("user_id") in (None, self.me.user_id):

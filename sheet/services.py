@@ -4,9 +4,13 @@ lock the sheet, check the role, apply, log the change at the next revision, comm
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import collections
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
@@ -16,7 +20,7 @@ from django.utils import timezone
 
 from sheet import broadcast, protocol, selectors
 from sheet.domain import rules
-from sheet.domain.errors import Forbidden, Invalid, NotFound
+from sheet.domain.errors import Forbidden, Invalid, NotFound, OperationError
 from sheet.domain.values import (
     WRITER_ROLES,
     Author,
@@ -75,28 +79,6 @@ def _live(model, sheet: Sheet, id_field: str, ids, issued: int) -> set[int]:
     return set(model.objects.filter(sheet=sheet, **{f"{id_field}__in": _issued(ids, issued)}).values_list(id_field, flat=True))
 
 
-def _apply_set(sheet: Sheet, operation: SetCells, limits: Limits) -> dict:
-    row_ids = _issued((c.row for c in operation.cells), sheet.rows_issued)
-    rows = {r.rid: r for r in Row.objects.filter(sheet=sheet, rid__in=row_ids).only("id", "rid", "values")}
-    cells = rules.applied_cells(
-        operation.cells,
-        live_rows=rows.keys(),
-        live_cols=_live(Column, sheet, "cid", (c.col for c in operation.cells), sheet.cols_issued),
-        rows_issued=sheet.rows_issued,
-        cols_issued=sheet.cols_issued,
-    )
-    touched = {}
-    for cell in cells:
-        row = rows[cell.row]
-        if cell.value is None:
-            row.values.pop(str(cell.col), None)
-        else:
-            row.values[str(cell.col)] = cell.value
-        touched[row.rid] = row
-    Row.objects.bulk_update(touched.values(), ["values"], batch_size=500)
-    return protocol.change_data("set", cells=cells)
-
-
 def _apply_insert(sheet: Sheet, operation, limits: Limits) -> dict:
     is_rows = isinstance(operation, InsertRows)
     model, id_field = (Row, "rid") if is_rows else (Column, "cid")
@@ -141,8 +123,7 @@ def _apply_rename(sheet: Sheet, operation: Rename, limits: Limits) -> dict:
     return protocol.change_data("rename", name=operation.name)
 
 
-APPLY: dict[type, Callable] = {
-    SetCells: _apply_set,
+APPLY: dict[type, Callable] = {  # every kind but ``set``, which commit_sets applies
     InsertRows: _apply_insert,
     InsertCols: _apply_insert,
     DeleteRows: _apply_delete,
@@ -157,12 +138,17 @@ def commit_operation(*, sheet_id: int, user, operation: Operation, now: datetime
     The sheet's row lock (an IMMEDIATE transaction on SQLite) serialises writers across every
     process, so revisions are consecutive and an op id is applied at most once.
     """
+    if isinstance(operation, SetCells):
+        (result,) = commit_sets(sheet_id=sheet_id, requests=[(user, operation)], now=now)
+        if isinstance(result, OperationError):
+            raise result
+        return result
     limits = current_limits()
     with transaction.atomic():
         sheet, role = _locked_sheet(sheet_id, user)
         if role not in WRITER_ROLES:
             raise Forbidden("viewers cannot change the sheet")
-        original = ChangeRow.objects.filter(sheet=sheet, op=operation.op).first()
+        original = next(iter(ChangeRow.objects.filter(sheet=sheet, op=operation.op)[:1]), None)
         if original is not None:
             return Applied(selectors.change_value(original), duplicate=True)
         data = APPLY[type(operation)](sheet, operation, limits)
@@ -177,20 +163,156 @@ def commit_operation(*, sheet_id: int, user, operation: Operation, now: datetime
     return Applied(change, duplicate=False)
 
 
+def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now: datetime | None = None) -> list[Applied | OperationError]:
+    """Commits ``set`` operations on one sheet in one transaction, in order, each at its own revision.
+
+    Group commit: the sheet is locked once and each query serves every operation, so many edits cost
+    about what one does. Each result is what ``commit_operation`` would have given that operation
+    alone: its ``Applied``, or the error that left it out (it changed nothing; the others commit).
+    """
+    with transaction.atomic():
+        sheet = Sheet.objects.select_for_update().filter(pk=sheet_id).first()
+        if sheet is None:
+            return [NotFound("no such sheet") for _ in requests]
+        users = {user.pk for user, _ in requests if getattr(user, "is_authenticated", False)}
+        roles = dict(Member.objects.filter(sheet=sheet, user_id__in=users).values_list("user_id", "role"))
+        originals = {c.op: c for c in ChangeRow.objects.filter(sheet=sheet, op__in={o.op for _, o in requests})}
+        writes = [cell for _, operation in requests for cell in operation.cells]
+        row_ids = _issued((c.row for c in writes), sheet.rows_issued)
+        rows = {r.rid: r for r in Row.objects.filter(sheet=sheet, rid__in=row_ids).only("id", "rid", "values")}
+        live_cols = _live(Column, sheet, "cid", (c.col for c in writes), sheet.cols_issued)
+        now = now or timezone.now()
+        results: list[Applied | OperationError] = []
+        made: dict[str, Change] = {}
+        logged, touched = [], {}
+        for user, operation in requests:
+            role = roles.get(user.pk) if user.pk in users else None
+            try:
+                if role is None:
+                    raise NotFound("no such sheet")
+                if role not in WRITER_ROLES:
+                    raise Forbidden("viewers cannot change the sheet")
+                if operation.op in originals or operation.op in made:
+                    original = made.get(operation.op) or selectors.change_value(originals[operation.op])
+                    results.append(Applied(original, duplicate=True))
+                    continue
+                cells = rules.applied_cells(
+                    operation.cells, live_rows=rows.keys(), live_cols=live_cols, rows_issued=sheet.rows_issued, cols_issued=sheet.cols_issued
+                )
+            except OperationError as exc:
+                results.append(exc)
+                continue
+            for cell in cells:
+                row = touched[cell.row] = rows[cell.row]
+                if cell.value is None:
+                    row.values.pop(str(cell.col), None)
+                else:
+                    row.values[str(cell.col)] = cell.value
+            sheet.rev += 1
+            data = protocol.change_data("set", cells=cells)
+            change = made[operation.op] = Change(sheet.rev, operation.op, Author(user.pk, user.get_username()), now, "set", data)
+            logged.append(
+                ChangeRow(sheet=sheet, rev=change.rev, op=change.op, author_id=user.pk, author_name=change.by.name, at=now, kind="set", data=data)
+            )
+            results.append(Applied(change, duplicate=False))
+        if logged:
+            Row.objects.bulk_update(touched.values(), ["values"], batch_size=500)
+            ChangeRow.objects.bulk_create(logged)
+            sheet.updated_at = now
+            sheet.save(update_fields=["rev", "updated_at"])
+    return results
+
+
 def apply_operation(*, sheet_id: int, user, operation: Operation) -> Applied:
     """The write path for synchronous callers (HTTP views): commit, then broadcast."""
     applied = commit_operation(sheet_id=sheet_id, user=user, operation=operation)
     if not applied.duplicate:
-        broadcast.change_sync(sheet_id, applied.change)
+        broadcast.changes_sync(sheet_id, [applied.change])
     return applied
+
+
+def submit_operation(*, sheet_id: int, user, operation: Operation) -> asyncio.Future:
+    """The write path for consumers: queues the operation and returns the future of its ``Applied``
+    (or its error), committed in the database thread and then broadcast. Operations are committed in
+    the order they were submitted, so a socket may submit its next one before the last is done."""
+    return _queues().submit(sheet_id, user, operation)
 
 
 async def apply_operation_async(*, sheet_id: int, user, operation: Operation) -> Applied:
-    """The write path for consumers: commit in the database thread, then broadcast."""
-    applied = await database_sync_to_async(commit_operation)(sheet_id=sheet_id, user=user, operation=operation)
-    if not applied.duplicate and not await broadcast.change(sheet_id, applied.change):
-        return Applied(applied.change, duplicate=False, broadcast=False)
-    return applied
+    return await submit_operation(sheet_id=sheet_id, user=user, operation=operation)
+
+
+class SheetQueues:
+    """The operations waiting to be committed, per sheet, in one server process.
+
+    While one commit is in the database thread, the operations arriving meanwhile wait; then the
+    ``set`` operations at the head of the queue go together (commit_sets: one transaction and one
+    broadcast for all of them), or the one operation of another kind goes alone. A lone edit goes at
+    once; under load the batches grow instead of the queue, so the sheet's lock is taken once per
+    batch rather than once per edit.
+    """
+
+    def __init__(self):
+        self.waiting: dict[int, collections.deque] = {}
+
+    def submit(self, sheet_id: int, user, operation: Operation) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        queue = self.waiting.get(sheet_id)
+        if queue is None:
+            queue = self.waiting[sheet_id] = collections.deque()
+            asyncio.create_task(self.run(sheet_id, queue))
+        queue.append((user, operation, future))
+        return future
+
+    async def run(self, sheet_id: int, queue: collections.deque) -> None:
+        try:
+            while queue:
+                batch = [queue.popleft()]
+                if isinstance(batch[0][1], SetCells):
+                    while queue and isinstance(queue[0][1], SetCells) and len(batch) < MAX_BATCH:
+                        batch.append(queue.popleft())
+                await self.commit(sheet_id, batch)
+        finally:
+            del self.waiting[sheet_id]
+
+    async def commit(self, sheet_id: int, batch) -> None:
+        requests = [(user, operation) for user, operation, _ in batch]
+        try:
+            results = await database_sync_to_async(_commit_batch)(sheet_id, requests)
+            new = [r.change for r in results if isinstance(r, Applied) and not r.duplicate]
+            sent = not new or await broadcast.changes(sheet_id, new)
+        except Exception as exc:  # the database failed: every operation of the batch learns it
+            results, sent = [exc] * len(batch), True
+        for (_, _, future), result in zip(batch, results, strict=True):
+            if future.done():  # its socket went away meanwhile
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result if sent or result.duplicate else Applied(result.change, duplicate=False, broadcast=False))
+
+
+def _commit_batch(sheet_id: int, requests) -> list[Applied | OperationError]:
+    if isinstance(requests[0][1], SetCells):
+        return commit_sets(sheet_id=sheet_id, requests=requests)
+    ((user, operation),) = requests
+    try:
+        return [commit_operation(sheet_id=sheet_id, user=user, operation=operation)]
+    except OperationError as exc:
+        return [exc]
+
+
+MAX_BATCH = 500  # operations per transaction; more wait for the next one
+_loop_queues: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _queues() -> SheetQueues:
+    """This event loop's SheetQueues (one per server process; one per test in the tests)."""
+    loop = asyncio.get_running_loop()
+    queues = _loop_queues.get(loop)
+    if queues is None:
+        queues = _loop_queues[loop] = SheetQueues()
+    return queues
 
 
 def create_sheet(*, user, name: str, rows: int = 100, cols: int = 26) -> Snapshot:

@@ -401,8 +401,8 @@ class BroadcastTest:
         client = client_for(team.bob)
         op_change = call(client, "POST", f"/api/sheets/{team.sheet_id}/ops", set_op("s", (1, 1, "x"))).json()
         rename_change = call(client, "PATCH", f"/api/sheets/{team.sheet_id}/", {"name": "Plan"}).json()
-        assert json.loads(listener()["text"]) == op_change
-        assert json.loads(listener()["text"]) == rename_change
+        assert json.loads(listener()["changes"][0][1]) == op_change
+        assert json.loads(listener()["changes"][0][1]) == rename_change
 
 
 class CsrfTest:

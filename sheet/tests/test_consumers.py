@@ -696,7 +696,7 @@ class SheetConsumerGapFillTest:
         bob = await sockets.open(team.cookie["bob"], team.sheet_id)
         first, second = await commit_sets(team, 2)
 
-        await broadcast.change(team.sheet_id, second)
+        await broadcast.changes(team.sheet_id, [second])
 
         assert await ada.changes(2) == await bob.changes(2) == [wire(first), wire(second)]
 
@@ -705,7 +705,7 @@ class SheetConsumerGapFillTest:
         changes = await commit_sets(team, 3)
 
         for rev in (3, 1, 2):
-            await broadcast.change(team.sheet_id, changes[rev - 1])
+            await broadcast.changes(team.sheet_id, [changes[rev - 1]])
         await ada.send(set_one("next", "x"))
 
         assert [(c["rev"], c["op"]) for c in await ada.changes(4)] == [(1, "quiet-0"), (2, "quiet-1"), (3, "quiet-2"), (4, "next")]
@@ -715,7 +715,7 @@ class SheetConsumerGapFillTest:
         changes = await commit_sets(team, 3)
         await set_history_floor(team.sheet_id, 2)
 
-        await broadcast.change(team.sheet_id, changes[2])
+        await broadcast.changes(team.sheet_id, [changes[2]])
 
         assert await ada.receive() == {"type": "reload"}
         await ada.send(set_one("next", "x"))

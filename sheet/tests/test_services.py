@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -293,6 +294,87 @@ class CommitOperationTest:
         assert [c.id for c in snap.columns] == [2, 3]
 
 
+class CommitSetsTest:
+    def test_commit_sets_each_at_its_own_rev_in_order(self, ada, sheet_id):
+        bob = user_with_role(sheet_id, "editor")
+
+        results = services.commit_sets(
+            sheet_id=sheet_id,
+            requests=[(ada, put((1, 1, "a"), op="a")), (bob, put((1, 1, "b"), (2, 2, "c"), op="b")), (ada, put((1, 2, "d"), op="c"))],
+        )
+
+        assert [(r.change.rev, r.change.op, r.change.by.name, r.duplicate) for r in results] == [
+            (1, "a", "ada", False),
+            (2, "b", bob.username, False),
+            (3, "c", "ada", False),
+        ]
+        assert values(sheet_id) == {1: ["b", "d"], 2: [None, "c"], 3: [None, None]}
+        assert selectors.changes_since(sheet_id=sheet_id, since=0).changes == tuple(r.change for r in results)
+        assert Sheet.objects.get(pk=sheet_id).rev == 3
+
+    def test_commit_sets_failing_ones_get_their_error_and_change_nothing_others_commit(self, ada, sheet_id):
+        viewer = user_with_role(sheet_id, "viewer")
+        stranger = baker.make(get_user_model())
+
+        results = services.commit_sets(
+            sheet_id=sheet_id,
+            requests=[
+                (ada, put((1, 1, "kept"), op="ok-1")),
+                (ada, put((1, 2, "no"), (99, 1, "no"), op="unknown-row")),
+                (viewer, put((1, 1, "no"), op="viewer")),
+                (stranger, put((1, 1, "no"), op="stranger")),
+                (ada, put((2, 1, "also kept"), op="ok-2")),
+            ],
+        )
+
+        assert [type(r).__name__ for r in results] == ["Applied", "NotFound", "Forbidden", "NotFound", "Applied"]
+        assert [results[0].change.rev, results[4].change.rev] == [1, 2]
+        assert values(sheet_id) == {1: ["kept", None], 2: ["also kept", None], 3: [None, None]}
+        assert list(Change.objects.filter(sheet_id=sheet_id).order_by("rev").values_list("op", flat=True)) == ["ok-1", "ok-2"]
+
+    def test_commit_sets_op_id_seen_before_or_twice_in_batch_duplicate_of_the_original(self, ada, sheet_id):
+        first = services.commit_operation(sheet_id=sheet_id, user=ada, operation=put((1, 1, "first"), op="old"))
+
+        results = services.commit_sets(
+            sheet_id=sheet_id,
+            requests=[(ada, put((1, 1, "again"), op="old")), (ada, put((2, 1, "new"), op="new")), (ada, put((2, 1, "twice"), op="new"))],
+        )
+
+        assert [(r.change, r.duplicate) for r in results] == [(first.change, True), (results[1].change, False), (results[1].change, True)]
+        assert (values(sheet_id)[1], values(sheet_id)[2]) == (["first", None], ["new", None])
+        assert Sheet.objects.get(pk=sheet_id).rev == 2
+
+    def test_commit_sets_sheet_gone_every_one_not_found(self, ada, sheet_id):
+        services.delete_sheet(sheet_id=sheet_id, user=ada)
+
+        results = services.commit_sets(sheet_id=sheet_id, requests=[(ada, put((1, 1, "x"), op="a")), (ada, put((1, 1, "y"), op="b"))])
+
+        assert [type(r) for r in results] == [NotFound, NotFound]
+
+
+@pytest.mark.django_db(transaction=True)
+class SetBatchesTest:
+    async def test_concurrent_sets_committed_in_one_batch_and_broadcast_in_one_message(self, ada, sheet_id, layer):
+        channel = await layer.new_channel()
+        await layer.group_add(broadcast.group_name(sheet_id), channel)
+        operations = [put((1 + n % 3, 1, f"v{n}"), op=f"op-{n}") for n in range(5)]
+
+        applied = await asyncio.gather(*(services.apply_operation_async(sheet_id=sheet_id, user=ada, operation=o) for o in operations))
+
+        assert [(a.change.rev, a.change.op, a.duplicate, a.broadcast) for a in applied] == [(n + 1, f"op-{n}", False, True) for n in range(5)]
+        message = await layer.receive(channel)
+        assert [(rev, json.loads(text)["op"]) for rev, text in message["changes"]] == [(n + 1, f"op-{n}") for n in range(5)]
+
+    async def test_batch_with_an_error_raises_it_for_that_operation_only(self, ada, sheet_id, layer):
+        operations = [put((1, 1, "a"), op="a"), put((99, 1, "b"), op="bad"), put((1, 1, "c"), op="c")]
+
+        results = await asyncio.gather(
+            *(services.apply_operation_async(sheet_id=sheet_id, user=ada, operation=o) for o in operations), return_exceptions=True
+        )
+
+        assert [r.change.rev if isinstance(r, services.Applied) else type(r) for r in results] == [1, NotFound, 2]
+
+
 @pytest.fixture
 def layer(settings):
     """A fresh in-memory channel layer for the test."""
@@ -314,14 +396,14 @@ class BroadcastAfterCommitTest:
     def test_apply_operation_group_receives_encoded_change(self, ada, sheet_id, listener):
         applied = apply(sheet_id, ada, put((1, 1, "x"), op="s"))
         message = listener()
-        assert message == {"type": "sheet.change", "sheet": sheet_id, "rev": 1, "text": protocol.encode(protocol.change(applied.change))}
-        assert json.loads(message["text"])["cells"] == [{"row": 1, "col": 1, "value": "x"}]
+        assert message == {"type": "sheet.changes", "sheet": sheet_id, "changes": [[1, protocol.encode(protocol.change(applied.change))]]}
+        assert json.loads(message["changes"][0][1])["cells"] == [{"row": 1, "col": 1, "value": "x"}]
         assert Change.objects.filter(sheet_id=sheet_id, rev=1).exists()
 
     def test_apply_operation_failed_or_duplicate_broadcasts_nothing(self, ada, sheet_id, listener):
         viewer = user_with_role(sheet_id, "viewer")
         apply(sheet_id, ada, put((1, 1, "first"), op="first"))
-        assert listener()["rev"] == 1
+        assert listener()["changes"][0][0] == 1
         with pytest.raises(NotFound):
             apply(sheet_id, ada, put((9, 1, "x"), op="unknown"))
         with pytest.raises(Forbidden):
@@ -329,8 +411,7 @@ class BroadcastAfterCommitTest:
         assert apply(sheet_id, ada, put((1, 1, "again"), op="first")).duplicate
         apply(sheet_id, ada, put((1, 1, "second"), op="second"))
         message = listener()  # the next message is the second change: nothing was sent in between
-        assert message["rev"] == 2
-        assert json.loads(message["text"])["op"] == "second"
+        assert [(rev, json.loads(text)["op"]) for rev, text in message["changes"]] == [(2, "second")]
 
     def test_delete_sheet_group_told_closed(self, ada, sheet_id, listener):
         services.delete_sheet(sheet_id=sheet_id, user=ada)
