@@ -32,8 +32,9 @@ CLOSE_UNAVAILABLE = 4503
 group_name = fanout.group_name
 
 
-async def join(consumer) -> None:
-    await fanout.hub().join(consumer)
+async def join(consumer) -> bool:
+    """Joins the sheet's group; True for this process's first socket on the sheet."""
+    return await fanout.hub().join(consumer)
 
 
 async def leave(consumer) -> None:
@@ -68,28 +69,13 @@ async def member_changed(sheet_id: int, user_id: int, *, removed: bool) -> None:
     await get_channel_layer().group_send(group_name(sheet_id), {"type": "sheet.closed", "sheet": sheet_id, "code": code, "user_id": user_id})
 
 
-def presence_event(consumer, entry: PresenceEntry, **extra) -> dict:
-    return {
-        "type": "presence.update",
-        "sheet": consumer.sheet_id,
-        "conn": consumer.conn,
-        "user_id": entry.user_id,
-        "name": entry.name,
-        "color": entry.color,
-        "selection": [list(r) for r in entry.selection],
-        **extra,
-    }
-
-
 async def announce(consumer, entry: PresenceEntry, *, query: bool = False) -> None:
-    """Tells every socket on the sheet where this connection is; ``query`` asks them to answer with theirs."""
-    extra = {"reply_to": fanout.hub().channel} if query else {}
-    await get_channel_layer().group_send(group_name(consumer.sheet_id), presence_event(consumer, entry, **extra))
-
-
-async def answer(consumer, entry: PresenceEntry, event: dict) -> None:
-    """Answers a newcomer's ``announce`` with this connection's presence, to that socket alone."""
-    await get_channel_layer().send(event["reply_to"], presence_event(consumer, entry, to=event["conn"]))
+    """Tells every process on the sheet where this connection is; ``query`` asks the others to answer
+    with their own sockets' presence (for a process's first socket on the sheet)."""
+    event = {"type": "presence.update", "sheet": consumer.sheet_id, **fanout.presence_fields(consumer.conn, entry)}
+    if query:
+        event["reply_to"] = fanout.hub().channel
+    await get_channel_layer().group_send(group_name(consumer.sheet_id), event)
 
 
 async def depart(consumer) -> None:

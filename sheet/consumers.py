@@ -83,8 +83,8 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.limits = current_limits()
         self.bucket = TokenBucket(rate=self.limits.ops_per_second, burst=self.limits.ops_burst, clock=time.monotonic)
         self.me = PresenceEntry(user.pk, user.get_username(), user_color(user.pk))
-        self.peers: dict[str, PresenceEntry] = {}
-        await broadcast.join(self)
+        self.presence_sent = protocol.encode(protocol.presence([self.me]))  # what hello tells it
+        first = await broadcast.join(self)
         # Joined first, then read the revision: no change can fall between the two.
         rev = await selectors.asheet_rev(sheet_id=self.sheet_id)
         if rev is None:
@@ -94,7 +94,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.sequencer = ChangeSequencer(rev)
         await self.accept()
         await self.send_message(protocol.hello(rev=rev, me=self.me, role=self.role, others=()))
-        await broadcast.announce(self, self.me, query=True)
+        await broadcast.announce(self, self.me, query=first)
 
     async def disconnect(self, code):
         if getattr(self, "sequencer", None) is None:
@@ -224,7 +224,10 @@ class SheetConsumer(AsyncWebsocketConsumer):
         await self.send_message(protocol.synced(found.rev))
         if self.reloading:
             self.reloading = False
-            await self.send_presence()  # presence was not sent while it was behind either
+            # Presence was not sent while it was behind either: announcing itself makes the hub send
+            # the sheet's presence again, and this client gets it whatever it last had.
+            self.presence_sent = None
+            await broadcast.announce(self, self.me)
 
     # ------------------------------------------------ events from the fan-out hub
 
@@ -280,19 +283,8 @@ class SheetConsumer(AsyncWebsocketConsumer):
         if event.get("user_id") in (None, self.me.user_id):
             await self.close(code=event["code"])
 
-    async def presence_update(self, event):
-        if event["conn"] == self.conn:
-            return
-        self.peers[event["conn"]] = PresenceEntry(event["user_id"], event["name"], event["color"], tuple(map(tuple, event["selection"])))
-        if "reply_to" in event:
-            await broadcast.answer(self, self.me, event)
-        await self.send_presence()
-
-    async def presence_leave(self, event):
-        if self.peers.pop(event["conn"], None) is not None:
-            await self.send_presence()
-
-    async def send_presence(self) -> None:
-        if await self.behind():
-            return
-        await self.send_message(protocol.presence([*self.peers.values(), self.me]))
+    async def presence_text(self, event):
+        """Who is on the sheet, from the hub; sent when it differs from what this client has."""
+        if event["text"] != self.presence_sent and not await self.behind():
+            self.presence_sent = event["text"]
+            await self.send(text_data=event["text"])

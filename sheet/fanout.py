@@ -5,6 +5,12 @@ the hub hands it to each of the process's sockets on that sheet through the sock
 its consumer reads in turn with the socket's other events. So the channel layer carries one message
 per process instead of one per socket, and nothing is encoded per recipient.
 
+Presence lives in the hub too: one table per sheet of every socket on it (this process's and the
+others'), updated once per process for each join, selection and leave, and sent to the local sockets
+at most every ``PRESENCE_DELAY``, encoded once. Only a process's first socket on a sheet asks the
+other processes who is there (each answers once, with its own sockets), so a join costs one message
+per process, not one per socket on the sheet.
+
 The hub also keeps the sockets honest when the channel layer misbehaves: every ``CHECK_SECONDS`` (and
 at once after the layer recovers from an error, say a Redis restart that forgot every group) it
 re-joins its groups and tells each socket the sheet's revision in the database, so a socket that
@@ -22,17 +28,30 @@ from channels.layers import get_channel_layer
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
+from sheet import protocol
+from sheet.domain.values import PresenceEntry
 from sheet.models import Sheet
 
 logger = logging.getLogger(__name__)
 
 CHECK_SECONDS = 5.0
 RETRY_SECONDS = 0.5
+PRESENCE_DELAY = 0.05  # presence changes within this long reach the sockets as one message
+PRESENCE_EVENTS = ("presence.update", "presence.leave", "presence.roster")
 UNAVAILABLE = (DatabaseError, RedisError, OSError)
 
 
 def group_name(sheet_id: int) -> str:
     return f"sheet.{sheet_id}"
+
+
+def presence_fields(conn: str, entry: PresenceEntry) -> dict:
+    """One socket's presence as the channel layer carries it."""
+    return {"conn": conn, "user_id": entry.user_id, "name": entry.name, "color": entry.color, "selection": [list(r) for r in entry.selection]}
+
+
+def presence_entry(fields: dict) -> PresenceEntry:
+    return PresenceEntry(fields["user_id"], fields["name"], fields["color"], tuple(map(tuple, fields["selection"])))
 
 
 @database_sync_to_async
@@ -49,13 +68,17 @@ class Hub:
         self.tasks: list[asyncio.Task] = []
         self.pending_check: asyncio.Task | None = None
         self.stopped = False
+        self.presence: dict[int, dict[str, PresenceEntry]] = {}  # sheet id -> conn id -> where it is
+        self.presence_due: set[int] = set()
+        self.background: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         if self.channel is None:
             self.channel = await self.layer.new_channel()
             self.tasks = [asyncio.create_task(self.read()), asyncio.create_task(self.check_periodically())]
 
-    async def join(self, consumer) -> None:
+    async def join(self, consumer) -> bool:
+        """Adds the socket; True when it is the process's first on its sheet (it should ask who is there)."""
         await self.start()
         local = self.sockets.setdefault(consumer.sheet_id, {})
         first = not local
@@ -66,6 +89,7 @@ class Hub:
             except BaseException:
                 self.forget(consumer)
                 raise
+        return first
 
     async def leave(self, consumer) -> None:
         if self.forget(consumer):
@@ -79,10 +103,14 @@ class Hub:
         if local:
             return False
         del self.sockets[consumer.sheet_id]
+        self.presence.pop(consumer.sheet_id, None)
         return True
 
     def hand_out(self, message: dict) -> None:
         """Puts a message in the inbox of each local socket it is for (one socket, with ``to``)."""
+        if message.get("type") in PRESENCE_EVENTS:
+            self.on_presence(message)
+            return
         local = self.sockets.get(message.get("sheet"), {})
         targets = [local[message["to"]]] if message.get("to") in local else [] if "to" in message else local.values()
         for consumer in list(targets):
@@ -92,6 +120,42 @@ class Hub:
                 # The socket's consumer is far behind (stuck on the database, say). Dropping is safe:
                 # the next change it gets shows the gap, which it fills from the change log.
                 logger.warning("sheet %s socket %s is %s messages behind; dropping one", consumer.sheet_id, consumer.conn, consumer.inbox.qsize())
+
+    def on_presence(self, message: dict) -> None:
+        sheet_id = message["sheet"]
+        if sheet_id not in self.sockets:
+            return
+        table = self.presence.setdefault(sheet_id, {})
+        if message["type"] == "presence.leave":
+            table.pop(message["conn"], None)
+        else:
+            for fields in message["entries"] if message["type"] == "presence.roster" else [message]:
+                table.pop(fields["conn"], None)  # the latest update last: it wins for a user with several tabs
+                table[fields["conn"]] = presence_entry(fields)
+            if message.get("reply_to") not in (None, self.channel):
+                local = self.sockets[sheet_id].values()
+                roster = {"type": "presence.roster", "sheet": sheet_id, "entries": [presence_fields(c.conn, c.me) for c in local]}
+                self.spawn(self.layer.send(message["reply_to"], roster))
+        if sheet_id not in self.presence_due:
+            self.presence_due.add(sheet_id)
+            self.loop.call_later(PRESENCE_DELAY, self.send_presence, sheet_id)
+
+    def send_presence(self, sheet_id: int) -> None:
+        self.presence_due.discard(sheet_id)
+        table = self.presence.get(sheet_id)
+        if table:
+            self.hand_out({"type": "presence.text", "sheet": sheet_id, "text": protocol.encode(protocol.presence(table.values()))})
+
+    def spawn(self, awaitable) -> None:
+        async def quietly():
+            try:
+                await awaitable
+            except UNAVAILABLE:
+                logger.warning("fan-out hub could not answer a presence query", exc_info=True)
+
+        task = asyncio.create_task(quietly())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     async def read(self) -> None:
         failing = False
