@@ -1,0 +1,1 @@
+"""Load and size benchmarks (bench/README.md); not part of the test run."""
