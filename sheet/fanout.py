@@ -114,6 +114,8 @@ class Hub:
         local = self.sockets.get(message.get("sheet"), {})
         targets = [local[message["to"]]] if message.get("to") in local else [] if "to" in message else local.values()
         for consumer in list(targets):
+            if consumer.deliver_now(message):
+                continue
             try:
                 consumer.inbox.put_nowait(message)
             except asyncio.QueueFull:

@@ -690,6 +690,41 @@ class SheetConsumerSlowClientTest:
             await bob.communicator.disconnect(timeout=1)
 
 
+class SheetConsumerDeliverNowTest:
+    """daphne gives the consumer ``send_now`` (sheet.routing.SendBacklogMiddleware), with which the hub
+    hands an idle socket its broadcasts at once. Here it writes to the communicator's output."""
+
+    async def open_fast(self, team, name: str) -> Socket:
+        comm = None
+
+        async def app(scope, receive, send):
+            def send_now(text):
+                comm.output_queue.put_nowait({"type": "websocket.send", "text": text})
+
+            return await application({**scope, "send_now": send_now}, receive, send)
+
+        comm = WebsocketCommunicator(app, f"/ws/sheets/{team.sheet_id}/", headers=[ORIGIN, (b"cookie", team.cookie[name])])
+        connected, _ = await comm.connect(timeout=WAIT)
+        assert connected
+        socket = Socket(comm)
+        socket.hello = await socket.receive()
+        return socket
+
+    async def test_changes_and_presence_in_order_whichever_way_they_go(self, team, sockets):
+        bob = await self.open_fast(team, "bob")
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        try:
+            for n in range(30):
+                await ada.send(set_one(f"op-{n}", str(n)))
+            await ada.send({"type": "select", "ranges": [[1, 1, 1, 1]]})
+
+            assert [c["rev"] for c in await bob.changes(30)] == list(range(1, 31))
+            moved = await bob.until(lambda m: presence_of(m) == [("ada", [[1, 1, 1, 1]]), ("bob", [])], skip=("presence",))
+            assert moved["type"] == "presence"
+        finally:
+            await bob.communicator.disconnect(timeout=1)
+
+
 class SheetConsumerGapFillTest:
     async def test_broadcast_ahead_of_missing_revs_filled_from_log_in_order(self, team, sockets):
         ada = await sockets.open(team.cookie["ada"], team.sheet_id)
