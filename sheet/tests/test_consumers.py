@@ -146,18 +146,25 @@ async def sockets(layer):
     """``await sockets.open(cookie, sheet_id)`` connects (and reads hello); every socket is closed afterwards."""
     opened: list[WebsocketCommunicator] = []
 
-    def communicator(sheet_id, headers):
-        comm = WebsocketCommunicator(application, f"/ws/sheets/{sheet_id}/", headers=headers)
+    def communicator(sheet_id, headers, extra_scope=None):
+        app = application
+        if extra_scope is not None:  # what a server puts in the scope (daphne: sheet.routing)
+
+            async def app(scope, receive, send):
+                return await application({**scope, **extra_scope(comm)}, receive, send)
+
+        comm = WebsocketCommunicator(app, f"/ws/sheets/{sheet_id}/", headers=headers)
         opened.append(comm)
         return comm
 
-    async def handshake(sheet_id, headers) -> tuple[bool, WebsocketCommunicator]:
-        comm = communicator(sheet_id, headers)
+    async def handshake(sheet_id, headers, extra_scope=None) -> tuple[bool, WebsocketCommunicator]:
+        comm = communicator(sheet_id, headers, extra_scope)
         connected, _ = await comm.connect(timeout=WAIT)
         return connected, comm
 
-    async def open_(cookie: bytes, sheet_id: int) -> Socket:
-        connected, comm = await handshake(sheet_id, [ORIGIN, (b"cookie", cookie)])
+    async def open_(cookie: bytes, sheet_id: int, *, extra_scope=None) -> Socket:
+        """``extra_scope(communicator)``, when given, returns keys to add to the socket's scope."""
+        connected, comm = await handshake(sheet_id, [ORIGIN, (b"cookie", cookie)], extra_scope)
         assert connected, "handshake refused"
         socket = Socket(comm)
         socket.hello = await socket.receive()
@@ -640,89 +647,56 @@ class SheetConsumerSlowClientTest:
     through sheet.routing.SendBacklogMiddleware; tests/integration has that for real). Here the test
     plays the transport."""
 
-    async def open_watched(self, team, backlog: SendBacklog) -> Socket:
-        async def app(scope, receive, send):
-            return await application({**scope, "send_backlog": backlog}, receive, send)
-
-        comm = WebsocketCommunicator(app, f"/ws/sheets/{team.sheet_id}/", headers=[ORIGIN, (b"cookie", team.cookie["bob"])])
-        connected, _ = await comm.connect(timeout=WAIT)
-        assert connected
-        socket = Socket(comm)
-        socket.hello = await socket.receive()
-        return socket
-
     async def test_backlog_over_limit_reload_then_no_broadcasts_until_sync(self, team, sockets):
         backlog = SendBacklog(limit=2_000)  # more than presence messages take, less than the first change
-        bob = await self.open_watched(team, backlog)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id, extra_scope=lambda _: {"send_backlog": backlog})
         ada = await sockets.open(team.cookie["ada"], team.sheet_id)
-        try:
-            backlog.pauseProducing()
-            await ada.send(set_one("one", "x" * 3_000))
-            assert (await bob.change())["rev"] == 1  # sent while paused: over the limit now
-            await ada.send(set_one("two", "2"))
-            await ada.send(set_one("three", "3"))
+        backlog.pauseProducing()
+        await ada.send(set_one("one", "x" * 3_000))
+        assert (await bob.change())["rev"] == 1  # sent while paused: over the limit now
+        await ada.send(set_one("two", "2"))
+        await ada.send(set_one("three", "3"))
 
-            assert await bob.receive() == {"type": "reload"}
-            assert [c["rev"] for c in await ada.changes(3)] == [1, 2, 3]  # the reader missed nothing
+        assert await bob.receive() == {"type": "reload"}
+        assert [c["rev"] for c in await ada.changes(3)] == [1, 2, 3]  # the reader missed nothing
 
-            backlog.resumeProducing()  # bob read everything, reloaded the snapshot (rev 1 or later) and syncs
-            await bob.send({"type": "sync", "since": 1})
-            assert [(m["type"], m.get("rev")) for m in [await bob.receive() for _ in range(3)]] == [("change", 2), ("change", 3), ("synced", 3)]
-            assert [u["name"] for u in (await bob.receive(skip=()))["users"]] == ["ada", "bob"]  # presence again
+        backlog.resumeProducing()  # bob read everything, reloaded the snapshot (rev 1 or later) and syncs
+        await bob.send({"type": "sync", "since": 1})
+        assert [(m["type"], m.get("rev")) for m in [await bob.receive() for _ in range(3)]] == [("change", 2), ("change", 3), ("synced", 3)]
+        assert [u["name"] for u in (await bob.receive(skip=()))["users"]] == ["ada", "bob"]  # presence again
 
-            await ada.send(set_one("four", "4"))
-            assert (await bob.change())["rev"] == 4  # broadcasts again
-        finally:
-            await bob.communicator.disconnect(timeout=1)
+        await ada.send(set_one("four", "4"))
+        assert (await bob.change())["rev"] == 4  # broadcasts again
 
     async def test_backlog_paused_under_limit_nothing_dropped(self, team, sockets):
         backlog = SendBacklog(limit=1_000_000)
-        bob = await self.open_watched(team, backlog)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id, extra_scope=lambda _: {"send_backlog": backlog})
         ada = await sockets.open(team.cookie["ada"], team.sheet_id)
-        try:
-            backlog.pauseProducing()
-            for n in range(5):
-                await ada.send(set_one(f"op-{n}", str(n)))
+        backlog.pauseProducing()
+        for n in range(5):
+            await ada.send(set_one(f"op-{n}", str(n)))
 
-            assert [c["rev"] for c in await bob.changes(5)] == [1, 2, 3, 4, 5]
-            assert 0 < backlog.queued <= backlog.limit
-        finally:
-            await bob.communicator.disconnect(timeout=1)
+        assert [c["rev"] for c in await bob.changes(5)] == [1, 2, 3, 4, 5]
+        assert 0 < backlog.queued <= backlog.limit
 
 
 class SheetConsumerDeliverNowTest:
     """daphne gives the consumer ``send_now`` (sheet.routing.SendBacklogMiddleware), with which the hub
     hands an idle socket its broadcasts at once. Here it writes to the communicator's output."""
 
-    async def open_fast(self, team, name: str) -> Socket:
-        comm = None
-
-        async def app(scope, receive, send):
-            def send_now(text):
-                comm.output_queue.put_nowait({"type": "websocket.send", "text": text})
-
-            return await application({**scope, "send_now": send_now}, receive, send)
-
-        comm = WebsocketCommunicator(app, f"/ws/sheets/{team.sheet_id}/", headers=[ORIGIN, (b"cookie", team.cookie[name])])
-        connected, _ = await comm.connect(timeout=WAIT)
-        assert connected
-        socket = Socket(comm)
-        socket.hello = await socket.receive()
-        return socket
-
     async def test_changes_and_presence_in_order_whichever_way_they_go(self, team, sockets):
-        bob = await self.open_fast(team, "bob")
-        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
-        try:
-            for n in range(30):
-                await ada.send(set_one(f"op-{n}", str(n)))
-            await ada.send({"type": "select", "ranges": [[1, 1, 1, 1]]})
+        def send_now(comm):
+            return {"send_now": lambda text: comm.output_queue.put_nowait({"type": "websocket.send", "text": text})}
 
-            assert [c["rev"] for c in await bob.changes(30)] == list(range(1, 31))
-            moved = await bob.until(lambda m: presence_of(m) == [("ada", [[1, 1, 1, 1]]), ("bob", [])], skip=("presence",))
-            assert moved["type"] == "presence"
-        finally:
-            await bob.communicator.disconnect(timeout=1)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id, extra_scope=send_now)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        for n in range(30):
+            await ada.send(set_one(f"op-{n}", str(n)))
+        await ada.send({"type": "select", "ranges": [[1, 1, 1, 1]]})
+
+        assert [c["rev"] for c in await bob.changes(30)] == list(range(1, 31))
+        moved = await bob.until(lambda m: presence_of(m) == [("ada", [[1, 1, 1, 1]]), ("bob", [])], skip=("presence",))
+        assert moved["type"] == "presence"
 
 
 class SheetConsumerGapFillTest:
