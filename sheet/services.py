@@ -238,10 +238,6 @@ def submit_operation(*, sheet_id: int, user, operation: Operation) -> asyncio.Fu
     return _queues().submit(sheet_id, user, operation)
 
 
-async def apply_operation_async(*, sheet_id: int, user, operation: Operation) -> Applied:
-    return await submit_operation(sheet_id=sheet_id, user=user, operation=operation)
-
-
 class SheetQueues:
     """The operations waiting to be committed, per sheet, in one server process.
 

@@ -353,13 +353,13 @@ class CommitSetsTest:
 
 
 @pytest.mark.django_db(transaction=True)
-class SetBatchesTest:
+class SheetQueuesTest:
     async def test_concurrent_sets_committed_in_one_batch_and_broadcast_in_one_message(self, ada, sheet_id, layer):
         channel = await layer.new_channel()
         await layer.group_add(broadcast.group_name(sheet_id), channel)
         operations = [put((1 + n % 3, 1, f"v{n}"), op=f"op-{n}") for n in range(5)]
 
-        applied = await asyncio.gather(*(services.apply_operation_async(sheet_id=sheet_id, user=ada, operation=o) for o in operations))
+        applied = await asyncio.gather(*(services.submit_operation(sheet_id=sheet_id, user=ada, operation=o) for o in operations))
 
         assert [(a.change.rev, a.change.op, a.duplicate, a.broadcast) for a in applied] == [(n + 1, f"op-{n}", False, True) for n in range(5)]
         message = await layer.receive(channel)
@@ -369,7 +369,7 @@ class SetBatchesTest:
         operations = [put((1, 1, "a"), op="a"), put((99, 1, "b"), op="bad"), put((1, 1, "c"), op="c")]
 
         results = await asyncio.gather(
-            *(services.apply_operation_async(sheet_id=sheet_id, user=ada, operation=o) for o in operations), return_exceptions=True
+            *(services.submit_operation(sheet_id=sheet_id, user=ada, operation=o) for o in operations), return_exceptions=True
         )
 
         assert [r.change.rev if isinstance(r, services.Applied) else type(r) for r in results] == [1, NotFound, 2]
