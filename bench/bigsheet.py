@@ -603,22 +603,10 @@ def run(args) -> dict:
                     entry = result["sizes"][str(rows)]
                     print(f"{rows} x {COLS}: the page in Chromium ...", flush=True)
                     script = measure_js(rows - 1, last_row_text(rows))
-                    context = new_context(browser, stack, session)
-                    context.add_init_script(script)
-                    try:
-                        entry["page"] = page_runs(context, f"{stack.url}/sheets/{sheet_id}/", args.page_runs)
-                        if args.cpu_profile:
-                            entry["page_profile"] = guarded("page profile", cpu_profile, context, f"{stack.url}/sheets/{sheet_id}/")
-                    finally:
-                        context.close()
-                    context = browser.new_context(viewport={"width": 1280, "height": 720})
-                    context.add_init_script(script)
-                    try:
-                        entry["floor_page"] = page_runs(context, f"{floor.url}/floor-{rows}.html", args.page_runs)
-                        if args.cpu_profile:
-                            entry["floor_profile"] = guarded("floor profile", cpu_profile, context, f"{floor.url}/floor-{rows}.html")
-                    finally:
-                        context.close()
+                    tabula_context = new_context(browser, stack, session)
+                    entry.update(measure_page(tabula_context, script, f"{stack.url}/sheets/{sheet_id}/", ("page", "page_profile"), args))
+                    floor_context = browser.new_context(viewport={"width": 1280, "height": 720})
+                    entry.update(measure_page(floor_context, script, f"{floor.url}/floor-{rows}.html", ("floor_page", "floor_profile"), args))
                 if args.pastes and sheets:
                     paste_rows = min(sheets)
                     print(f"paste of {ROWS_PER_SET * COLS} cells on the {paste_rows} x {COLS} sheet ...", flush=True)
@@ -632,6 +620,19 @@ def run(args) -> dict:
         shutil.rmtree(floor_dir, ignore_errors=True)
         stack.stop()
     return result
+
+
+def measure_page(context, script: str, url: str, keys: tuple[str, str], args) -> dict:
+    """``--page-runs`` loads of ``url`` in ``context`` (closed after), and a profiled one, under ``keys``."""
+    page_key, profile_key = keys
+    context.add_init_script(script)
+    try:
+        found = {page_key: page_runs(context, url, args.page_runs)}
+        if args.cpu_profile:
+            found[profile_key] = guarded(profile_key.replace("_", " "), cpu_profile, context, url)
+        return found
+    finally:
+        context.close()
 
 
 def guarded(what: str, fn, *args) -> dict:
