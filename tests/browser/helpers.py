@@ -111,3 +111,36 @@ def changes_since(api, sheet_id, rev) -> list:
     status, body = api.request("GET", f"/api/sheets/{sheet_id}/changes?since={rev}")
     assert status == 200, body
     return body["changes"]
+
+
+def paste_insert_delete_select(api, sheet_id, first, second) -> list:
+    """Two pages on a sheet holding "hello" at row 1, column 1: ``second`` pastes a block (one ``set``),
+    ``first`` inserts a row above it, ``second`` deletes one and selects a cell; each step shows in
+    the other page, and both end equal to the snapshot. Returns the snapshot's values."""
+    rev_before_paste, _ = snapshot_values(api, sheet_id)
+    block = [["north", "12", "7"], ["south", "9", "11"], ["east", "", "3"]]
+    paste(second, 3, 0, block)
+    expect(cell(first, 3, 0)).to_have_text("north")
+    expect(cell(first, 5, 2)).to_have_text("3")
+    pasted = changes_since(api, sheet_id, rev_before_paste)
+    assert [c["kind"] for c in pasted] == ["set"], "a paste is one operation"
+    # the empty pasted cell was empty already, so it is not written
+    assert sorted(c["value"] for c in pasted[0]["cells"]) == sorted(["north", "12", "7", "south", "9", "11", "east", "3"])
+
+    context_menu(first, 1, 0, "Insert 1 row above")
+    expect(cell(second, 2, 1)).to_have_text("hello")
+    expect(cell(second, 1, 1)).to_have_text("")
+    expect(cell(second, 4, 0)).to_have_text("north")
+
+    context_menu(second, 4, 0, "Delete 1 row")
+    expect(cell(first, 4, 0)).to_have_text("south")
+    expect(cell(first, 2, 1)).to_have_text("hello")
+
+    cell(second, 6, 2).click()
+    expect(first.locator("#grid td.remote-selection")).to_have_count(1)
+
+    _, values = snapshot_values(api, sheet_id)
+    assert len(values) == 20
+    wait_until_showing(first, values)
+    wait_until_showing(second, values)
+    return values

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import cell, changes_since, context_menu, paste, snapshot_values, type_into, wait_until_showing
+from tests.browser.helpers import cell, changes_since, context_menu, paste, paste_insert_delete_select, snapshot_values, type_into, wait_until_showing
 
 pytestmark = pytest.mark.browser
 
@@ -43,32 +43,7 @@ class TwoEditorsTest:
         type_into(olivia, 1, 1, "hello")
         expect(cell(edgar, 1, 1)).to_have_text("hello")
 
-        rev_before_paste, _ = snapshot_values(api, sheet_id)
-        block = [["north", "12", "7"], ["south", "9", "11"], ["east", "", "3"]]
-        paste(edgar, 3, 0, block)
-        expect(cell(olivia, 3, 0)).to_have_text("north")
-        expect(cell(olivia, 5, 2)).to_have_text("3")
-        pasted = changes_since(api, sheet_id, rev_before_paste)
-        assert [c["kind"] for c in pasted] == ["set"], "a paste is one operation"
-        # the empty pasted cell was empty already, so it is not written
-        assert sorted(c["value"] for c in pasted[0]["cells"]) == sorted(["north", "12", "7", "south", "9", "11", "east", "3"])
-
-        context_menu(olivia, 1, 0, "Insert 1 row above")
-        expect(cell(edgar, 2, 1)).to_have_text("hello")
-        expect(cell(edgar, 1, 1)).to_have_text("")
-        expect(cell(edgar, 4, 0)).to_have_text("north")
-
-        context_menu(edgar, 4, 0, "Delete 1 row")
-        expect(cell(olivia, 4, 0)).to_have_text("south")
-        expect(cell(olivia, 2, 1)).to_have_text("hello")
-
-        cell(edgar, 6, 2).click()
-        expect(olivia.locator("#grid td.remote-selection")).to_have_count(1)
-
-        _, values = snapshot_values(api, sheet_id)
-        assert len(values) == 20
-        wait_until_showing(olivia, values)
-        wait_until_showing(edgar, values)
+        paste_insert_delete_select(api, sheet_id, olivia, edgar)
 
 
 class TypingTest:

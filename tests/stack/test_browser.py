@@ -14,15 +14,12 @@ from playwright.sync_api import expect
 from tests.browser.helpers import (
     cell,
     changes_since,
-    context_menu,
     launch_chromium,
     log_in_to_sheet,
     new_context,
-    paste,
-    snapshot_values,
+    paste_insert_delete_select,
     type_into,
     wait_for_sheet,
-    wait_until_showing,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
@@ -142,31 +139,7 @@ class ThroughNginxBrowserTest:
         type_into(bob, 0, 4, "from bob")
         expect(cell(alice, 0, 4)).to_have_text("from bob")
 
-        rev_before_paste, _ = snapshot_values(api, sheet_id)
-        block = [["north", "12", "7"], ["south", "9", "11"], ["east", "", "3"]]
-        paste(bob, 3, 0, block)
-        expect(cell(alice, 3, 0)).to_have_text("north")
-        expect(cell(alice, 5, 2)).to_have_text("3")
-        pasted = changes_since(api, sheet_id, rev_before_paste)
-        assert [c["kind"] for c in pasted] == ["set"], "a paste is one operation"
-        assert sorted(c["value"] for c in pasted[0]["cells"]) == sorted(["north", "12", "7", "south", "9", "11", "east", "3"])
-
-        context_menu(alice, 1, 0, "Insert 1 row above")
-        expect(cell(bob, 2, 1)).to_have_text("hello")
-        expect(cell(bob, 1, 1)).to_have_text("")
-        expect(cell(bob, 4, 0)).to_have_text("north")
-
-        context_menu(bob, 4, 0, "Delete 1 row")
-        expect(cell(alice, 4, 0)).to_have_text("south")
-        expect(cell(alice, 2, 1)).to_have_text("hello")
-
-        cell(bob, 6, 2).click()
-        expect(alice.locator("#grid td.remote-selection")).to_have_count(1)
-
-        _, values = snapshot_values(api, sheet_id)
-        assert len(values) == 20
-        wait_until_showing(alice, values)
-        wait_until_showing(bob, values)
+        paste_insert_delete_select(api, sheet_id, alice, bob)
         changes = changes_since(api, sheet_id, 0)
         assert [(c["kind"], c["by"]["name"]) for c in changes] == [
             ("set", "alice"),
