@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
@@ -166,25 +167,39 @@ def commit_operation(*, sheet_id: int, user, operation: Operation, now: datetime
 def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now: datetime | None = None) -> list[Applied | OperationError]:
     """Commits ``set`` operations on one sheet in one transaction, in order, each at its own revision.
 
-    Group commit: the sheet is locked once and each query serves every operation, so many edits cost
-    about what one does. Each result is what ``commit_operation`` would have given that operation
+    Group commit: the sheet is locked once and each statement serves every operation, so many edits
+    cost about what one does. Each result is what ``commit_operation`` would have given that operation
     alone: its ``Applied``, or the error that left it out (it changed nothing; the others commit).
+
+    This is the hot path of every edit, so it speaks SQL (the same statements on PostgreSQL and
+    SQLite) rather than the ORM: one statement locks the sheet, one reads everything the batch needs,
+    three write. Through the ORM the same batch took ten statements and about 10 ms, most of it
+    building queries, all of it while holding the sheet's lock.
     """
-    with transaction.atomic():
-        sheet = Sheet.objects.select_for_update().filter(pk=sheet_id).first()
-        if sheet is None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Row locks where the database has them; SQLite's IMMEDIATE transaction holds the database.
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        cursor.execute(f"SELECT rev, rows_issued, cols_issued FROM sheet_sheet WHERE id = %s{lock}", [sheet_id])  # noqa: S608 (constants)
+        locked = cursor.fetchone()
+        if locked is None:
             return [NotFound("no such sheet") for _ in requests]
+        rev, rows_issued, cols_issued = locked
         users = {user.pk for user, _ in requests if getattr(user, "is_authenticated", False)}
-        roles = dict(Member.objects.filter(sheet=sheet, user_id__in=users).values_list("user_id", "role"))
-        originals = {c.op: c for c in ChangeRow.objects.filter(sheet=sheet, op__in={o.op for _, o in requests})}
         writes = [cell for _, operation in requests for cell in operation.cells]
-        row_ids = _issued((c.row for c in writes), sheet.rows_issued)
-        rows = {r.rid: r for r in Row.objects.filter(sheet=sheet, rid__in=row_ids).only("id", "rid", "values")}
-        live_cols = _live(Column, sheet, "cid", (c.col for c in writes), sheet.cols_issued)
+        found = _read_batch(
+            cursor,
+            sheet_id,
+            users=users,
+            ops={o.op for _, o in requests},
+            rows=_issued((c.row for c in writes), rows_issued),
+            cols=_issued((c.col for c in writes), cols_issued),
+        )
+        roles, rows, live_cols = found[_ROLE], found[_ROW], found[_COL]
+        originals = _originals(sheet_id, found[_OP])
         now = now or timezone.now()
         results: list[Applied | OperationError] = []
         made: dict[str, Change] = {}
-        logged, touched = [], {}
+        logged, touched = [], set()
         for user, operation in requests:
             role = roles.get(user.pk) if user.pk in users else None
             try:
@@ -193,34 +208,87 @@ def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now:
                 if role not in WRITER_ROLES:
                     raise Forbidden("viewers cannot change the sheet")
                 if operation.op in originals or operation.op in made:
-                    original = made.get(operation.op) or selectors.change_value(originals[operation.op])
-                    results.append(Applied(original, duplicate=True))
+                    results.append(Applied(made.get(operation.op) or originals[operation.op], duplicate=True))
                     continue
                 cells = rules.applied_cells(
-                    operation.cells, live_rows=rows.keys(), live_cols=live_cols, rows_issued=sheet.rows_issued, cols_issued=sheet.cols_issued
+                    operation.cells, live_rows=rows.keys(), live_cols=live_cols, rows_issued=rows_issued, cols_issued=cols_issued
                 )
             except OperationError as exc:
                 results.append(exc)
                 continue
             for cell in cells:
-                row = touched[cell.row] = rows[cell.row]
+                values = rows[cell.row]
+                touched.add(cell.row)
                 if cell.value is None:
-                    row.values.pop(str(cell.col), None)
+                    values.pop(str(cell.col), None)
                 else:
-                    row.values[str(cell.col)] = cell.value
-            sheet.rev += 1
+                    values[str(cell.col)] = cell.value
+            rev += 1
             data = protocol.change_data("set", cells=cells)
-            change = made[operation.op] = Change(sheet.rev, operation.op, Author(user.pk, user.get_username()), now, "set", data)
-            logged.append(
-                ChangeRow(sheet=sheet, rev=change.rev, op=change.op, author_id=user.pk, author_name=change.by.name, at=now, kind="set", data=data)
-            )
+            change = made[operation.op] = Change(rev, operation.op, Author(user.pk, user.get_username()), now, "set", data)
+            logged.append(change)
             results.append(Applied(change, duplicate=False))
         if logged:
-            Row.objects.bulk_update(touched.values(), ["values"], batch_size=500)
-            ChangeRow.objects.bulk_create(logged)
-            sheet.updated_at = now
-            sheet.save(update_fields=["rev", "updated_at"])
+            _write_batch(cursor, sheet_id, rows={rid: rows[rid] for rid in touched}, changes=logged, now=now)
     return results
+
+
+# What _read_batch reads, tagged: the users' roles, the op ids already applied, the rows, the columns.
+_ROLE, _OP, _ROW, _COL = 1, 2, 3, 4
+
+
+def _placeholders(values) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _read_batch(cursor, sheet_id: int, *, users, ops, rows, cols) -> dict[int, Any]:
+    """Everything a batch of ``set`` operations needs to know, in one statement."""
+    parts, params = [], []
+    for tag, wanted, sql in (
+        (_ROLE, users, "SELECT {tag}, user_id, role FROM sheet_member WHERE sheet_id = %s AND user_id IN ({ids})"),
+        (_OP, ops, "SELECT {tag}, 0, op FROM sheet_change WHERE sheet_id = %s AND op IN ({ids})"),
+        (_ROW, rows, 'SELECT {tag}, rid, CAST("values" AS TEXT) FROM sheet_row WHERE sheet_id = %s AND rid IN ({ids})'),
+        (_COL, cols, "SELECT {tag}, cid, NULL FROM sheet_column WHERE sheet_id = %s AND cid IN ({ids})"),
+    ):
+        if wanted:
+            parts.append(sql.format(tag=tag, ids=_placeholders(wanted)))
+            params += [sheet_id, *wanted]
+    found: dict[int, Any] = {_ROLE: {}, _OP: set(), _ROW: {}, _COL: set()}
+    if parts:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for tag, key, text in cursor.fetchall():
+            if tag == _ROLE:
+                found[_ROLE][key] = text
+            elif tag == _OP:
+                found[_OP].add(text)
+            elif tag == _ROW:
+                found[_ROW][key] = orjson.loads(text)
+            else:
+                found[_COL].add(key)
+    return found
+
+
+def _originals(sheet_id: int, ops: set[str]) -> dict[str, Change]:
+    """The changes that applied these op ids before (a client's retries: rare, so through the ORM)."""
+    if not ops:
+        return {}
+    return {c.op: selectors.change_value(c) for c in ChangeRow.objects.filter(sheet_id=sheet_id, op__in=ops)}
+
+
+def _write_batch(cursor, sheet_id: int, *, rows: dict[int, dict], changes: list[Change], now: datetime) -> None:
+    """The rows' new values, the change log's new entries and the sheet's revision."""
+    ops = connection.ops
+    cursor.executemany(
+        'UPDATE sheet_row SET "values" = %s WHERE sheet_id = %s AND rid = %s',
+        [(orjson.dumps(values).decode(), sheet_id, rid) for rid, values in rows.items()],
+    )
+    at = ops.adapt_datetimefield_value(now)
+    cursor.execute(
+        "INSERT INTO sheet_change (sheet_id, rev, op, author_id, author_name, at, kind, data) VALUES "  # noqa: S608 (placeholders)
+        + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(changes)),
+        [v for c in changes for v in (sheet_id, c.rev, c.op, c.by.id, c.by.name, at, c.kind, orjson.dumps(c.data).decode())],
+    )
+    cursor.execute("UPDATE sheet_sheet SET rev = %s, updated_at = %s WHERE id = %s", [changes[-1].rev, at, sheet_id])
 
 
 def apply_operation(*, sheet_id: int, user, operation: Operation) -> Applied:
