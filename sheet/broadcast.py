@@ -8,6 +8,7 @@ member of a sheet's group and hands messages to its own sockets (sheet/fanout.py
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from asgiref.sync import async_to_sync
@@ -50,6 +51,11 @@ async def changes(sheet_id: int, changes: list[Change]) -> bool:
     check reaches them, and clients that reconnect catch up with ``sync``.
     """
     event = {"type": "sheet.changes", "sheet": sheet_id, "changes": [[c.rev, protocol.encode(protocol.change(c))] for c in changes]}
+    hub = fanout.current_hub()
+    if hub is not None and hub.channel is not None and hub.loop is asyncio.get_running_loop():
+        # This process's sockets get the changes now; its hub skips them when they come back.
+        hub.hand_out(event)
+        event = {**event, "origin": hub.channel}
     try:
         await get_channel_layer().group_send(group_name(sheet_id), event)
     except Exception:

@@ -200,8 +200,12 @@ class SheetConsumer(AsyncWebsocketConsumer):
         elif error is not None:
             raise error  # the database or the channel layer failed: dispatch closes the socket
         else:
-            await self.answer_directly(event["applied"].change)
-            if not event["applied"].broadcast:
+            applied = event["applied"]
+            # A retried op is answered again; a change whose broadcast failed may have reached this
+            # socket all the same (this process hands its changes out before sending them on).
+            if applied.duplicate or applied.change.rev > self.sequencer.rev:
+                await self.answer_directly(applied.change)
+            if not applied.broadcast:
                 # If Redis restarted it forgot every group: re-join now rather than at the next check.
                 fanout.hub().check_soon()
 

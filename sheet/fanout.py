@@ -3,7 +3,9 @@
 A change reaches a daphne process once, through one channel of the channel layer, already encoded;
 the hub hands it to each of the process's sockets on that sheet through the socket's own inbox, which
 its consumer reads in turn with the socket's other events. So the channel layer carries one message
-per process instead of one per socket, and nothing is encoded per recipient.
+per process instead of one per socket, and nothing is encoded per recipient. The process that
+committed a change hands it to its own sockets at once and skips it when it comes back through the
+channel layer.
 
 Presence lives in the hub too: one table per sheet of every socket on it (this process's and the
 others'), updated once per process for each join, selection and leave, and sent to the local sockets
@@ -111,6 +113,8 @@ class Hub:
         if message.get("type") in PRESENCE_EVENTS:
             self.on_presence(message)
             return
+        if message.get("origin") == self.channel and self.channel is not None:
+            return  # handed out when it was sent (broadcast.changes)
         local = self.sockets.get(message.get("sheet"), {})
         targets = [local[message["to"]]] if message.get("to") in local else [] if "to" in message else local.values()
         for consumer in list(targets):
