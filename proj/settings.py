@@ -148,18 +148,13 @@ if REDIS_URL:
     redis_backoff = ExponentialBackoff(cap=0.5, base=0.05)
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # socket_timeout: channels_redis waits for messages in blocking reads of up to 5 s, and
-                # redis-py's default 5 s socket timeout would cut them off, crashing every idle socket.
-                "hosts": [{"address": REDIS_URL, "retry": AsyncRetry(redis_backoff, 3), "socket_timeout": 30}],
-                # Each server process reads one channel for all its sheets (sheet/fanout.py).
-                "capacity": env_int("CHANNEL_CAPACITY", 10_000),
-                "expiry": 30,
-                # A socket's group membership lasts this long; daphne closes sockets before it ends
-                # (deploy/bin/daphne, --websocket_timeout), so no socket outlives its membership.
-                "group_expiry": 86400,
-            },
+            # Pub/sub: a broadcast is one PUBLISH that Redis pushes to each subscribed server process,
+            # where the core layer costs about ten commands per message between sender and readers
+            # (sheet/fanout.py: each process reads one channel for all its sheets). It keeps nothing
+            # for a process that is away (a Redis restart loses what was in flight, silently): the
+            # revisions in every change, and the fan-out hub's checks, are what make that safe.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "retry": AsyncRetry(redis_backoff, 3)}]},
         }
     }
     CACHES = {

@@ -51,22 +51,18 @@ async def layer(request, settings):
     """Every test runs on the in-memory channel layer, then on the production Redis layer (keys of its own)."""
     if request.param == "redis":
         production = request.getfixturevalue("redis_channel_layers")["default"]
-        assert production["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+        assert production["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
         settings.CHANNEL_LAYERS = {"default": {**production, "CONFIG": {**production["CONFIG"], "prefix": f"test-{uuid.uuid4().hex}"}}}
     else:
         settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     channel_layers.backends.clear()
-    if request.param == "redis":
-        # Opens the layer's first Redis connection now: a consumer stopped (a refused handshake) while
-        # its receive is still connecting would otherwise stall its shutdown for seconds (redis-py).
-        await get_channel_layer().group_discard("warm-up", "warm-up.channel")
-    assert type(get_channel_layer()).__name__ == ("RedisChannelLayer" if request.param == "redis" else "InMemoryChannelLayer")
+    assert type(get_channel_layer()).__name__ == ("RedisPubSubChannelLayer" if request.param == "redis" else "InMemoryChannelLayer")
     yield request.param
     hub = fanout.current_hub()
     if hub is not None:
         hub.stop()
     if request.param == "redis":
-        await get_channel_layer().flush()  # deletes this test's keys and closes its connections
+        await get_channel_layer().flush()  # closes its connections
     if hub is not None:
         await hub.wait_stopped()  # else the event loop's shutdown can wait for its read for ever
     channel_layers.backends.clear()

@@ -58,7 +58,7 @@ class ProductionSettingsTest:
             "'https')",
             "True",
             "['https://tabula.example.com']",
-            "channels_redis.core.RedisChannelLayer",
+            "channels_redis.pubsub.RedisPubSubChannelLayer",
             "django.db.backends.postgresql",
         ]
 
