@@ -66,6 +66,7 @@ class Hub:
         self.layer = layer
         self.loop = asyncio.get_running_loop()
         self.channel: str | None = None
+        self.starting = asyncio.Lock()
         self.sockets: dict[int, dict[str, object]] = {}  # sheet id -> conn id -> consumer
         self.tasks: list[asyncio.Task] = []
         self.pending_check: asyncio.Task | None = None
@@ -75,9 +76,13 @@ class Hub:
         self.background: set[asyncio.Task] = set()
 
     async def start(self) -> None:
-        if self.channel is None:
-            self.channel = await self.layer.new_channel()
-            self.tasks = [asyncio.create_task(self.read()), asyncio.create_task(self.check_periodically())]
+        """Makes the hub's channel once. Sockets connecting together wait for the first one's: a second
+        channel would be the one read while the groups hold the first (pub/sub's ``new_channel``
+        talks to Redis, so two sockets can be in there at once)."""
+        async with self.starting:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel()
+                self.tasks = [asyncio.create_task(self.read()), asyncio.create_task(self.check_periodically())]
 
     async def join(self, consumer) -> bool:
         """Adds the socket; True when it is the process's first on its sheet (it should ask who is there)."""

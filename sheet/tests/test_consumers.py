@@ -831,3 +831,25 @@ class SheetConsumerClosingTest:
         assert (error["type"], error["code"], error["op"]) == ("error", "forbidden", "now-viewer")
         await ada.send(set_one("owner-edit", "y"))
         assert [(c["rev"], c["op"]) for c in [await ada.change()]] == [(1, "owner-edit")]
+
+
+class FanoutHubTest:
+    async def test_started_by_sockets_at_once_one_channel_read_and_joined(self, team, sockets):
+        hub = fanout.hub()
+        made, new_channel = [], hub.layer.new_channel
+
+        async def counted(*args):
+            made.append(await new_channel(*args))
+            return made[-1]
+
+        hub.layer.new_channel = counted
+        try:
+            await asyncio.gather(hub.start(), hub.start(), hub.start())
+        finally:
+            del hub.layer.new_channel
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        edit = SetCells("svc", (CellWrite(2, 2, "x"),))
+        await database_sync_to_async(services.apply_operation)(sheet_id=team.sheet_id, user=team.bob, operation=edit)
+
+        assert made == [hub.channel]
+        assert (await ada.change())["op"] == "svc"
