@@ -252,20 +252,18 @@ class SheetConsumer(AsyncWebsocketConsumer):
         if event["type"] == "presence.text":
             if event["text"] != self.presence_sent:
                 self.presence_sent = event["text"]
-                self.send_text_now(event["text"])
+                self.send_texts_now([event["text"]])
             return True
         changes = event.get("changes") if event["type"] == "sheet.changes" else None
         if not changes or self.sequencer.has_gap or changes[0][0] != self.sequencer.rev + 1:
             return False
-        for rev, text in changes:
-            for ready in self.sequencer.offer(rev, text):
-                self.send_text_now(ready)
+        self.send_texts_now([ready for rev, text in changes for ready in self.sequencer.offer(rev, text)])
         return True
 
-    def send_text_now(self, text: str) -> None:
+    def send_texts_now(self, texts: list[str]) -> None:
         if self.backlog is not None:
-            self.backlog.sending(len(text))
-        self.send_now(text)
+            self.backlog.sending(sum(map(len, texts)))
+        self.send_now(texts)
 
     async def sheet_changes(self, event):
         for rev, text in event["changes"]:

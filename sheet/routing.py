@@ -26,7 +26,7 @@ class SendBacklogMiddleware:
     connection whose Twisted ``HTTPChannel`` stays the transport's producer; the channel passes the
     transport's pause and resume on to one producer registered with it, and that is the backlog.
     Under another server the scope has no backlog and nothing is watched. With the backlog comes
-    ``send_now``, a way to send a text frame without a coroutine.
+    ``send_now``, a way to send text frames without a coroutine.
     """
 
     def __init__(self, app):
@@ -47,22 +47,24 @@ class SendBacklogMiddleware:
         return await self.app(scope, receive, send)
 
 
-def send_now(server, protocol, text: str) -> None:
-    """daphne's ``handle_reply`` for one text frame, called without a coroutine (the fan-out hub's
-    fast path, SheetConsumer.deliver_now): nothing once the connection is gone.
+def send_now(server, protocol, texts: list[str]) -> None:
+    """daphne's ``handle_reply`` for text frames, called without a coroutine (the fan-out hub's fast
+    path, SheetConsumer.deliver_now): nothing once the connection is gone.
 
     A broadcast goes to every socket on a sheet, so its frame is built once (``text_frame``) and
-    written to each connection's transport as is, and straight to the socket when nothing is waiting
-    in the transport's buffer: that is what the fan-out spends its time on. Anything unusual for the
-    connection (compression, a message being sent in fragments) takes autobahn's own path.
+    written to each connection's transport as is, the frames of one batch of changes together, and
+    straight to the socket when nothing is waiting in the transport's buffer: that is what the
+    fan-out spends its time on. Anything unusual for the connection (compression, a message being
+    sent in fragments) takes autobahn's own path.
     """
     connection = server.connections.get(protocol)
-    if connection is None or connection.get("disconnected"):
+    if connection is None or connection.get("disconnected") or not texts:
         return
     if protocol.state != protocol.STATE_OPEN or protocol._perMessageCompress is not None or protocol.send_state != protocol.SEND_STATE_GROUND:
-        protocol.handle_reply({"type": "websocket.send", "text": text})
+        for text in texts:
+            protocol.handle_reply({"type": "websocket.send", "text": text})
         return
-    write(protocol.transport, text_frame(text))
+    write(protocol.transport, b"".join(map(text_frame, texts)))
 
 
 @functools.lru_cache(maxsize=256)

@@ -682,7 +682,11 @@ class SheetConsumerDeliverNowTest:
 
     async def test_changes_and_presence_in_order_whichever_way_they_go(self, team, sockets):
         def send_now(comm):
-            return {"send_now": lambda text: comm.output_queue.put_nowait({"type": "websocket.send", "text": text})}
+            def write(texts):
+                for text in texts:
+                    comm.output_queue.put_nowait({"type": "websocket.send", "text": text})
+
+            return {"send_now": write}
 
         bob = await sockets.open(team.cookie["bob"], team.sheet_id, extra_scope=send_now)
         ada = await sockets.open(team.cookie["ada"], team.sheet_id)
