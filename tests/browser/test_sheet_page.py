@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import cell, changes_since, context_menu, paste, paste_insert_delete_select, snapshot_values, type_into, wait_until_showing
+from tests.browser.helpers import (
+    cell,
+    changes_since,
+    context_menu,
+    paste,
+    paste_insert_delete_select,
+    snapshot_values,
+    type_into,
+    wait_for_sheet,
+    wait_until_showing,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -225,3 +235,20 @@ class PresenceTest:
         expect(cell(olivia, 5, 4)).to_have_class(highlighted)
         expect(cell(olivia, 3, 2)).not_to_have_class(highlighted)
         expect(olivia.locator("#grid td.remote-selection")).to_have_count(7)
+
+
+class SnapshotPreloadTest:
+    def test_the_snapshot_is_fetched_once_by_the_preload_while_the_scripts_load(self, site, pages):
+        sheet_id, _ = new_sheet(site, "Preloaded")
+        type_into(pages("olivia", sheet_id), 1, 1, "kept")
+        page = pages("edgar", sheet_id)
+
+        page.reload()
+        wait_for_sheet(page)
+
+        fetched_by = page.evaluate(
+            "url => performance.getEntriesByType('resource').filter(e => new URL(e.name).pathname === url).map(e => e.initiatorType)",
+            f"/api/sheets/{sheet_id}/",
+        )
+        assert fetched_by == ["link"]  # the <link rel=preload>; main.js's own fetch would say "fetch"
+        expect(cell(page, 1, 1)).to_have_text("kept")
