@@ -233,6 +233,7 @@ def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now:
     return results
 
 
+ROWS_PER_UPDATE = 5000  # rows per UPDATE statement: SQLite takes at most 32,766 parameters
 # What _read_batch reads, tagged: the users' roles, the op ids already applied, the rows, the columns.
 _ROLE, _OP, _ROW, _COL = 1, 2, 3, 4
 
@@ -277,12 +278,16 @@ def _originals(sheet_id: int, ops: set[str]) -> dict[str, Change]:
 
 def _write_batch(cursor, sheet_id: int, *, rows: dict[int, dict], changes: list[Change], now: datetime) -> None:
     """The rows' new values, the change log's new entries and the sheet's revision."""
-    ops = connection.ops
-    cursor.executemany(
-        'UPDATE sheet_row SET "values" = %s WHERE sheet_id = %s AND rid = %s',
-        [(orjson.dumps(values).decode(), sheet_id, rid) for rid, values in rows.items()],
-    )
-    at = ops.adapt_datetimefield_value(now)
+    new_values = "CAST(v.column2 AS jsonb)" if connection.vendor == "postgresql" else "v.column2"
+    pairs = [(rid, orjson.dumps(values).decode()) for rid, values in rows.items()]
+    for start in range(0, len(pairs), ROWS_PER_UPDATE):
+        chunk = pairs[start : start + ROWS_PER_UPDATE]
+        cursor.execute(
+            f'UPDATE sheet_row SET "values" = {new_values} FROM (VALUES {", ".join(["(%s, %s)"] * len(chunk))}) AS v '  # noqa: S608 (placeholders)
+            "WHERE sheet_row.sheet_id = %s AND sheet_row.rid = v.column1",
+            [*(x for pair in chunk for x in pair), sheet_id],
+        )
+    at = connection.ops.adapt_datetimefield_value(now)
     cursor.execute(
         "INSERT INTO sheet_change (sheet_id, rev, op, author_id, author_name, at, kind, data) VALUES "  # noqa: S608 (placeholders)
         + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(changes)),

@@ -344,6 +344,14 @@ class CommitSetsTest:
         assert (values(sheet_id)[1], values(sheet_id)[2]) == (["first", None], ["new", None])
         assert Sheet.objects.get(pk=sheet_id).rev == 2
 
+    def test_commit_sets_more_rows_than_one_update_takes_every_row_written(self, ada, sheet_id, monkeypatch):
+        monkeypatch.setattr(services, "ROWS_PER_UPDATE", 2)
+
+        (result,) = services.commit_sets(sheet_id=sheet_id, requests=[(ada, put((1, 1, "a"), (2, 2, 7), (3, 1, True), op="rows"))])
+
+        assert values(sheet_id) == {1: ["a", None], 2: [None, 7], 3: [True, None]}
+        assert [c["value"] for c in result.change.data["cells"]] == ["a", 7, True]
+
     def test_commit_sets_sheet_gone_every_one_not_found(self, ada, sheet_id):
         services.delete_sheet(sheet_id=sheet_id, user=ada)
 
