@@ -373,6 +373,18 @@ class SheetQueuesTest:
         message = await layer.receive(channel)
         assert [(rev, json.loads(text)["op"]) for rev, text in message["changes"]] == [(n + 1, f"op-{n}") for n in range(5)]
 
+    async def test_batch_stops_before_its_cells_pass_the_limit(self, ada, sheet_id, layer, monkeypatch):
+        monkeypatch.setattr(services, "MAX_BATCH_CELLS", 3)
+        channel = await layer.new_channel()
+        await layer.group_add(broadcast.group_name(sheet_id), channel)
+        operations = [put((1, 1, "a"), (1, 2, "b"), op="two"), put((2, 1, "c"), op="one"), put((3, 1, "d"), (3, 2, "e"), op="two more")]
+
+        applied = await asyncio.gather(*(services.submit_operation(sheet_id=sheet_id, user=ada, operation=o) for o in operations))
+
+        assert [a.change.rev for a in applied] == [1, 2, 3]
+        batches = [[json.loads(text)["op"] for _, text in (await layer.receive(channel))["changes"]] for _ in range(2)]
+        assert batches == [["two", "one"], ["two more"]]
+
     async def test_batch_with_an_error_raises_it_for_that_operation_only(self, ada, sheet_id, layer):
         operations = [put((1, 1, "a"), op="a"), put((99, 1, "b"), op="bad"), put((1, 1, "c"), op="c")]
 
