@@ -67,9 +67,20 @@ def send_now(server, protocol, texts: list[str]) -> None:
     write(protocol.transport, b"".join(map(text_frame, texts)))
 
 
-@functools.lru_cache(maxsize=256)
 def text_frame(text: str) -> bytes:
-    """One unfragmented, unmasked WebSocket text frame (RFC 6455 5.2), as a server sends it."""
+    """One unfragmented, unmasked WebSocket text frame (RFC 6455 5.2), as a server sends it. The
+    frames of the last 512 texts of up to 16,384 characters are kept, so one broadcast is framed once
+    for all its sockets while at most a few MiB stay in memory; a longer text (a big paste) is
+    framed per socket, which its size dwarfs."""
+    return _small_frame(text) if len(text) <= 16_384 else _frame(text)
+
+
+@functools.lru_cache(maxsize=512)
+def _small_frame(text: str) -> bytes:
+    return _frame(text)
+
+
+def _frame(text: str) -> bytes:
     payload = text.encode()
     size = len(payload)
     if size < 126:
