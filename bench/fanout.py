@@ -747,9 +747,11 @@ def run_load(scenario: Scenario, target, args, *, procs: int) -> dict:
             meter = CpuMeter(lambda: {**groups(), "clients": [p.pid for p in pipes.procs]})
             counters = getattr(target, "counters", dict)
             counted = counters()
-            t0 = time.monotonic_ns() + 300 * MS
             meter.start()
             profilers = start_profilers(profile, scenario, target.kind, args) if args.py_spy else {}
+            # The clock starts after the meters: reading the stack's processes takes a while, and
+            # writers starting late would send a burst that no real writer sends.
+            t0 = time.monotonic_ns() + 300 * MS
             pipes.send(("start", t0))
             sent_parts = pipes.gather("sent", timeout=scenario.seconds + 120)
             sent = {k: v for part in sent_parts for k, v in part.items()}
