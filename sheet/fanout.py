@@ -13,10 +13,11 @@ at most every ``PRESENCE_DELAY``, encoded once. Only a process's first socket on
 other processes who is there (each answers once, with its own sockets), so a join costs one message
 per process, not one per socket on the sheet.
 
-The hub also keeps the sockets honest when the channel layer misbehaves: every ``CHECK_SECONDS`` (and
-at once after the layer recovers from an error, say a Redis restart that forgot every group) it
-re-joins its groups and tells each socket the sheet's revision in the database, so a socket that
-missed a broadcast fills the gap from the change log.
+The hub also keeps the sockets honest when the channel layer misbehaves (Redis pub/sub loses what
+is in flight when Redis restarts, and says nothing): every ``CHECK_SECONDS``, and at once when a
+broadcast failed or a read from the layer failed and works again, it re-joins its groups and tells
+each socket the sheet's revision in the database, so a socket that missed a broadcast fills the gap
+from the change log.
 """
 
 from __future__ import annotations

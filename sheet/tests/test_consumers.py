@@ -48,7 +48,7 @@ def redis_channel_layers(redis_url):
 
 @pytest.fixture(params=["memory", "redis"], autouse=True)
 async def layer(request, settings):
-    """Every test runs on the in-memory channel layer, then on the production Redis layer (keys of its own)."""
+    """Every test runs on the in-memory channel layer, then on the production Redis (pub/sub) layer, with a prefix of its own."""
     if request.param == "redis":
         production = request.getfixturevalue("redis_channel_layers")["default"]
         assert production["BACKEND"] == "channels_redis.pubsub.RedisPubSubChannelLayer"
