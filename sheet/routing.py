@@ -97,7 +97,7 @@ def write(transport, data: bytes) -> None:
     socket now, instead of after the transport has registered with the event loop to learn it may
     write (two epoll calls and a turn of the loop per socket and message). What the socket does not
     take is buffered by the transport as usual, which is also what pauses its producer."""
-    if (
+    if (  # Twisted keeps what waits to be written in dataBuffer and _tempDataBuffer
         isinstance(transport, tcp.Connection)
         and not transport.dataBuffer
         and not transport._tempDataBuffer

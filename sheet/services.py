@@ -180,7 +180,9 @@ def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now:
     """
     users = {user.pk for user, _ in requests if getattr(user, "is_authenticated", False)}
     writes = [cell for _, operation in requests for cell in operation.cells]
-    row_ids, col_ids = _storable(c.row for c in writes), _storable(c.col for c in writes)
+    # Before the sheet's counters are read, only ids that fit the column are worth looking up;
+    # rules.applied_cells then refuses those never issued.
+    row_ids, col_ids = _issued((c.row for c in writes), MAX_ID), _issued((c.col for c in writes), MAX_ID)
     with transaction.atomic(), connection.cursor() as cursor, connection.cursor() as reader:
         # Row locks where the database has them; SQLite's IMMEDIATE transaction holds the database.
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
@@ -287,12 +289,6 @@ def _pipeline():
     if connection.vendor == "postgresql":
         return connection.connection.pipeline()
     return contextlib.nullcontext()
-
-
-def _storable(ids) -> list[int]:
-    """The ids worth looking up before the sheet's counters are known: any other int may not even fit
-    the column. (rules.applied_cells then refuses those never issued.)"""
-    return [i for i in set(ids) if 1 <= i <= MAX_ID]
 
 
 def _originals(sheet_id: int, ops: set[str]) -> dict[str, Change]:
