@@ -1,5 +1,6 @@
-"""Writes. ``apply_operation`` is the one write path for sheet content, used by sockets and HTTP alike:
-lock the sheet, check the role, apply, log the change at the next revision, commit, then broadcast.
+"""Writes. Sheet content changes one way: lock the sheet, check the role, apply, log the change at the
+next revision, commit (``commit_operation``; ``commit_sets`` for a batch of ``set`` operations), then
+broadcast. HTTP views call ``apply_operation``; sockets ``submit_operation``, which queues and batches.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now:
     SQLite) rather than the ORM: one statement locks the sheet, one reads everything the batch needs,
     three write; on PostgreSQL the first two go in one round trip and the writes in another. Through
     the ORM a lone edit took ten statements and about 12 ms on PostgreSQL, most of it building
-    queries, all of it while holding the sheet's lock; now about 2.
+    queries, all of it while holding the sheet's lock; now under 3.
     """
     users = {user.pk for user, _ in requests if getattr(user, "is_authenticated", False)}
     writes = [cell for _, operation in requests for cell in operation.cells]
