@@ -10,8 +10,8 @@ through the API too: `set` operations of 1,000 rows x 10 columns (10,000 cells, 
 
 - snapshot API: GET /api/sheets/{id}/ through nginx (TLS), the whole body read, median of --runs; the
   same straight to gunicorn (no nginx) to show nginx's share; and, in a Django process on the same
-  database, the snapshot path split into its steps (the rows query, selectors.snapshot,
-  protocol.snapshot, JsonResponse's encoding) plus cProfile's top functions;
+  database, the snapshot path split into its steps (the rows query, selectors.snapshot_texts,
+  protocol.snapshot_bytes) plus cProfile's top functions;
 - grid visible and scrolled: a new tab opens the sheet page in Debian's Chromium (Playwright,
   headless); a script injected before the page's own polls every animation frame until the grid has
   rendered its first cells, calls hot.scrollViewportTo({row: last}) and waits for the last row's
@@ -151,7 +151,6 @@ def profile_snapshot(sheet_id: int, runs: int) -> dict:
 
     django.setup()
     from django.db import connection
-    from django.http import JsonResponse
 
     from sheet import protocol, selectors
     from sheet.models import Row
@@ -166,35 +165,20 @@ def profile_snapshot(sheet_id: int, runs: int) -> dict:
 
     queryset = Row.objects.filter(sheet_id=sheet_id).order_by("position").values_list("rid", "values")
     sql, params = queryset.query.sql_with_params()
-
-    def raw_rows():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-
-    def raw_rows_text():
-        with connection.cursor() as cursor:
-            cursor.execute(sql.replace('"sheet_row"."values"', '"sheet_row"."values"::text'), params)
-            return cursor.fetchall()
-
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]
         plan = plan if isinstance(plan, list) else json.loads(plan)
-    snap = selectors.snapshot(sheet_id=sheet_id, role="owner")
-    data = protocol.snapshot(snap)
+    head, texts = selectors.snapshot_texts(sheet_id=sheet_id, role="owner")
     steps = {
         "postgres_execution_s (EXPLAIN ANALYZE, server side)": round(plan[0]["Execution Time"] / 1000, 4),
-        "rows_query_fetch_s (psycopg, JSONB decoded to dicts)": median_of(raw_rows),
-        "rows_query_fetch_as_text_s (psycopg, JSONB left as text)": median_of(raw_rows_text),
-        "selectors.snapshot_s (ORM query + tuples)": median_of(lambda: selectors.snapshot(sheet_id=sheet_id, role="owner")),
-        "protocol.snapshot_s (dicts for JSON)": median_of(lambda: protocol.snapshot(snap)),
-        "JsonResponse_s (json.dumps with DjangoJSONEncoder)": median_of(lambda: JsonResponse(data)),
-        "json.dumps_compact_s (for comparison)": median_of(lambda: json.dumps(data, separators=(",", ":"))),
+        "selectors.snapshot_texts_s (query, each row's JSON text)": median_of(lambda: selectors.snapshot_texts(sheet_id=sheet_id, role="owner")),
+        "protocol.snapshot_bytes_s (joining the texts)": median_of(lambda: protocol.snapshot_bytes(head, texts)),
+        "selectors.snapshot_s (every row parsed, for comparison)": median_of(lambda: selectors.snapshot(sheet_id=sheet_id, role="owner")),
     }
     profiler = cProfile.Profile()
     profiler.enable()
-    JsonResponse(protocol.snapshot(selectors.snapshot(sheet_id=sheet_id, role="owner")))
+    protocol.snapshot_bytes(*selectors.snapshot_texts(sheet_id=sheet_id, role="owner"))
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)

@@ -75,8 +75,9 @@ def api(*methods):
     return decorate
 
 
-def snapshot_response(snapshot, status=200) -> HttpResponse:
-    return HttpResponse(protocol.encode_bytes(protocol.snapshot(snapshot)), status=status, content_type="application/json")
+def snapshot_response(snapshot, status=200, row_texts=None) -> HttpResponse:
+    body = protocol.encode_bytes(protocol.snapshot(snapshot)) if row_texts is None else protocol.snapshot_bytes(snapshot, row_texts)
+    return HttpResponse(body, status=status, content_type="application/json")
 
 
 def role_or_404(request, sheet_id: int) -> str:
@@ -98,7 +99,8 @@ def sheets(request):
 @api("GET", "PATCH", "DELETE")
 def sheet(request, sheet_id):
     if request.method == "GET":
-        return snapshot_response(selectors.snapshot(sheet_id=sheet_id, role=role_or_404(request, sheet_id)))
+        head, row_texts = selectors.snapshot_texts(sheet_id=sheet_id, role=role_or_404(request, sheet_id))
+        return snapshot_response(head, row_texts=row_texts)
     if request.method == "DELETE":
         services.delete_sheet(sheet_id=sheet_id, user=request.user)
         return JsonResponse({}, status=200)

@@ -43,15 +43,20 @@ class Member(models.Model):
 
 
 class Row(models.Model):
-    """A row and all its cells: ``values`` maps a column id (as text) to the cell's value.
+    """A row and all its cells: ``values`` is a JSON array of its cells in column order, ``null``
+    for an empty one. It may stop short of the sheet's last column: the cells past its end are
+    empty (a new row is ``[]``, and a column added at the right end changes no row).
 
-    One record per row keeps a 1,000,000-cell sheet at 100,000 records that load in one query.
+    One record per row keeps a 1,000,000-cell sheet at 100,000 records that load in one query, and
+    keeping the cells in column order lets a snapshot join each row's stored text instead of
+    reordering every cell. The price: inserting or deleting a column rewrites the rows that hold
+    cells right of it.
     """
 
     sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="rows")
     rid = models.BigIntegerField()
     position = models.BigIntegerField()
-    values = models.JSONField(default=dict)
+    values = models.JSONField(default=list)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["sheet", "rid"], name="row_id_unique_in_sheet")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from datetime import datetime
 
 import orjson
@@ -288,6 +289,14 @@ def snapshot(snap: Snapshot) -> dict:
         "columns": [{"id": c.id, "title": c.title} for c in snap.columns],
         "rows": [{"id": row_id, "values": list(values)} for row_id, values in snap.rows],
     }
+
+
+def snapshot_bytes(head: Snapshot, row_texts: Iterable[tuple[int, str]]) -> bytes:
+    """``snapshot(head)`` encoded, its rows given as stored: (row id, values as JSON text). The
+    texts are joined, not parsed and encoded again: 0.1 µs a row instead of about 1 µs a cell."""
+    message = snapshot(head)
+    message["rows"] = orjson.Fragment("[" + ",".join([f'{{"id":{rid},"values":{text}}}' for rid, text in row_texts]) + "]")
+    return encode_bytes(message)
 
 
 def sheet_summary(summary: SheetSummary) -> dict:

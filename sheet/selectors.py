@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import orjson
 from channels.db import database_sync_to_async
 from django.db import connection, transaction
-from django.db.models import TextField
+from django.db.models import Func, IntegerField, TextField
 from django.db.models.functions import Cast
 
 from sheet.domain.rules import column_title
@@ -52,23 +53,40 @@ def sheets_for(*, user) -> list[SheetSummary]:
     return [SheetSummary(m.sheet.id, m.sheet.name, m.sheet.rev, m.role, m.sheet.updated_at) for m in memberships]
 
 
-def rows_with_values(sheet_id: int):
-    """(row id, values dict) in order. The JSON is read as text and parsed with orjson: Django's
-    JSONField parses each row with the json module, the larger part of a 100,000-row snapshot's time."""
-    rows = Row.objects.filter(sheet_id=sheet_id).order_by("position").annotate(raw=Cast("values", TextField())).values_list("rid", "raw")
-    for rid, raw in rows.iterator(chunk_size=5000):
-        yield rid, orjson.loads(raw)
+class JsonLength(Func):
+    """The number of items in a JSON array."""
+
+    function = "json_array_length"
+    output_field = IntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, function="jsonb_array_length", **extra)
+
+
+def snapshot_texts(*, sheet_id: int, role: str) -> tuple[Snapshot, list[tuple[int, str]]]:
+    """The whole sheet at one revision, its rows nearly as stored: the snapshot without rows, and
+    each row's (id, values as a JSON array's text, as long as there are columns) in order.
+    ``protocol.snapshot_bytes`` joins them into the snapshot's text without parsing a cell."""
+    with consistent_read():
+        sheet = Sheet.objects.get(pk=sheet_id)
+        col_ids = list(ColumnRow.objects.filter(sheet_id=sheet_id).order_by("position").values_list("cid", flat=True))
+        rows = Row.objects.filter(sheet_id=sheet_id).order_by("position").annotate(text=Cast("values", TextField()), length=JsonLength("values"))
+        stored = rows.values_list("rid", "text", "length").iterator(chunk_size=5000)
+        texts = [(rid, text if length == len(col_ids) else _padded(text, length, len(col_ids))) for rid, text, length in stored]
+    columns = tuple(Column(cid, column_title(i)) for i, cid in enumerate(col_ids))
+    return Snapshot(sheet.id, sheet.name, sheet.rev, role, columns, rows=()), texts
+
+
+def _padded(text: str, length: int, cols: int) -> str:
+    """A stored row's JSON array, ``length`` items long, with the empty cells past its end added."""
+    nulls = ",".join(["null"] * (cols - length))
+    return text.rstrip()[:-1] + ("," if length else "") + nulls + "]"
 
 
 def snapshot(*, sheet_id: int, role: str) -> Snapshot:
     """The whole sheet at one revision: its columns, and every row's values in column order."""
-    with consistent_read():
-        sheet = Sheet.objects.get(pk=sheet_id)
-        col_ids = list(ColumnRow.objects.filter(sheet_id=sheet_id).order_by("position").values_list("cid", flat=True))
-        keys = [str(c) for c in col_ids]
-        rows = tuple((rid, tuple(map(values.get, keys))) for rid, values in rows_with_values(sheet_id))
-    columns = tuple(Column(cid, column_title(i)) for i, cid in enumerate(col_ids))
-    return Snapshot(sheet.id, sheet.name, sheet.rev, role, columns, rows)
+    head, texts = snapshot_texts(sheet_id=sheet_id, role=role)
+    return dataclasses.replace(head, rows=tuple((rid, tuple(orjson.loads(text))) for rid, text in texts))
 
 
 def sheet_name(*, sheet_id: int) -> str:

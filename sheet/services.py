@@ -91,6 +91,13 @@ def _apply_insert(sheet: Sheet, operation, limits: Limits) -> dict:
     if operation.before is not None:
         issued = getattr(sheet, issued_field)
         rules.check_insert_anchor(operation.before, live=_live(model, sheet, id_field, [operation.before], issued), issued=issued, what=what)
+    if operation.before is not None and not is_rows:  # rows with cells right of the new columns move them over
+        at = _column_order(sheet.id).index(operation.before)
+
+        def make_room(values: list) -> None:
+            values[at:at] = [None] * operation.count
+
+        _rewrite_rows(sheet.id, make_room, longer_than=at)
     start = _next_positions(model, sheet, operation.before, operation.count, id_field)
     first_id = getattr(sheet, issued_field) + 1
     ids = list(range(first_id, first_id + operation.count))
@@ -106,19 +113,47 @@ def _apply_delete(sheet: Sheet, operation, limits: Limits) -> dict:
     requested = operation.rows if is_rows else operation.cols
     issued = sheet.rows_issued if is_rows else sheet.cols_issued
     ids = rules.applied_deletes(requested, live=_live(model, sheet, id_field, requested, issued), issued=issued, what="row" if is_rows else "column")
+    if not is_rows and ids:  # rows with cells in or right of the deleted columns lose or move them
+        order = _column_order(sheet.id)
+        gone = sorted((order.index(c) for c in ids), reverse=True)
+
+        def drop(values: list) -> None:
+            for index in gone:
+                if index < len(values):
+                    del values[index]
+
+        _rewrite_rows(sheet.id, drop, longer_than=gone[-1])
     model.objects.filter(sheet=sheet, **{f"{id_field}__in": list(ids)}).delete()
-    if not is_rows and ids:
-        # A column's cells live in each row's ``values``: remove them too, so a deleted column's
-        # data does not stay in the table (and in every snapshot read) forever.
-        keys = [str(c) for c in ids]
-        rows = list(Row.objects.filter(sheet=sheet, values__has_any_keys=keys).only("id", "values"))
-        for row in rows:
-            for key in keys:
-                row.values.pop(key, None)
-        Row.objects.bulk_update(rows, ["values"], batch_size=500)
     count_field = "row_count" if is_rows else "col_count"
     setattr(sheet, count_field, getattr(sheet, count_field) - len(ids))
     return protocol.change_data(operation.kind, ids=ids)
+
+
+def _column_order(sheet_id: int) -> list[int]:
+    return list(Column.objects.filter(sheet_id=sheet_id).order_by("position").values_list("cid", flat=True))
+
+
+def _rewrite_rows(sheet_id: int, change: Callable[[list], None], *, longer_than: int) -> None:
+    """Applies ``change`` to the values of every row that holds more than ``longer_than`` of them
+    (a column was inserted or deleted), a chunk of rows at a time so a 100,000-row sheet is never
+    all in memory."""
+    length = "jsonb_array_length" if connection.vendor == "postgresql" else "json_array_length"
+    after = 0
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                f'SELECT rid, CAST("values" AS TEXT) FROM sheet_row WHERE sheet_id = %s AND {length}("values") > %s AND rid > %s '  # noqa: S608 (constants)
+                "ORDER BY rid LIMIT %s",
+                [sheet_id, longer_than, after, ROWS_PER_UPDATE],
+            )
+            chunk = cursor.fetchall()
+            if not chunk:
+                return
+            rows = {rid: orjson.loads(text) for rid, text in chunk}
+            for values in rows.values():
+                change(values)
+            _update_rows(cursor, sheet_id, rows)
+            after = chunk[-1][0]
 
 
 def _apply_rename(sheet: Sheet, operation: Rename, limits: Limits) -> dict:
@@ -218,12 +253,12 @@ def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now:
                 results.append(exc)
                 continue
             for cell in cells:
-                values = rows[cell.row]
+                values, index = rows[cell.row], live_cols[cell.col]
+                if index < len(values):
+                    values[index] = cell.value
+                elif cell.value is not None:  # past the row's last stored cell (see Row)
+                    values += [None] * (index - len(values)) + [cell.value]
                 touched.add(cell.row)
-                if cell.value is None:
-                    values.pop(str(cell.col), None)
-                else:
-                    values[str(cell.col)] = cell.value
             rev += 1
             data = protocol.change_data("set", cells=cells)
             change = made[operation.op] = Change(rev, operation.op, Author(user.pk, user.get_username()), now, "set", data)
@@ -242,12 +277,13 @@ MAX_ID = 2**63 - 1  # the largest row or column id the database can hold
 @dataclass
 class _Found:
     """What a batch of ``set`` operations needs to know: its users' roles, which of its op ids were
-    applied before, the values of the rows it names that exist, and which of its columns exist."""
+    applied before, the values of the rows it names that exist, and the index in the column order
+    of each of its columns that exists."""
 
     roles: dict[int, str] = field(default_factory=dict)
     ops: set[str] = field(default_factory=set)
-    rows: dict[int, dict] = field(default_factory=dict)
-    cols: set[int] = field(default_factory=set)
+    rows: dict[int, list] = field(default_factory=dict)
+    cols: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, answer) -> _Found:
@@ -260,7 +296,7 @@ class _Found:
             elif tag == "row":
                 found.rows[key] = orjson.loads(text)
             else:
-                found.cols.add(key)
+                found.cols[key] = int(text)
         return found
 
 
@@ -276,7 +312,11 @@ def _read_batch(cursor, sheet_id: int, *, users, ops, rows, cols) -> None:
         (users, "SELECT 'role', user_id, role FROM sheet_member WHERE sheet_id = %s AND user_id IN ({ids})"),
         (ops, "SELECT 'op', 0, op FROM sheet_change WHERE sheet_id = %s AND op IN ({ids})"),
         (rows, "SELECT 'row', rid, CAST(\"values\" AS TEXT) FROM sheet_row WHERE sheet_id = %s AND rid IN ({ids})"),
-        (cols, "SELECT 'col', cid, NULL FROM sheet_column WHERE sheet_id = %s AND cid IN ({ids})"),
+        (
+            cols,
+            "SELECT 'col', cid, CAST((SELECT COUNT(*) FROM sheet_column o WHERE o.sheet_id = c.sheet_id AND o.position < c.position) AS TEXT) "
+            "FROM sheet_column c WHERE c.sheet_id = %s AND c.cid IN ({ids})",
+        ),
     ):
         if wanted:
             parts.append(sql.format(ids=_placeholders(wanted)))
@@ -301,6 +341,18 @@ def _originals(sheet_id: int, ops: set[str]) -> dict[str, Change]:
 
 def _write_batch(cursor, sheet_id: int, *, rows: dict[int, dict], changes: list[Change], now: datetime) -> None:
     """The rows' new values, the change log's new entries and the sheet's revision."""
+    _update_rows(cursor, sheet_id, rows)
+    at = connection.ops.adapt_datetimefield_value(now)
+    cursor.execute(
+        "INSERT INTO sheet_change (sheet_id, rev, op, author_id, author_name, at, kind, data) VALUES "  # noqa: S608 (placeholders)
+        + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(changes)),
+        [v for c in changes for v in (sheet_id, c.rev, c.op, c.by.id, c.by.name, at, c.kind, orjson.dumps(c.data).decode())],
+    )
+    cursor.execute("UPDATE sheet_sheet SET rev = %s, updated_at = %s WHERE id = %s", [changes[-1].rev, at, sheet_id])
+
+
+def _update_rows(cursor, sheet_id: int, rows: dict[int, list]) -> None:
+    """Stores the rows' new values: one statement per ROWS_PER_UPDATE rows."""
     new_values = "CAST(v.column2 AS jsonb)" if connection.vendor == "postgresql" else "v.column2"
     pairs = [(rid, orjson.dumps(values).decode()) for rid, values in rows.items()]
     for start in range(0, len(pairs), ROWS_PER_UPDATE):
@@ -310,13 +362,6 @@ def _write_batch(cursor, sheet_id: int, *, rows: dict[int, dict], changes: list[
             "WHERE sheet_row.sheet_id = %s AND sheet_row.rid = v.column1",
             [*(x for pair in chunk for x in pair), sheet_id],
         )
-    at = connection.ops.adapt_datetimefield_value(now)
-    cursor.execute(
-        "INSERT INTO sheet_change (sheet_id, rev, op, author_id, author_name, at, kind, data) VALUES "  # noqa: S608 (placeholders)
-        + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(changes)),
-        [v for c in changes for v in (sheet_id, c.rev, c.op, c.by.id, c.by.name, at, c.kind, orjson.dumps(c.data).decode())],
-    )
-    cursor.execute("UPDATE sheet_sheet SET rev = %s, updated_at = %s WHERE id = %s", [changes[-1].rev, at, sheet_id])
 
 
 def apply_operation(*, sheet_id: int, user, operation: Operation) -> Applied:

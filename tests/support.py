@@ -107,6 +107,13 @@ def manage(env: dict, *args: str, input: str | None = None) -> str:
     return result.stdout
 
 
+def run_python(env: dict, code: str) -> str:
+    """Runs ``code`` in a new Python process with ``env`` (app_env's settings); returns its output."""
+    result = subprocess.run([PYTHON, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def create_user(env: dict, username: str, password: str) -> None:
     code = (
         "from django.contrib.auth import get_user_model; U = get_user_model(); "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
@@ -451,6 +452,16 @@ class SnapshotTest:
     def test_snapshot_empty_sheet_empty_lists(self):
         message = protocol.snapshot(Snapshot(1, "e", 0, "owner", (), ()))
         assert message["columns"] == [] and message["rows"] == []
+
+
+class SnapshotBytesTest:
+    def test_snapshot_bytes_rows_as_stored_same_message_as_snapshot(self):
+        snap = Snapshot(5, 'Q1 "draft" <b>', 3, "viewer", (Column(2, "A"), Column(1, "B")), ((7, ('x, \\"y]', None)), (6, (None, 1.5))))
+        texts = [(7, json.dumps(['x, \\"y]', None])), (6, "[null, 1.5]")]
+        assert json.loads(protocol.snapshot_bytes(dataclasses.replace(snap, rows=()), texts)) == protocol.snapshot(snap)
+
+    def test_snapshot_bytes_no_rows_empty_list(self):
+        assert json.loads(protocol.snapshot_bytes(Snapshot(1, "e", 0, "owner", (Column(1, "A"),), ()), []))["rows"] == []
 
 
 class SheetSummaryTest:

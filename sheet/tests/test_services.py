@@ -77,7 +77,7 @@ class ApplyOperationTest:
         apply(sheet_id, ada, put((1, 1, "x"), op="a"))
         apply(sheet_id, ada, put((1, 1, None), op="b"))
         assert values(sheet_id)[1] == [None, None]
-        assert Row.objects.get(sheet_id=sheet_id, rid=1).values == {}
+        assert Row.objects.get(sheet_id=sheet_id, rid=1).values == [None]
 
     def test_apply_operation_insert_rows_at_end_new_ids(self, ada, sheet_id):
         change = apply(sheet_id, ada, InsertRows("i", None, 2)).change
@@ -103,7 +103,39 @@ class ApplyOperationTest:
         assert (change.kind, change.data) == ("delete_cols", {"cols": [1]})
         assert values(sheet_id) == {1: ["kept"], 2: [None], 3: [None]}
         assert Sheet.objects.get(pk=sheet_id).col_count == 1
-        assert Row.objects.get(sheet_id=sheet_id, rid=1).values == {"2": "kept"}  # the cell is gone, not only hidden
+        assert Row.objects.get(sheet_id=sheet_id, rid=1).values == ["kept"]  # the cell is gone, not only hidden
+
+    def test_apply_operation_insert_cols_in_the_middle_moves_cells_right_of_them(self, ada, sheet_id):
+        apply(sheet_id, ada, put((1, 1, "a"), (1, 2, "b"), (2, 1, "left only"), op="s"))
+        apply(sheet_id, ada, InsertCols("i", 2, 2))
+        assert values(sheet_id) == {1: ["a", None, None, "b"], 2: ["left only", None, None, None], 3: [None] * 4}
+        apply(sheet_id, ada, put((1, 4, "new"), (2, 3, "new too"), op="t"))
+        assert values(sheet_id) == {1: ["a", None, "new", "b"], 2: ["left only", "new too", None, None], 3: [None] * 4}
+
+    def test_apply_operation_insert_cols_at_end_rewrites_no_row(self, ada, sheet_id):
+        apply(sheet_id, ada, put((1, 2, "b"), op="s"))
+        apply(sheet_id, ada, InsertCols("i", None, 3))
+        assert list(Row.objects.filter(sheet_id=sheet_id).order_by("rid").values_list("values", flat=True)) == [[None, "b"], [], []]
+        assert values(sheet_id) == {1: [None, "b", None, None, None], 2: [None] * 5, 3: [None] * 5}
+
+    def test_apply_operation_set_past_a_rows_stored_end_extends_it(self, ada, sheet_id):
+        apply(sheet_id, ada, put((1, 2, "b"), (2, 2, None), op="s"))
+        assert list(Row.objects.filter(sheet_id=sheet_id).order_by("rid").values_list("values", flat=True)) == [[None, "b"], [], []]
+
+    def test_apply_operation_delete_cols_keeps_rows_that_end_before_them(self, ada, sheet_id):
+        apply(sheet_id, ada, InsertCols("i", None, 2))
+        apply(sheet_id, ada, put((1, 1, "a"), (2, 4, "d"), op="s"))
+        apply(sheet_id, ada, DeleteCols("d", (2, 4)))
+        assert values(sheet_id) == {1: ["a", None], 2: [None, None], 3: [None, None]}
+        assert list(Row.objects.filter(sheet_id=sheet_id).order_by("rid").values_list("values", flat=True)) == [["a"], [None, None], []]
+
+    def test_apply_operation_column_change_rewrites_rows_in_chunks(self, ada, monkeypatch):
+        monkeypatch.setattr(services, "ROWS_PER_UPDATE", 2)
+        sheet_id = services.create_sheet(user=ada, name="Long", rows=5, cols=2).id
+        apply(sheet_id, ada, put(*((r, c, f"{r}{c}") for r in range(1, 6) for c in (1, 2)), op="s"))
+        apply(sheet_id, ada, InsertCols("i", 2, 1))
+        apply(sheet_id, ada, DeleteCols("d", (1,)))
+        assert values(sheet_id) == {r: [None, f"{r}2"] for r in range(1, 6)}
 
     def test_apply_operation_rename_changes_name(self, ada, sheet_id):
         change = apply(sheet_id, ada, Rename("r", "Plan")).change
@@ -153,7 +185,7 @@ class ApplyOperationTest:
         apply(sheet_id, ada, DeleteCols("d", (1,)))
         change = apply(sheet_id, ada, put((1, 1, "lost"), (1, 2, "kept"), op="s")).change
         assert change.data == {"cells": [{"row": 1, "col": 2, "value": "kept"}]}
-        assert Row.objects.get(sheet_id=sheet_id, rid=1).values == {"2": "kept"}
+        assert Row.objects.get(sheet_id=sheet_id, rid=1).values == ["kept"]
 
     def test_apply_operation_every_cell_dropped_still_takes_a_rev(self, ada, sheet_id):
         apply(sheet_id, ada, DeleteRows("d", (1,)))
@@ -653,17 +685,11 @@ print(json.dumps({
 """
 
 
-def run_script(env: dict, code: str) -> str:
-    result = subprocess.run([sys.executable, "-c", code], cwd=support.ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def race(database_url: str, tmp_path) -> None:
     """Migrates the database, runs WORKERS processes writing to one sheet at once, and checks the log."""
     env = support.app_env(database_url=database_url, var_dir=tmp_path)
     support.manage(env, "migrate", "--noinput")
-    sheet_id = int(run_script(env, SETUP))
+    sheet_id = int(support.run_python(env, SETUP))
     gate = tmp_path / "go"
     workers = [
         subprocess.Popen(
@@ -682,7 +708,7 @@ def race(database_url: str, tmp_path) -> None:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         outputs.append(json.loads(out))
-    report = json.loads(run_script(env, REPORT))
+    report = json.loads(support.run_python(env, REPORT))
 
     inserts = sum(1 for i in range(OPS_PER_WORKER) if i % 7 == 3)
     total = WORKERS * OPS_PER_WORKER + 1  # every worker's own ops, and "shared" once
@@ -712,3 +738,52 @@ class CommitOperationAcrossProcessesTest:
     def test_commit_operation_postgresql_processes_at_once_consecutive_revs(self, postgres, tmp_path):
         with postgres.database(prefix="tabula_revtest") as url:
             race(url, tmp_path)
+
+
+# The same column changes on each database: the SQL that keeps each row's cells in column order
+# differs between them (jsonb on PostgreSQL), so both are run for real.
+COLUMNS_SCENARIO = """
+import json
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from sheet import protocol, selectors, services
+from sheet.domain.values import CellWrite, DeleteCols, InsertCols, SetCells
+from sheet.models import Row
+
+user = get_user_model().objects.create_user(username="cols", password="unused-pw")
+sheet_id = services.create_sheet(user=user, name="Cols", rows=3, cols=3).id
+def apply(operation):
+    services.commit_operation(sheet_id=sheet_id, user=user, operation=operation)
+apply(SetCells("s", (CellWrite(1, 1, "a"), CellWrite(1, 3, 3.5), CellWrite(2, 2, True), CellWrite(3, 1, None))))
+apply(InsertCols("i", 2, 2))       # columns 1 4 5 2 3
+apply(InsertCols("end", None, 1))  # columns 1 4 5 2 3 6
+apply(SetCells("t", (CellWrite(2, 5, "x"), CellWrite(3, 6, "far"))))
+apply(DeleteCols("d", (1, 2)))     # columns 4 5 3 6
+head, texts = selectors.snapshot_texts(sheet_id=sheet_id, role="owner")
+print(json.dumps({
+    "snapshot": [list(v) for _, v in selectors.snapshot(sheet_id=sheet_id, role="owner").rows],
+    "api": json.loads(protocol.snapshot_bytes(head, texts)),
+    "stored": list(Row.objects.filter(sheet_id=sheet_id).order_by("rid").values_list("values", flat=True)),
+}))
+"""
+
+
+class RowStorageAcrossDatabasesTest:
+    @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+    def test_column_changes_keep_cells_in_column_order(self, database, request, tmp_path):
+        if database == "sqlite":
+            self.check(f"sqlite:///{tmp_path / 'cols.sqlite3'}", tmp_path)
+        else:
+            with request.getfixturevalue("postgres").database(prefix="tabula_cols") as url:
+                self.check(url, tmp_path)
+
+    def check(self, database_url, tmp_path):
+        env = support.app_env(database_url=database_url, var_dir=tmp_path)
+        support.manage(env, "migrate", "--noinput")
+        result = json.loads(support.run_python(env, COLUMNS_SCENARIO))
+        expected = [[None, None, 3.5, None], [None, "x", None, None], [None, None, None, "far"]]
+        assert result["snapshot"] == expected
+        assert [c["id"] for c in result["api"]["columns"]] == [4, 5, 3, 6]
+        assert result["api"]["rows"] == [{"id": i + 1, "values": v} for i, v in enumerate(expected)]
+        assert result["stored"] == [[None, None, 3.5], [None, "x"], [None, None, None, "far"]]
