@@ -25,7 +25,9 @@ through the API too: `set` operations of 1,000 rows x 10 columns (10,000 cells, 
   gets a real paste event (ClipboardEvent with 1,000 x 10 tab-separated cells, as
   tests/browser/helpers.py dispatches it) on cell A1; the time runs until the second tab's DOM
   shows the last pasted cell, with the moments the operation left the first tab's socket and arrived
-  at the second's.
+  at the second's;
+- column changes (last, on the largest sheet): one column inserted before the second and deleted,
+  one added at the right end and deleted, each a POST through nginx, timed until its answer.
 
 Results: tables on stdout and JSON in bench/results/bigsheet-<time>.json.
 """
@@ -121,6 +123,30 @@ def fill_sheet(session, sheet_id: int, rows: int) -> dict:
         "op_median_s": round(statistics.median(per_op), 3),
         "op_max_s": round(max(per_op), 3),
     }
+
+
+def time_column_changes(session, sheet_id: int) -> dict:
+    """Inserting and deleting a column through the API (rows store their cells in column order, so a
+    column left of a row's last cell means rewriting that row). Last, since it changes the sheet."""
+    status, snap = session.request("GET", f"/api/sheets/{sheet_id}/")
+    if status != 200:
+        raise RuntimeError(f"snapshot failed: {status}")
+    second = snap["columns"][1]["id"]
+    timings = {}
+
+    def post(name: str, operation: dict) -> dict:
+        t0 = time.perf_counter()
+        status, body = session.request("POST", f"/api/sheets/{sheet_id}/ops", {"op": f"{name}-{sheet_id}", **operation})
+        timings[f"{name}_s"] = round(time.perf_counter() - t0, 3)
+        if status != 201:
+            raise RuntimeError(f"{name} failed: {status} {body}")
+        return body
+
+    inserted = post("insert_col_before_second", {"type": "insert_cols", "before": second, "count": 1})["cols"]
+    post("delete_that_col", {"type": "delete_cols", "cols": inserted})
+    appended = post("insert_col_at_end", {"type": "insert_cols", "before": None, "count": 1})["cols"]
+    post("delete_last_col", {"type": "delete_cols", "cols": appended})
+    return {"method": "API: POST /api/sheets/{id}/ops through nginx", **timings}
 
 
 def time_snapshot_api(stack, session, sheet_id: int, runs: int) -> dict:
@@ -413,7 +439,11 @@ def summarise_profile(profile: dict) -> dict:
 
 
 def page_runs(context, url: str, runs: int) -> dict:
-    loads = [open_measured(context, url) for _ in range(runs)]
+    loads = []
+    for _ in range(runs):
+        loads.append(open_measured(context, url))
+        if "lastRow" not in loads[0]:
+            break  # a first load that never showed the last row: the next ones would wait as long, for nothing
     failed = [m for m in loads if "lastRow" not in m]
     loads = [m for m in loads if "lastRow" in m]
     if not loads:
@@ -598,6 +628,9 @@ def run(args) -> dict:
                     result["paste"] = {"sheet_rows": paste_rows, **pasted}
             finally:
                 browser.close()
+        if sheets:
+            print(f"column changes on the {max(sheets)} x {COLS} sheet ...", flush=True)
+            result["column_changes"] = {"sheet_rows": max(sheets), **guarded("column changes", time_column_changes, session, sheets[max(sheets)])}
     finally:
         if floor is not None:
             floor.stop()
@@ -612,7 +645,7 @@ def measure_page(context, script: str, url: str, keys: tuple[str, str], args) ->
     context.add_init_script(script)
     try:
         found = {page_key: page_runs(context, url, args.page_runs)}
-        if args.cpu_profile:
+        if args.cpu_profile and "error" not in found[page_key]:
             found[profile_key] = guarded(profile_key.replace("_", " "), cpu_profile, context, url)
         return found
     finally:
@@ -656,6 +689,10 @@ def print_tables(result: dict) -> None:
                 print(f"  {label}: {prof['error'][:200]}")
             elif prof:
                 print(f"  {label} self ms by script: " + ", ".join(f"{k} {v}" for k, v in list(prof["self_ms_by_script"].items())[:8]))
+    columns = result.get("column_changes")
+    if columns:
+        timed = ", ".join(f"{k} {v}" for k, v in columns.items() if k.endswith("_s"))
+        print(f"\nColumn changes on the {columns['sheet_rows']} x {COLS} sheet: {timed}")
     paste = result.get("paste")
     if paste and "runs" in paste:
         print(f"\nPaste of {paste['cells']} cells, visible in the other tab (target {TARGET_PASTE}s): median {paste['median_s']}s")
