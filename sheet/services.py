@@ -91,13 +91,8 @@ def _apply_insert(sheet: Sheet, operation, limits: Limits) -> dict:
     if operation.before is not None:
         issued = getattr(sheet, issued_field)
         rules.check_insert_anchor(operation.before, live=_live(model, sheet, id_field, [operation.before], issued), issued=issued, what=what)
-    if operation.before is not None and not is_rows:  # rows with cells right of the new columns move them over
-        at = _column_order(sheet.id).index(operation.before)
-
-        def make_room(values: list) -> None:
-            values[at:at] = [None] * operation.count
-
-        _rewrite_rows(sheet.id, make_room, longer_than=at)
+    if operation.before is not None and not is_rows:
+        _insert_cells(sheet.id, _column_order(sheet.id).index(operation.before), operation.count)
     start = _next_positions(model, sheet, operation.before, operation.count, id_field)
     first_id = getattr(sheet, issued_field) + 1
     ids = list(range(first_id, first_id + operation.count))
@@ -113,16 +108,9 @@ def _apply_delete(sheet: Sheet, operation, limits: Limits) -> dict:
     requested = operation.rows if is_rows else operation.cols
     issued = sheet.rows_issued if is_rows else sheet.cols_issued
     ids = rules.applied_deletes(requested, live=_live(model, sheet, id_field, requested, issued), issued=issued, what="row" if is_rows else "column")
-    if not is_rows and ids:  # rows with cells in or right of the deleted columns lose or move them
+    if not is_rows and ids:
         order = _column_order(sheet.id)
-        gone = sorted((order.index(c) for c in ids), reverse=True)
-
-        def drop(values: list) -> None:
-            for index in gone:
-                if index < len(values):
-                    del values[index]
-
-        _rewrite_rows(sheet.id, drop, longer_than=gone[-1])
+        _delete_cells(sheet.id, [order.index(c) for c in ids])
     model.objects.filter(sheet=sheet, **{f"{id_field}__in": list(ids)}).delete()
     count_field = "row_count" if is_rows else "col_count"
     setattr(sheet, count_field, getattr(sheet, count_field) - len(ids))
@@ -133,17 +121,58 @@ def _column_order(sheet_id: int) -> list[int]:
     return list(Column.objects.filter(sheet_id=sheet_id).order_by("position").values_list("cid", flat=True))
 
 
+# Columns were inserted or deleted: the rows holding cells right of them change. On PostgreSQL one
+# statement does it in the database (100,000 rows x 10 in under a second); elsewhere Python rewrites
+# the rows.
+
+
+def _insert_cells(sheet_id: int, at: int, count: int) -> None:
+    """Moves each row's cells from index ``at`` on ``count`` places right, empty cells in between."""
+    if connection.vendor == "postgresql":
+        head = f"jsonb_path_query_array(\"values\", '$[0 to {at - 1}]') || " if at else ""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE sheet_row SET "values" = {head}to_jsonb(array_fill(NULL::int, ARRAY[%s])) '  # noqa: S608 (ints)
+                f"|| jsonb_path_query_array(\"values\", '$[{at} to last]') "
+                'WHERE sheet_id = %s AND jsonb_array_length("values") > %s',
+                [count, sheet_id, at],
+            )
+        return
+
+    def make_room(values: list) -> None:
+        values[at:at] = [None] * count
+
+    _rewrite_rows(sheet_id, make_room, longer_than=at)
+
+
+def _delete_cells(sheet_id: int, indexes: list[int]) -> None:
+    """Removes each row's cells at these indexes (those past a row's end are empty already)."""
+    gone = sorted(set(indexes), reverse=True)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE sheet_row SET "values" = "values"{"".join(f" - {i}" for i in gone)} '  # noqa: S608 (ints)
+                'WHERE sheet_id = %s AND jsonb_array_length("values") > %s',
+                [sheet_id, gone[-1]],
+            )
+        return
+
+    def drop(values: list) -> None:
+        for index in gone:
+            if index < len(values):
+                del values[index]
+
+    _rewrite_rows(sheet_id, drop, longer_than=gone[-1])
+
+
 def _rewrite_rows(sheet_id: int, change: Callable[[list], None], *, longer_than: int) -> None:
-    """Applies ``change`` to the values of every row that holds more than ``longer_than`` of them
-    (a column was inserted or deleted), a chunk of rows at a time so a 100,000-row sheet is never
-    all in memory."""
-    length = "jsonb_array_length" if connection.vendor == "postgresql" else "json_array_length"
+    """Applies ``change`` to the values of every row that holds more than ``longer_than`` of them,
+    a chunk of rows at a time so a 100,000-row sheet is never all in memory (SQLite)."""
     after = 0
     with connection.cursor() as cursor:
         while True:
             cursor.execute(
-                f'SELECT rid, CAST("values" AS TEXT) FROM sheet_row WHERE sheet_id = %s AND {length}("values") > %s AND rid > %s '  # noqa: S608 (constants)
-                "ORDER BY rid LIMIT %s",
+                'SELECT rid, "values" FROM sheet_row WHERE sheet_id = %s AND json_array_length("values") > %s AND rid > %s ORDER BY rid LIMIT %s',
                 [sheet_id, longer_than, after, ROWS_PER_UPDATE],
             )
             chunk = cursor.fetchall()
@@ -339,7 +368,7 @@ def _originals(sheet_id: int, ops: set[str]) -> dict[str, Change]:
     return {c.op: selectors.change_value(c) for c in ChangeRow.objects.filter(sheet_id=sheet_id, op__in=ops)}
 
 
-def _write_batch(cursor, sheet_id: int, *, rows: dict[int, dict], changes: list[Change], now: datetime) -> None:
+def _write_batch(cursor, sheet_id: int, *, rows: dict[int, list], changes: list[Change], now: datetime) -> None:
     """The rows' new values, the change log's new entries and the sheet's revision."""
     _update_rows(cursor, sheet_id, rows)
     at = connection.ops.adapt_datetimefield_value(now)

@@ -760,6 +760,7 @@ apply(InsertCols("i", 2, 2))       # columns 1 4 5 2 3
 apply(InsertCols("end", None, 1))  # columns 1 4 5 2 3 6
 apply(SetCells("t", (CellWrite(2, 5, "x"), CellWrite(3, 6, "far"))))
 apply(DeleteCols("d", (1, 2)))     # columns 4 5 3 6
+apply(InsertCols("first", 4, 1))   # columns 7 4 5 3 6
 head, texts = selectors.snapshot_texts(sheet_id=sheet_id, role="owner")
 print(json.dumps({
     "snapshot": [list(v) for _, v in selectors.snapshot(sheet_id=sheet_id, role="owner").rows],
@@ -782,8 +783,8 @@ class RowStorageAcrossDatabasesTest:
         env = support.app_env(database_url=database_url, var_dir=tmp_path)
         support.manage(env, "migrate", "--noinput")
         result = json.loads(support.run_python(env, COLUMNS_SCENARIO))
-        expected = [[None, None, 3.5, None], [None, "x", None, None], [None, None, None, "far"]]
+        expected = [[None, None, None, 3.5, None], [None, None, "x", None, None], [None, None, None, None, "far"]]
         assert result["snapshot"] == expected
-        assert [c["id"] for c in result["api"]["columns"]] == [4, 5, 3, 6]
+        assert [c["id"] for c in result["api"]["columns"]] == [7, 4, 5, 3, 6]
         assert result["api"]["rows"] == [{"id": i + 1, "values": v} for i, v in enumerate(expected)]
-        assert result["stored"] == [[None, None, 3.5], [None, "x"], [None, None, None, "far"]]
+        assert result["stored"] == [[None, None, None, 3.5], [None, None, "x"], [None, None, None, None, "far"]]
