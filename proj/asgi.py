@@ -1,6 +1,7 @@
 """ASGI entry point: HTTP and WebSocket (daphne). The socket stack watches the send backlog, checks
 Origin, then the session."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -21,3 +22,8 @@ application = ProtocolTypeRouter(
         "websocket": SendBacklogMiddleware(AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }
 )
+
+# Everything loaded so far lives as long as the process: keep it out of the cyclic garbage
+# collector's reach, so a collection (which a large message's thousands of new objects trigger)
+# does not walk Django, Twisted and Channels each time.
+gc.freeze()
