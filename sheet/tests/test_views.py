@@ -14,6 +14,7 @@ from model_bakery import baker
 from sheet import services
 from sheet.domain.values import Rename
 from sheet.models import Member, Sheet
+from tests import support
 
 pytestmark = pytest.mark.django_db
 
@@ -194,6 +195,18 @@ class SheetPageTest:
         text = client_for(team.ada).get(f"/sheets/{team.sheet_id}/").content.decode()
         assert "<script>alert" not in text
         assert "&lt;script&gt;alert" in text
+
+    def test_sheet_page_preloads_every_module_main_js_imports(self, team):
+        """A module missing here still loads, one round trip later; this keeps the list whole."""
+        js = support.ROOT / "static" / "sheet" / "js"
+        wanted, seen = {"main.js"}, set()
+        while wanted - seen:
+            name = (wanted - seen).pop()
+            seen.add(name)
+            wanted |= set(re.findall(r'^import .* from "\./([\w.]+)";', (js / name).read_text(), flags=re.M))
+        text = client_for(team.ada).get(f"/sheets/{team.sheet_id}/").content.decode()
+        preloaded = set(re.findall(r'<link rel="modulepreload" href="/static/sheet/js/([\w.]+)">', text))
+        assert preloaded == seen and len(seen) > 1
 
     def test_sheet_page_no_role_404(self, team):
         assert client_for(team.dee).get(f"/sheets/{team.sheet_id}/").status_code == 404
