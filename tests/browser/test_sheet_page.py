@@ -95,6 +95,24 @@ class TypingTest:
         expect(cell(edgar, 7, 2)).to_have_text("theirs again")
 
 
+class TooLongValueTest:
+    def test_a_pasted_cell_over_the_limit_is_refused_and_the_others_arrive(self, site, pages):
+        sheet_id, api = new_sheet(site, "Long text")
+        olivia = pages("olivia", sheet_id)
+        edgar = pages("edgar", sheet_id)
+        type_into(olivia, 0, 1, "kept")
+        expect(cell(edgar, 0, 1)).to_have_text("kept")
+        rev, _ = snapshot_values(api, sheet_id)
+
+        paste(olivia, 0, 0, [["short", "x" * 10_001, "also short"]])
+        expect(cell(edgar, 0, 2)).to_have_text("also short")
+        expect(olivia.locator("#notice")).to_have_text("Not saved: a cell holds at most 10000 characters.")
+        expect(cell(olivia, 0, 1)).to_have_text("kept")  # the page shows what the server has
+        expect(cell(edgar, 0, 1)).to_have_text("kept")
+        (change,) = changes_since(api, sheet_id, rev)
+        assert [(c["col"], c["value"]) for c in change["cells"]] == [(1, "short"), (3, "also short")]
+
+
 class ViewerTest:
     def test_viewer_cannot_change_the_sheet_but_sees_changes_live(self, site, pages):
         sheet_id, api = new_sheet(site, "Read only for Vera")
