@@ -53,6 +53,11 @@ def sheets_for(*, user) -> list[SheetSummary]:
     return [SheetSummary(m.sheet.id, m.sheet.name, m.sheet.rev, m.role, m.sheet.updated_at) for m in memberships]
 
 
+def column_ids(*, sheet_id: int) -> list[int]:
+    """The sheet's column ids, left to right."""
+    return list(ColumnRow.objects.filter(sheet_id=sheet_id).order_by("position").values_list("cid", flat=True))
+
+
 class JsonLength(Func):
     """The number of items in a JSON array."""
 
@@ -69,7 +74,7 @@ def snapshot_texts(*, sheet_id: int, role: str) -> tuple[Snapshot, list[tuple[in
     ``protocol.snapshot_bytes`` joins them into the snapshot's text without parsing a cell."""
     with consistent_read():
         sheet = Sheet.objects.get(pk=sheet_id)
-        col_ids = list(ColumnRow.objects.filter(sheet_id=sheet_id).order_by("position").values_list("cid", flat=True))
+        col_ids = column_ids(sheet_id=sheet_id)
         rows = Row.objects.filter(sheet_id=sheet_id).order_by("position").annotate(text=Cast("values", TextField()), length=JsonLength("values"))
         stored = rows.values_list("rid", "text", "length").iterator(chunk_size=5000)
         texts = [(rid, text if length == len(col_ids) else _padded(text, length, len(col_ids))) for rid, text, length in stored]

@@ -92,7 +92,7 @@ def _apply_insert(sheet: Sheet, operation, limits: Limits) -> dict:
         issued = getattr(sheet, issued_field)
         rules.check_insert_anchor(operation.before, live=_live(model, sheet, id_field, [operation.before], issued), issued=issued, what=what)
     if operation.before is not None and not is_rows:
-        _insert_cells(sheet.id, _column_order(sheet.id).index(operation.before), operation.count)
+        _insert_cells(sheet.id, selectors.column_ids(sheet_id=sheet.id).index(operation.before), operation.count)
     start = _next_positions(model, sheet, operation.before, operation.count, id_field)
     first_id = getattr(sheet, issued_field) + 1
     ids = list(range(first_id, first_id + operation.count))
@@ -109,16 +109,12 @@ def _apply_delete(sheet: Sheet, operation, limits: Limits) -> dict:
     issued = sheet.rows_issued if is_rows else sheet.cols_issued
     ids = rules.applied_deletes(requested, live=_live(model, sheet, id_field, requested, issued), issued=issued, what="row" if is_rows else "column")
     if not is_rows and ids:
-        order = _column_order(sheet.id)
+        order = selectors.column_ids(sheet_id=sheet.id)
         _delete_cells(sheet.id, [order.index(c) for c in ids])
     model.objects.filter(sheet=sheet, **{f"{id_field}__in": list(ids)}).delete()
     count_field = "row_count" if is_rows else "col_count"
     setattr(sheet, count_field, getattr(sheet, count_field) - len(ids))
     return protocol.change_data(operation.kind, ids=ids)
-
-
-def _column_order(sheet_id: int) -> list[int]:
-    return list(Column.objects.filter(sheet_id=sheet_id).order_by("position").values_list("cid", flat=True))
 
 
 # Columns were inserted or deleted: the rows holding cells right of them change. On PostgreSQL one
