@@ -336,7 +336,7 @@ FLOOR_HTML = """<!DOCTYPE html>
 <link rel="stylesheet" href="handsontable.min.css"><link rel="stylesheet" href="ht-theme-main.min.css">
 <style>html, body { margin: 0; height: 100%%; } #grid { height: 100vh; width: 100%%; overflow: hidden; }</style>
 </head><body><div id="grid"></div>
-<script src="handsontable.full.min.js"></script>
+<script src="handsontable.min.js"></script>
 <script>
 fetch("%(json)s").then((r) => r.json()).then((s) => {
   window.floorHot = new Handsontable(document.getElementById("grid"), {
@@ -583,7 +583,7 @@ def run(args) -> dict:
         print(f"starting the local stack in {stack.dir} ...", flush=True)
         stack.start()
         session = stack.session("bench", PASSWORD)
-        for name in ("handsontable.full.min.js", "handsontable.min.css", "ht-theme-main.min.css"):
+        for name in ("handsontable.min.js", "handsontable.min.css", "ht-theme-main.min.css"):
             shutil.copy(VENDOR / name, floor_dir / name)
         floor = StaticServer(floor_dir)
         sheets = {}
