@@ -788,3 +788,64 @@ class RowStorageAcrossDatabasesTest:
         assert [c["id"] for c in result["api"]["columns"]] == [7, 4, 5, 3, 6]
         assert result["api"]["rows"] == [{"id": i + 1, "values": v} for i, v in enumerate(expected)]
         assert result["stored"] == [[None, None, None, 3.5], [None, None, "x"], [None, None, None, None, "far"]]
+
+
+# One batch of set operations with every outcome commit_sets knows, on each database: on PostgreSQL
+# every list goes as one array parameter, bound apart from the statement.
+SETS_SCENARIO = """
+import json
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from sheet import services
+from sheet.domain.values import CellWrite, DeleteRows, SetCells
+from sheet.models import Change, Member, Row
+
+users = get_user_model().objects
+owner, viewer, stranger = (users.create_user(username=n, password="unused-pw") for n in ("owner", "viewer", "stranger"))
+sheet_id = services.create_sheet(user=owner, name="Sets", rows=3, cols=2).id
+Member.objects.create(sheet_id=sheet_id, user=viewer, role="viewer")
+services.commit_operation(sheet_id=sheet_id, user=owner, operation=SetCells("before", (CellWrite(1, 1, "old"),)))
+services.commit_operation(sheet_id=sheet_id, user=owner, operation=DeleteRows("gone", (3,)))
+tricky = 'say "hi" \\\\ \\u00e9\\u4e2d \\U0001F600 , ]'
+results = services.commit_sets(sheet_id=sheet_id, requests=[
+    (owner, SetCells("a", (CellWrite(1, 1, tricky), CellWrite(2, 2, 7), CellWrite(3, 1, "dropped")))),
+    (viewer, SetCells("v", (CellWrite(1, 2, "no"),))),
+    (stranger, SetCells("s", (CellWrite(1, 2, "no"),))),
+    (owner, SetCells("before", (CellWrite(1, 1, "again"),))),
+    (owner, SetCells("unknown", (CellWrite(99, 1, "no"),))),
+    (owner, SetCells("a", (CellWrite(2, 1, "repeat"),))),
+    (owner, SetCells("b", (CellWrite(2, 1, None), CellWrite(1, 2, False)))),
+])
+print(json.dumps({
+    "results": [type(r).__name__ if isinstance(r, Exception) else [r.change.rev, r.change.op, r.duplicate] for r in results],
+    "log": list(Change.objects.filter(sheet_id=sheet_id, rev__gt=2).order_by("rev").values_list("rev", "op", "author_id", "author_name", "data")),
+    "owner": owner.pk,
+    "tricky": tricky,
+    "stored": list(Row.objects.filter(sheet_id=sheet_id).order_by("rid").values_list("values", flat=True)),
+}))
+"""
+
+
+class CommitSetsAcrossDatabasesTest:
+    @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+    def test_a_batch_with_every_outcome(self, database, request, tmp_path):
+        if database == "sqlite":
+            self.check(f"sqlite:///{tmp_path / 'sets.sqlite3'}", tmp_path)
+        else:
+            with request.getfixturevalue("postgres").database(prefix="tabula_sets") as url:
+                self.check(url, tmp_path)
+
+    def check(self, database_url, tmp_path):
+        env = support.app_env(database_url=database_url, var_dir=tmp_path)
+        support.manage(env, "migrate", "--noinput")
+        result = json.loads(support.run_python(env, SETS_SCENARIO))
+        tricky = result["tricky"]
+        assert '"' in tricky and "\\" in tricky and "\U0001f600" in tricky
+        assert result["results"] == [[3, "a", False], "Forbidden", "NotFound", [1, "before", True], "NotFound", [3, "a", True], [4, "b", False]]
+        owner = result["owner"]
+        assert result["log"] == [
+            [3, "a", owner, "owner", {"cells": [{"row": 1, "col": 1, "value": tricky}, {"row": 2, "col": 2, "value": 7}]}],
+            [4, "b", owner, "owner", {"cells": [{"row": 2, "col": 1, "value": None}, {"row": 1, "col": 2, "value": False}]}],
+        ]
+        assert result["stored"] == [[tricky, False], [None, 7]]
