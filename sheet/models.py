@@ -1,4 +1,9 @@
-"""Tabula's tables and their constraints. Reads live in selectors.py, writes in services.py."""
+"""Tabula's tables and their constraints. Reads live in selectors.py, writes in services.py.
+
+A sheet's members, rows, columns and changes are found through unique constraints and indexes that
+all start with the sheet, so their foreign keys to the sheet have no index of their own: it would be
+one more index to update on every write, and one PostgreSQL's planner can pick over the right one.
+"""
 
 from django.conf import settings
 from django.db import models
@@ -28,7 +33,7 @@ class Member(models.Model):
         EDITOR = "editor"
         VIEWER = "viewer"
 
-    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="members")
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="members", db_index=False)  # see the module
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sheet_roles")
     role = models.CharField(max_length=10, choices=Role.choices)
 
@@ -53,7 +58,7 @@ class Row(models.Model):
     cells right of it.
     """
 
-    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="rows")
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="rows", db_index=False)  # see the module
     rid = models.BigIntegerField()
     position = models.BigIntegerField()
     values = models.JSONField(default=list)
@@ -67,7 +72,7 @@ class Row(models.Model):
 
 
 class Column(models.Model):
-    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="columns")
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="columns", db_index=False)  # see the module
     cid = models.BigIntegerField()
     position = models.BigIntegerField()
 
@@ -82,7 +87,7 @@ class Column(models.Model):
 class Change(models.Model):
     """The change log: one entry per committed change, exactly what it applied."""
 
-    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="changes")
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="changes", db_index=False)  # see the module
     rev = models.BigIntegerField()
     op = models.CharField(max_length=64)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
