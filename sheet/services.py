@@ -343,34 +343,45 @@ def _cursor():
     return connection.cursor()
 
 
-def _in(column: str, values, array_type: str) -> tuple[str, list]:
-    """``column`` is one of ``values``: one array parameter on PostgreSQL (typed as the column, or the
-    index is not used), a placeholder each elsewhere."""
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%b::{array_type})", [list(values)]
-    return f"{column} IN ({_placeholders(values)})", list(values)
+# What a batch of ``set`` operations reads, by kind: its tag, the table, the column it is looked up by
+# (and that column's array type), the key the answer gives, and the text it gives (t is the row found).
+_BATCH_READS = (
+    ("role", "sheet_member", "user_id", "int[]", "t.user_id", "t.role"),
+    ("op", "sheet_change", "op", "text[]", "0", "t.op"),
+    ("row", "sheet_row", "rid", "bigint[]", "t.rid", 'CAST(t."values" AS TEXT)'),
+    (
+        "col",
+        "sheet_column",
+        "cid",
+        "bigint[]",
+        "t.cid",
+        "CAST((SELECT COUNT(*) FROM sheet_column o WHERE o.sheet_id = t.sheet_id AND o.position < t.position) AS TEXT)",
+    ),
+)
 
 
 def _read_batch(cursor, sheet_id: int, *, users, ops, rows, cols) -> None:
     """Asks for everything a batch of ``set`` operations needs to know, in one statement (each part
-    tagged); ``_Found.of`` reads the answer."""
+    tagged); ``_Found.of`` reads the answer.
+
+    On PostgreSQL each wanted key is looked up on its own (``LATERAL … LIMIT 1``), through the unique
+    index on (sheet, key), whatever the planner believes: on a young table, before its statistics
+    say how many changes one sheet has, it otherwise scans all of the sheet's change log for the
+    batch's op ids (hundreds of entries a commit in the benchmarks, and growing).
+    """
     parts, params = [], []
-    for wanted, column, array_type, sql in (
-        (users, "user_id", "int[]", "SELECT 'role', user_id, role FROM sheet_member WHERE sheet_id = %s AND {test}"),
-        (ops, "op", "text[]", "SELECT 'op', 0, op FROM sheet_change WHERE sheet_id = %s AND {test}"),
-        (rows, "rid", "bigint[]", "SELECT 'row', rid, CAST(\"values\" AS TEXT) FROM sheet_row WHERE sheet_id = %s AND {test}"),
-        (
-            cols,
-            "c.cid",
-            "bigint[]",
-            "SELECT 'col', cid, CAST((SELECT COUNT(*) FROM sheet_column o WHERE o.sheet_id = c.sheet_id AND o.position < c.position) AS TEXT) "
-            "FROM sheet_column c WHERE c.sheet_id = %s AND {test}",
-        ),
-    ):
-        if wanted:
-            test, values = _in(column, wanted, array_type)
-            parts.append(sql.format(test=test))
-            params += [sheet_id, *values]
+    for wanted, (tag, table, column, array_type, key, text) in zip((users, ops, rows, cols), _BATCH_READS, strict=True):
+        if not wanted:
+            continue
+        if connection.vendor == "postgresql":
+            parts.append(
+                f"SELECT '{tag}', f.k, f.v FROM unnest(%b::{array_type}) AS w(k) CROSS JOIN LATERAL "  # noqa: S608 (constants)
+                f"(SELECT {key} AS k, {text} AS v FROM {table} t WHERE t.sheet_id = %s AND t.{column} = w.k LIMIT 1) AS f"
+            )
+            params += [list(wanted), sheet_id]
+        else:
+            parts.append(f"SELECT '{tag}', {key}, {text} FROM {table} t WHERE t.sheet_id = %s AND t.{column} IN ({_placeholders(wanted)})")  # noqa: S608
+            params += [sheet_id, *wanted]
     cursor.execute(" UNION ALL ".join(parts), params)
 
 
@@ -418,8 +429,10 @@ def _update_rows(cursor, sheet_id: int, rows: dict[int, list]) -> None:
         if pairs:
             cursor.execute(
                 'UPDATE sheet_row SET "values" = CAST(v.vals AS jsonb) FROM unnest(%b::bigint[], %b::text[]) AS v(rid, vals) '
-                "WHERE sheet_row.sheet_id = %s AND sheet_row.rid = v.rid",
-                [*map(list, zip(*pairs, strict=True)), sheet_id],
+                # The rid test again, so the rows are found through (sheet, rid) rather than by reading
+                # all of the sheet's rows, which the planner may think cheaper on a young table.
+                "WHERE sheet_row.sheet_id = %s AND sheet_row.rid = ANY(%b::bigint[]) AND sheet_row.rid = v.rid",
+                [*map(list, zip(*pairs, strict=True)), sheet_id, list(rows)],
             )
         return
     for start in range(0, len(pairs), ROWS_PER_UPDATE):
