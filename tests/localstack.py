@@ -150,8 +150,11 @@ class StackDatabase:
 class LocalStack:
     """PostgreSQL, Redis, gunicorn, two daphne processes (under supervisord) and nginx, on loopback."""
 
-    def __init__(self, directory: Path | None = None, *, gunicorn_workers: int = 2):
+    def __init__(self, directory: Path | None = None, *, gunicorn_workers: int = 2, spread_sheets: bool = False):
+        """``spread_sheets``: nginx balances sockets with least_conn instead of the site's hash of the
+        sheet, so one sheet's sockets land on both daphne processes (for tests of the paths between them)."""
         self.owns_directory = directory is None
+        self.spread_sheets = spread_sheets
         self.dir = Path(directory or tempfile.mkdtemp(prefix="tabula-stack-"))
         self.gunicorn_workers = gunicorn_workers
         self.logs = self.dir / "log"
@@ -293,6 +296,7 @@ files = {self.dir}/supervisor-tabula.conf
                 "127.0.0.1:8000 ": f"127.0.0.1:{self.gunicorn_port} ",
                 "127.0.0.1:8001 ": f"127.0.0.1:{self.daphne_ports[0]} ",
                 "127.0.0.1:8002 ": f"127.0.0.1:{self.daphne_ports[1]} ",
+                **({"    hash $uri consistent;\n": "    least_conn;\n"} if self.spread_sheets else {}),
             },
         )
         nginx_dir = self.dir / "nginx"

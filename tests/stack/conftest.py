@@ -14,7 +14,9 @@ def stack(tmp_path_factory):
     missing = [package for command, package in REQUIRED.items() if shutil.which(command) is None]
     if missing:
         pytest.fail(f"not installed: {', '.join(missing)}; scripts/test installs them")
-    with LocalStack(tmp_path_factory.mktemp("stack")) as running:
+    # These tests put one sheet's sockets on both daphne processes, to test what passes between them;
+    # the site as shipped keeps a sheet on one process (test_stack.ShippedRoutingTest).
+    with LocalStack(tmp_path_factory.mktemp("stack"), spread_sheets=True) as running:
         yield running
 
 

@@ -1,11 +1,14 @@
 """The production shape serves Tabula through nginx: pages, static files, the API and the sockets."""
 
 import asyncio
+import contextlib
 import json
 import urllib.request
 
 import pytest
 from websockets.asyncio.client import connect
+
+from tests.localstack import LocalStack
 
 pytestmark = pytest.mark.processes
 
@@ -87,3 +90,29 @@ class ThroughNginxTest:
 
         seen = asyncio.run(scenario())
         assert (seen["op"], seen["rev"], seen["cells"]) == ("http-1", 1, [{"row": 3, "col": 3, "value": 42}])
+
+
+class ShippedRoutingTest:
+    """The nginx site as shipped (the other tests here spread one sheet over both daphne processes)."""
+
+    async def test_a_sheets_sockets_share_a_daphne_process_and_sheets_spread(self, tmp_path):
+        with LocalStack(tmp_path / "stack") as shipped:
+            alice = shipped.session("alice", "alice-password-1")
+            sheet_ids = []
+            for n in range(16):
+                status, created = alice.request("POST", "/api/sheets/", {"name": f"routing {n}", "rows": 2, "cols": 2})
+                assert status == 201, created
+                sheet_ids.append(created["id"])
+
+            async def upstreams_of(sheet_id, count):
+                async with contextlib.AsyncExitStack() as sockets:
+                    opened = [await sockets.enter_async_context(open_socket(shipped, alice, sheet_id)) for _ in range(count)]
+                    for ws in opened:
+                        await next_of(ws, "hello")
+                    return [ws.response.headers["X-Tabula-Upstream"] for ws in opened]
+
+            daphnes = {f"127.0.0.1:{port}" for port in shipped.daphne_ports}
+            first = await upstreams_of(sheet_ids[0], 4)
+            assert len(set(first)) == 1 and set(first) <= daphnes
+            # 16 sheets on one of two processes by chance: 1 in 32,768.
+            assert {(await upstreams_of(sheet_id, 1))[0] for sheet_id in sheet_ids} == daphnes
