@@ -127,10 +127,19 @@ def _cells(content: dict, limits: Limits) -> tuple[CellWrite, ...]:
     if len(cells) > limits.max_cells_per_set:
         raise TooLarge(f"at most {limits.max_cells_per_set} cells per set")
     writes = []
+    max_chars = limits.max_value_chars
     for cell in cells:
         if not isinstance(cell, dict) or "value" not in cell:
             raise Invalid('each cell is {"row", "col", "value"}')
-        writes.append(CellWrite(_id(cell.get("row"), "row"), _id(cell.get("col"), "col"), cell_value(cell["value"], limits)))
+        row, col, value = cell.get("row"), cell.get("col"), cell["value"]
+        # The common case checked inline (a paste brings 10,000 cells); the rest through the full checks.
+        if type(row) is not int:
+            row = _id(row, "row")
+        if type(col) is not int:
+            col = _id(col, "col")
+        if type(value) is not str or len(value) > max_chars:
+            value = cell_value(value, limits)
+        writes.append(CellWrite(row, col, value))
     return tuple(writes)
 
 
