@@ -44,9 +44,11 @@ class SheetSession {
     if (!snapshot) return;
     this.model = new SheetModel(snapshot);
     this.showName(this.model.name);
+    // The snapshot's rows are the model's values in column order already (the model copied them):
+    // the grid takes them as they are rather than having the model build them again.
     this.grid = new Grid(
       this.page.grid,
-      { licenseKey: this.config.licenseKey, readOnly: this.isViewer, titles: this.model.titles, rows: this.model.values() },
+      { licenseKey: this.config.licenseKey, readOnly: this.isViewer, titles: this.model.titles, rows: snapshot.rows.map((r) => r.values) },
       {
         onEdit: (changes) => this.userEdited(changes),
         onStructure: (action) => this.userRestructured(action),

@@ -55,11 +55,6 @@ export class SheetModel {
     return this.colIndex.has(colId);
   }
 
-  /** The grid's rows of values in column order, as a snapshot lists them. */
-  values() {
-    return this.rowIds.map((r) => this.colIds.map((c) => this.value(r, c)));
-  }
-
   /**
    * Applies the change following `rev` and says what moved, for the grid:
    * {kind: 'set', cells}, {kind: 'insert_rows'|'insert_cols', at, count},
