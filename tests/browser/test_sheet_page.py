@@ -56,6 +56,34 @@ class TwoEditorsTest:
         paste_insert_delete_select(api, sheet_id, olivia, edgar)
 
 
+class ColumnsTest:
+    def test_edits_land_in_the_right_cells_after_columns_come_and_go(self, site, pages):
+        sheet_id, api = new_sheet(site, "Columns", rows=5, cols=4)
+        olivia = pages("olivia", sheet_id)
+        edgar = pages("edgar", sheet_id)
+        type_into(olivia, 0, 1, "b")
+        type_into(olivia, 0, 2, "c")
+        expect(cell(edgar, 0, 2)).to_have_text("c")
+
+        context_menu(edgar, 0, 1, "Insert 1 column left")
+        expect(cell(olivia, 0, 2)).to_have_text("b")
+        expect(cell(olivia, 0, 1)).to_have_text("")
+        type_into(edgar, 0, 1, "new")
+        paste(edgar, 1, 2, [["x", "y"]])
+        expect(cell(olivia, 0, 1)).to_have_text("new")
+        expect(cell(olivia, 1, 3)).to_have_text("y")
+
+        context_menu(olivia, 0, 2, "Delete 1 column")
+        expect(cell(edgar, 0, 2)).to_have_text("c")
+        type_into(olivia, 0, 3, "last")
+        expect(cell(edgar, 0, 3)).to_have_text("last")
+
+        _, values = snapshot_values(api, sheet_id)
+        assert values[0] == [None, "new", "c", "last"] and values[1] == [None, None, "y", None]
+        wait_until_showing(olivia, values)
+        wait_until_showing(edgar, values)
+
+
 class TypingTest:
     def test_remote_changes_never_overwrite_the_cell_being_typed_in(self, site, pages):
         sheet_id, api = new_sheet(site, "Busy")

@@ -178,9 +178,17 @@ export class Grid {
     this.hot.loadData(rows);
   }
 
-  /** Shows new values: cells are [row, col, value] positions. */
+  /**
+   * Shows new values: cells are [row, col, value] positions. They go straight into the rows
+   * Handsontable draws from (its data, by reference; rows and columns come and go in place), then
+   * one render: setDataAtCell runs its change pipeline cell by cell, 0.1-0.35 s for a 10,000-cell
+   * paste against 0.03 s this way. Positions are physical ones here: no sorting, moving or hiding.
+   */
   setCells(cells) {
-    if (cells.length) this.hot.setDataAtCell(cells, REMOTE);
+    if (!cells.length) return;
+    const rows = this.hot.getSettings().data;
+    for (const [row, col, value] of cells) rows[row][col] = value;
+    this.hot.render();
   }
 
   // Handsontable moves the selection, and an open editor with it, when rows or columns come and go.
