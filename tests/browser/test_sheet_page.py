@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.helpers import (
+    PASTE_SCRIPT,
     cell,
     changes_since,
     context_menu,
@@ -80,6 +81,23 @@ class ColumnsTest:
 
         _, values = snapshot_values(api, sheet_id)
         assert values[0] == [None, "new", "c", "last"] and values[1] == [None, None, "y", None]
+        wait_until_showing(olivia, values)
+        wait_until_showing(edgar, values)
+
+
+class PasteTest:
+    def test_a_paste_fills_a_larger_selection_and_stops_at_the_grid_edge(self, site, pages):
+        sheet_id, api = new_sheet(site, "Pastes", rows=5, cols=4)
+        olivia = pages("olivia", sheet_id)
+        edgar = pages("edgar", sheet_id)
+        cell(olivia, 0, 0).click()
+        cell(olivia, 1, 1).click(modifiers=["Shift"])
+        olivia.evaluate(PASTE_SCRIPT, "z")
+        paste(olivia, 4, 2, [["p", "q", "r"], ["s", "t", "u"]])
+        expect(cell(edgar, 4, 3)).to_have_text("q")
+        expect(cell(edgar, 1, 1)).to_have_text("z")
+        _, values = snapshot_values(api, sheet_id)
+        assert values == [["z", "z", None, None], ["z", "z", None, None], [None] * 4, [None] * 4, [None, None, "p", "q"]]
         wait_until_showing(olivia, values)
         wait_until_showing(edgar, values)
 

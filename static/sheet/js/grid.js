@@ -56,6 +56,7 @@ export class Grid {
       beforeCreateCol: (index, amount, source) => source === REMOTE,
       beforeRemoveRow: (index, amount, physicalRows, source) => source === REMOTE,
       beforeRemoveCol: (index, amount, physicalCols, source) => source === REMOTE,
+      beforePaste: (data) => this.#paste(data),
       beforeChange: (changes, source) => {
         if (NOT_USER_EDITS.has(source)) return true;
         if (this.readOnly) return false;
@@ -79,6 +80,42 @@ export class Grid {
       },
       afterDocumentKeyDown: () => this.handlers.onEditorMaybeClosed(),
     });
+  }
+
+  /**
+   * A paste, done here instead of by Handsontable (returns false to stop its own). Its paste runs
+   * every cell through its change pipeline before the edit can leave (0.15-0.3 s for 10,000 cells),
+   * and a page still busy after sending holds a large message back on its way out (about 0.2 s more
+   * for that paste's 390 kB). The cells are Handsontable's: from the active selection's top-left
+   * corner, the block repeated over a larger selection, cut at the grid's edges (rows and columns
+   * come only from the server). They go into the grid's data, out as one edit, then on screen,
+   * selected as Handsontable would.
+   */
+  #paste(data) {
+    const range = this.hot.getSelectedRangeActive();
+    if (this.readOnly || !range || !data.length || !data[0].length) return false;
+    const { row: top, col: left } = range.getTopStartCorner();
+    const { row: bottom, col: right } = range.getBottomEndCorner();
+    const width = data[0].length;
+    const lastRow = Math.min(this.hot.countRows() - 1, top + Math.max(data.length, bottom - top + 1) - 1);
+    const lastCol = Math.min(this.hot.countCols() - 1, left + Math.max(width, right - left + 1) - 1);
+    const rows = this.hot.getSettings().data;
+    const changes = [];
+    for (let row = top; row <= lastRow; row += 1) {
+      const pasted = data[(row - top) % data.length];
+      for (let col = left; col <= lastCol; col += 1) {
+        const text = pasted[(col - left) % width];
+        const value = text === "" || text === undefined ? null : text; // an emptied cell holds null
+        changes.push({ row, col, old: rows[row][col], value });
+        rows[row][col] = value;
+      }
+    }
+    this.handlers.onEdit(changes);
+    this.hot.batchRender(() => {
+      this.hot.render();
+      this.hot.selectCell(top, left, lastRow, lastCol);
+    });
+    return false;
   }
 
   // ---------------------------------------------------------------- menus
