@@ -770,19 +770,26 @@ print(json.dumps({
 """
 
 
+def scenario_result(database: str, request, tmp_path, scenario: str, **settings) -> dict:
+    """Runs a scenario script in a process of its own against a migrated SQLite file or throwaway
+    PostgreSQL database (``database``), with these extra settings in its environment; returns the
+    JSON it printed."""
+
+    def run(database_url):
+        env = support.app_env(database_url=database_url, var_dir=tmp_path, **settings)
+        support.manage(env, "migrate", "--noinput")
+        return json.loads(support.run_python(env, scenario))
+
+    if database == "sqlite":
+        return run(f"sqlite:///{tmp_path / 'scenario.sqlite3'}")
+    with request.getfixturevalue("postgres").database(prefix="tabula_scenario") as url:
+        return run(url)
+
+
 class RowStorageAcrossDatabasesTest:
     @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
     def test_column_changes_keep_cells_in_column_order(self, database, request, tmp_path):
-        if database == "sqlite":
-            self.check(f"sqlite:///{tmp_path / 'cols.sqlite3'}", tmp_path)
-        else:
-            with request.getfixturevalue("postgres").database(prefix="tabula_cols") as url:
-                self.check(url, tmp_path)
-
-    def check(self, database_url, tmp_path):
-        env = support.app_env(database_url=database_url, var_dir=tmp_path)
-        support.manage(env, "migrate", "--noinput")
-        result = json.loads(support.run_python(env, COLUMNS_SCENARIO))
+        result = scenario_result(database, request, tmp_path, COLUMNS_SCENARIO)
         expected = [[None, None, None, 3.5, None], [None, None, "x", None, None], [None, None, None, None, "far"]]
         assert result["snapshot"] == expected
         assert [c["id"] for c in result["api"]["columns"]] == [7, 4, 5, 3, 6]
@@ -830,16 +837,7 @@ print(json.dumps({
 class CommitSetsAcrossDatabasesTest:
     @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
     def test_a_batch_with_every_outcome(self, database, request, tmp_path):
-        if database == "sqlite":
-            self.check(f"sqlite:///{tmp_path / 'sets.sqlite3'}", tmp_path)
-        else:
-            with request.getfixturevalue("postgres").database(prefix="tabula_sets") as url:
-                self.check(url, tmp_path)
-
-    def check(self, database_url, tmp_path):
-        env = support.app_env(database_url=database_url, var_dir=tmp_path)
-        support.manage(env, "migrate", "--noinput")
-        result = json.loads(support.run_python(env, SETS_SCENARIO))
+        result = scenario_result(database, request, tmp_path, SETS_SCENARIO)
         tricky = result["tricky"]
         assert '"' in tricky and "\\" in tricky and "\U0001f600" in tricky
         assert result["results"] == [[3, "a", False], "Forbidden", "NotFound", [1, "before", True], "NotFound", [3, "a", True], [4, "b", False]]
@@ -872,8 +870,6 @@ with connection.cursor() as cursor:
 
 class PreparedStatementsTest:
     @pytest.mark.parametrize(("setting", "prepared"), [("on", ["INSERT", "SELECT", "SELECT", "UPDATE", "UPDATE"]), ("off", [])])
-    def test_the_edits_statements_are_prepared_unless_turned_off(self, setting, prepared, postgres, tmp_path):
-        with postgres.database(prefix="tabula_prep") as url:
-            env = support.app_env(database_url=url, var_dir=tmp_path, DATABASE_PREPARED_STATEMENTS=setting, DATABASE_CONN_MAX_AGE=60)
-            support.manage(env, "migrate", "--noinput")
-            assert json.loads(support.run_python(env, PREPARED_SCENARIO)) == prepared
+    def test_the_edits_statements_are_prepared_unless_turned_off(self, setting, prepared, request, tmp_path):
+        settings = {"DATABASE_PREPARED_STATEMENTS": setting, "DATABASE_CONN_MAX_AGE": 60}
+        assert scenario_result("postgresql", request, tmp_path, PREPARED_SCENARIO, **settings) == prepared
