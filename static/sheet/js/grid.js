@@ -4,6 +4,8 @@
 
 /* global Handsontable */
 
+import { cellValue } from "./protocol.js";
+
 const REMOTE = "tabula.remote"; // the source of every change this module makes for the server's model
 const NOT_USER_EDITS = new Set([REMOTE, "loadData", "updateData"]);
 const MAX_INSERT = 1000;
@@ -85,8 +87,7 @@ export class Grid {
   /**
    * A paste, done here instead of by Handsontable (returns false to stop its own). Its paste runs
    * every cell through its change pipeline before the edit can leave (0.15-0.3 s for 10,000 cells),
-   * and a page still busy after sending holds a large message back on its way out (about 0.2 s more
-   * for that paste's 390 kB). The cells are Handsontable's: from the active selection's top-left
+   * and keeps the page busy after it. The cells are Handsontable's: from the active selection's top-left
    * corner, the block repeated over a larger selection, cut at the grid's edges (rows and columns
    * come only from the server). They go into the grid's data, out as one edit, then on screen,
    * selected as Handsontable would.
@@ -104,8 +105,7 @@ export class Grid {
     for (let row = top; row <= lastRow; row += 1) {
       const pasted = data[(row - top) % data.length];
       for (let col = left; col <= lastCol; col += 1) {
-        const text = pasted[(col - left) % width];
-        const value = text === "" || text === undefined ? null : text; // an emptied cell holds null
+        const value = cellValue(pasted[(col - left) % width]);
         changes.push({ row, col, old: rows[row][col], value });
         rows[row][col] = value;
       }

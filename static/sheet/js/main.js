@@ -318,8 +318,8 @@ class SheetSession {
     for (const { row, col, old, value } of changes) {
       const ids = this.idsAt(row, col);
       if (!ids) continue;
-      const next = normalise(value);
-      if (next === normalise(old)) continue;
+      const next = protocol.cellValue(value);
+      if (next === protocol.cellValue(old)) continue;
       if (typeof next === "string" && next.length > this.limits.maxValueChars) tooLong.push(ids);
       else writes.push({ ...ids, value: next });
     }
@@ -473,11 +473,6 @@ class SheetSession {
     clearTimeout(this.noticeTimer);
     if (!sticky && !this.gone) this.noticeTimer = setTimeout(() => (notice.hidden = true), NOTICE_MS);
   }
-}
-
-/** Empty text clears a cell: the wire's null. */
-function normalise(value) {
-  return value === "" || value === undefined || value === null ? null : value;
 }
 
 function boot() {

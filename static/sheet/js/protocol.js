@@ -10,6 +10,11 @@ export const CLOSE_ROLE_CHANGED = 4409;
 const MESSAGE_BUDGET_BYTES = 900 * 1024;
 const utf8 = new TextEncoder();
 
+/** A cell's value as the wire holds it: empty text clears a cell, as null. */
+export function cellValue(value) {
+  return value === "" || value === undefined || value === null ? null : value;
+}
+
 /** A fresh operation id: unique per sheet, at most 64 characters. */
 export function newOpId() {
   if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
