@@ -849,6 +849,72 @@ class CommitSetsAcrossDatabasesTest:
         assert result["stored"] == [[tricky, False], [None, 7]]
 
 
+# commit_sets' transaction ends however the batch does: nothing to write, no such sheet, or a write
+# the database refuses (then nothing of the batch stays). On PostgreSQL commit_sets sends BEGIN and
+# COMMIT itself; a second connection then finds the sheet unlocked.
+TRANSACTION_SCENARIO = """
+import json
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.db import connection, connections
+from sheet import services
+from sheet.domain.values import CellWrite, SetCells
+from sheet.models import Change, Sheet
+
+users = get_user_model().objects
+owner, stranger = (users.create_user(username=n, password="unused-pw") for n in ("owner", "stranger"))
+sheet_id = services.create_sheet(user=owner, name="Tx", rows=2, cols=2).id
+ended = []
+
+def batch(user, op, value):
+    results = services.commit_sets(sheet_id=sheet_id, requests=[(user, SetCells(op, (CellWrite(1, 1, value),)))])
+    if connection.vendor == "postgresql":
+        other = connections.create_connection("default")
+        with other.cursor() as cursor:  # fails at once if the sheet were still locked
+            cursor.execute("SELECT id FROM sheet_sheet WHERE id = %s FOR UPDATE NOWAIT", [sheet_id])
+        other.close()
+        ended.append(connection.connection.info.transaction_status.name)
+    return [type(r).__name__ if isinstance(r, Exception) else r.change.rev for r in results]
+
+write_batch = services._write_batch
+def refused(cursor, sheet_id, **kwargs):
+    write_batch(cursor, sheet_id, **kwargs)
+    cursor.execute("SELECT * FROM no_such_table")
+
+outcomes = {"stranger": batch(stranger, "s", "no")}
+services._write_batch = refused
+try:
+    batch(owner, "refused", "lost")
+except Exception as exc:
+    outcomes["refused"] = type(exc).__name__
+services._write_batch = write_batch
+outcomes["after"] = batch(owner, "after", "kept")
+sheet_id, missing = 10**9, sheet_id
+outcomes["missing"] = batch(owner, "m", "no")
+print(json.dumps({
+    "outcomes": outcomes,
+    "ended": ended,
+    "rev": Sheet.objects.get(pk=missing).rev,
+    "log": list(Change.objects.filter(sheet_id=missing).values_list("op", flat=True)),
+}))
+"""
+
+
+class CommitSetsTransactionTest:
+    @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+    def test_every_way_a_batch_ends_leaves_no_transaction_behind(self, database, request, tmp_path):
+        result = scenario_result(database, request, tmp_path, TRANSACTION_SCENARIO)
+        assert result["outcomes"] == {
+            "stranger": ["NotFound"],
+            "refused": "OperationalError" if database == "sqlite" else "UndefinedTable",
+            "after": [1],
+            "missing": ["NotFound"],
+        }
+        assert result["rev"] == 1 and result["log"] == ["after"]
+        assert result["ended"] == ([] if database == "sqlite" else ["IDLE"] * 3)
+
+
 PREPARED_SCENARIO = """
 import json
 import django
@@ -869,7 +935,7 @@ with connection.cursor() as cursor:
 
 
 class PreparedStatementsTest:
-    @pytest.mark.parametrize(("setting", "prepared"), [("on", ["INSERT", "SELECT", "SELECT", "UPDATE", "UPDATE"]), ("off", [])])
+    @pytest.mark.parametrize(("setting", "prepared"), [("on", ["BEGIN", "COMMIT", "INSERT", "SELECT", "SELECT", "UPDATE", "UPDATE"]), ("off", [])])
     def test_the_edits_statements_are_prepared_unless_turned_off(self, setting, prepared, request, tmp_path):
         settings = {"DATABASE_PREPARED_STATEMENTS": setting, "DATABASE_CONN_MAX_AGE": 60}
         assert scenario_result("postgresql", request, tmp_path, PREPARED_SCENARIO, **settings) == prepared
