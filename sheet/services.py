@@ -410,10 +410,10 @@ def _transaction():
         yield True
     finally:
         if not pg.closed and pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            # A connection that fails here is broken: the server ends its transaction, and Django
-            # replaces the connection before its next use (CONN_HEALTH_CHECKS).
-            with contextlib.suppress(psycopg.Error):
+            with contextlib.suppress(psycopg.Error):  # then the connection is lost, and so is the transaction
                 pg.execute("ROLLBACK")
+        if pg.closed:  # lost (PostgreSQL restarted, say): the next batch connects afresh
+            connection.close()
 
 
 def _pipeline():
