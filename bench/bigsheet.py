@@ -35,8 +35,10 @@ Results: tables on stdout and JSON in bench/results/bigsheet-<time>.json.
 from __future__ import annotations
 
 import argparse
+import base64
 import cProfile
 import functools
+import hashlib
 import http.server
 import io
 import json
@@ -551,8 +553,21 @@ def target_text_before(page, row: int) -> str:
     return str(page.evaluate("(row) => window.tabula.grid.hot.getDataAtCell(row, 0)", row))
 
 
+def certificate_pin(cert: Path) -> str:
+    """Chromium's ``--ignore-certificate-errors-spki-list`` entry for the stack's self-signed
+    certificate: Chromium then treats it as valid, and caches what the pages load as it does for a
+    real certificate (with ``ignore_https_errors`` it caches nothing: every load would fetch
+    Handsontable again, which no user's browser does)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    key = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
 def new_context(browser, stack, session):
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, ignore_https_errors=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
     context.add_cookies([{"name": c.name, "value": c.value, "url": stack.url} for c in session.jar])
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     return context
@@ -611,7 +626,8 @@ def run(args) -> dict:
             entry["snapshot_breakdown"] = snapshot_breakdown(stack, sheet_id, args.runs)
 
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            pin = f"--ignore-certificate-errors-spki-list={certificate_pin(Path(stack.cert))}"
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, pin])
             try:
                 for rows, sheet_id in sheets.items():
                     entry = result["sizes"][str(rows)]
