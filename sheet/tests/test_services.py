@@ -867,12 +867,12 @@ owner, stranger = (users.create_user(username=n, password="unused-pw") for n in 
 sheet_id = services.create_sheet(user=owner, name="Tx", rows=2, cols=2).id
 ended = []
 
-def batch(user, op, value):
-    results = services.commit_sets(sheet_id=sheet_id, requests=[(user, SetCells(op, (CellWrite(1, 1, value),)))])
+def batch(user, op, value, sheet=sheet_id):
+    results = services.commit_sets(sheet_id=sheet, requests=[(user, SetCells(op, (CellWrite(1, 1, value),)))])
     if connection.vendor == "postgresql":
         other = connections.create_connection("default")
         with other.cursor() as cursor:  # fails at once if the sheet were still locked
-            cursor.execute("SELECT id FROM sheet_sheet WHERE id = %s FOR UPDATE NOWAIT", [sheet_id])
+            cursor.execute("SELECT id FROM sheet_sheet WHERE id = %s FOR UPDATE NOWAIT", [sheet])
         other.close()
         ended.append(connection.connection.info.transaction_status.name)
     return [type(r).__name__ if isinstance(r, Exception) else r.change.rev for r in results]
@@ -891,20 +891,21 @@ except Exception as exc:
 services._write_batch = write_batch
 outcomes["after"] = batch(owner, "after", "kept")
 if connection.vendor == "postgresql":  # the server ends the connection between two batches
-    with connections.create_connection("default").cursor() as cursor:
+    other = connections.create_connection("default")
+    with other.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(%s)", [connection.connection.info.backend_pid])
+    other.close()
     try:
         batch(owner, "lost", "lost")
     except Exception as exc:
         outcomes["lost"] = type(exc).__name__
     outcomes["reconnected"] = batch(owner, "again", "kept")
-sheet_id, missing = 10**9, sheet_id
-outcomes["missing"] = batch(owner, "m", "no")
+outcomes["missing"] = batch(owner, "m", "no", sheet=10**9)
 print(json.dumps({
     "outcomes": outcomes,
     "ended": ended,
-    "rev": Sheet.objects.get(pk=missing).rev,
-    "log": list(Change.objects.filter(sheet_id=missing).values_list("op", flat=True)),
+    "rev": Sheet.objects.get(pk=sheet_id).rev,
+    "log": list(Change.objects.filter(sheet_id=sheet_id).values_list("op", flat=True)),
 }))
 """
 
