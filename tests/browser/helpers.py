@@ -82,7 +82,11 @@ def type_into(page, row: int, col: int, text: str) -> None:
 
 
 def context_menu(page, row: int, col: int, item: str) -> None:
+    """Selects a cell alone, right-clicks it and picks a menu item. To Handsontable a click on the
+    same cell element within 500 ms of an earlier one is a double click, which opens the editor over
+    the cell: Escape closes it if so (and does nothing otherwise)."""
     cell(page, row, col).click()
+    page.keyboard.press("Escape")
     cell(page, row, col).click(button="right")
     page.locator(".htContextMenu td").filter(has_text=item).first.click()
 
