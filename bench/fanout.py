@@ -788,9 +788,14 @@ def run_load(scenario: Scenario, target, args, *, procs: int) -> dict:
             target.stop()
 
 
+def find_py_spy() -> str | None:
+    found = shutil.which("py-spy") or Path(sys.executable).parent / "py-spy"
+    return str(found) if os.access(found, os.X_OK) else None
+
+
 def start_profilers(targets: dict[str, int], scenario: Scenario, kind: str, args) -> dict[str, tuple[subprocess.Popen, Path]]:
     """py-spy record on each server process for the sending window (collapsed stacks in bench/results/)."""
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    py_spy = find_py_spy()
     procs = {}
     for name, pid in targets.items():
         out = RESULTS / f"profile-{args.stamp}-{scenario.name}-{kind}-{name}.txt"
@@ -1114,6 +1119,8 @@ def main(argv=None) -> int:
         if not 1 <= args.writers <= args.clients:
             parser.error("--writers must be between 1 and --clients")
         scenarios = [Scenario("custom", args.clients, args.writers, args.rate, args.seconds or 10)]
+    if args.py_spy and find_py_spy() is None:
+        parser.error("--py-spy needs py-spy (.venv/bin/pip install py-spy)")
 
     # SIGTERM ends the run like Ctrl-C, so the stack and the floor are always stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
