@@ -75,25 +75,30 @@ def cell(page, row: int, col: int):
     return page.locator(f"#grid .ht_master .htCore tbody tr:nth-child({row + 1}) td:nth-child({col + 2})")
 
 
-def type_into(page, row: int, col: int, text: str) -> None:
+def select_cell(page, row: int, col: int) -> None:
+    """Selects one cell with a click, with no editor open. To Handsontable a click on the same cell
+    element within 500 ms of an earlier one is a double click, which opens the editor over the cell:
+    Escape closes it if so (and does nothing otherwise)."""
     cell(page, row, col).click()
+    page.keyboard.press("Escape")
+
+
+def type_into(page, row: int, col: int, text: str) -> None:
+    select_cell(page, row, col)
     page.keyboard.type(text)
     page.keyboard.press("Enter")
 
 
 def context_menu(page, row: int, col: int, item: str) -> None:
-    """Selects a cell alone, right-clicks it and picks a menu item. To Handsontable a click on the
-    same cell element within 500 ms of an earlier one is a double click, which opens the editor over
-    the cell: Escape closes it if so (and does nothing otherwise)."""
-    cell(page, row, col).click()
-    page.keyboard.press("Escape")
+    """Selects a cell alone, right-clicks it and picks a menu item."""
+    select_cell(page, row, col)
     cell(page, row, col).click(button="right")
     page.locator(".htContextMenu td").filter(has_text=item).first.click()
 
 
 def paste(page, row: int, col: int, rows: list[list[str]]) -> None:
     """A real paste event carrying tab-separated text, as a spreadsheet copy puts on the clipboard."""
-    cell(page, row, col).click()
+    select_cell(page, row, col)
     page.evaluate(PASTE_SCRIPT, "\n".join("\t".join(r) for r in rows))
 
 
