@@ -3,25 +3,37 @@ built from ids each client's own (lagging) model knows, so many name rows and co
 Every socket must see every change in revision order with no gap, and once everyone is quiet every
 client's model must equal the server's snapshot, whose change log has no hole.
 
+Four more clients are browser pages whose network fails (``Page``, through a relay the test stalls and
+cuts, or their own socket closed). Offline they keep editing from their stale model into their outbox;
+each comes back either on a new socket (sync from its model's revision, resend the outbox) or by
+reloading (a fresh snapshot over HTTP, a new socket, the stored outbox resent), to either daphne.
+Every op id any client made must then be in the change log exactly once or have been refused, never
+both, and every change a page's sockets delivered must agree with the log.
+
 The seed is fixed (TABULA_CONVERGENCE_SEED overrides it) and printed in every failure message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import pytest
 
 from sheet.domain.grid import Grid
-from tests.integration.clients import Follower, SheetSocket
+from tests.integration.clients import Follower, Page, SheetSocket
 
 pytestmark = pytest.mark.processes
 
 SEED = int(os.environ.get("TABULA_CONVERGENCE_SEED", "20240611"))
 CLIENTS = 6
+PAGES = 4
 OPS_PER_CLIENT = 60
+OUTAGES_PER_PAGE = 3
 MAX_PAUSE = 0.04  # seconds between one client's operations; concurrency comes from the six of them
 VALUES = ["", "x", "hello", "ünïcode ✓", 0, 1, -7, 3.25, 1e20, True, False, None]
 
@@ -52,6 +64,58 @@ async def edit(rng: random.Random, name: str, follower: Follower, sent: list[str
         await asyncio.sleep(rng.uniform(0, MAX_PAUSE))
 
 
+@dataclass(frozen=True)
+class Outage:
+    """One time a page loses the server, counted in the page's own operations."""
+
+    at: int  # the operation before which it starts
+    how: str  # "cut": the network passes nothing for `stalled` operations, then resets; "close": the page closes its socket
+    stalled: int
+    offline: int  # operations made offline, into the outbox only
+    back: str  # "reconnect" (new socket, sync from the model, resend) or "reload" (snapshot, new socket, sync, resend)
+    daphne: int  # the process it comes back to
+
+
+def outage_plan(rng: random.Random, page: int) -> list[Outage]:
+    """Drawn from its own generator, so a seed always makes the same outages (the operations depend on
+    timing: each is drawn from a model). Each page's first outage is a cut; half the pages come back
+    from it by reloading, half by reconnecting."""
+    outages, at = [], rng.randint(2, 12)
+    for k in range(OUTAGES_PER_PAGE):
+        how = "cut" if k == 0 or rng.random() < 0.7 else "close"
+        back = ("reload" if page % 2 == 0 else "reconnect") if k == 0 else rng.choice(["reload", "reconnect"])
+        outage = Outage(at, how, rng.randint(0, 3) if how == "cut" else 0, rng.randint(0, 12), back, rng.randrange(2))
+        outages.append(outage)
+        at += outage.stalled + outage.offline + rng.randint(3, 12)
+    return outages
+
+
+async def roam(rng: random.Random, name: str, page: Page, plan: list[Outage]) -> None:
+    """Makes the page's operations, losing the server and coming back as ``plan`` says (whatever of it
+    falls after the last operation happens then)."""
+    steps: list[tuple[int, Callable[[], Awaitable[None]]]] = []
+    for outage in plan:
+        if outage.how == "cut":
+            steps += [(outage.at, page.stall), (outage.at + outage.stalled, page.cut)]
+        else:
+            steps.append((outage.at, page.close))
+        back = page.reload if outage.back == "reload" else page.reconnect
+        steps.append((outage.at + outage.stalled + outage.offline, lambda back=back, d=outage.daphne: back(daphne=d)))
+    steps.sort(key=lambda step: step[0])  # stable: an outage's steps keep their order
+    for i in range(OPS_PER_CLIENT):
+        while steps and steps[0][0] <= i:
+            await steps.pop(0)[1]()
+        await page.make(random_operation(rng, page.model, f"{name}-{i}"))
+        await asyncio.sleep(rng.uniform(0, MAX_PAUSE))
+    for _, step in steps:
+        await step()
+
+
+def same_change(answer: dict, logged: dict | None) -> bool:
+    """The same change, ``overwritten`` aside (set changes are gaining it; not compared yet)."""
+    return logged is not None and {k: v for k, v in answer.items() if k != "overwritten"} == {k: v for k, v in logged.items() if k != "overwritten"}
+
+
 async def request(session, method: str, path: str) -> tuple[int, dict]:
     return await asyncio.to_thread(session.request, method, path)
 
@@ -62,7 +126,7 @@ class ConvergenceTest:
         where = f"seed {SEED}"
         sheet_id = shared_sheet["id"]
         sessions = {name: deployment.session(name) for name in ("ada", "bob")}
-        followers, tasks = [], []
+        followers, tasks, pages = [], [], []
         for i in range(CLIENTS):
             socket = await SheetSocket.open(deployment, sessions["ada" if i % 2 == 0 else "bob"], sheet_id, daphne=i % 2)
             assert socket.hello["rev"] == shared_sheet["rev"] == 0, where
@@ -71,34 +135,68 @@ class ConvergenceTest:
             tasks.append(asyncio.create_task(follower.run()))
         sent: list[list[str]] = [[] for _ in followers]
         try:
+            for k in range(PAGES):
+                page = Page(f"p{k}", deployment, sessions["bob" if k % 2 == 0 else "ada"], sheet_id)
+                pages.append(page)
+                await page.load()
+                await page.open(daphne=k % 2)
             rng = random.Random(SEED)
-            await asyncio.gather(*(edit(random.Random(rng.random()), f"c{i}", f, sent[i]) for i, f in enumerate(followers)))
+            editors = [edit(random.Random(rng.random()), f"c{i}", f, sent[i]) for i, f in enumerate(followers)]
+            plans = [outage_plan(random.Random(rng.random()), k) for k in range(PAGES)]
+            roamers = [roam(random.Random(rng.random()), page.name, page, plan) for page, plan in zip(pages, plans, strict=True)]
+            await asyncio.gather(*editors, *roamers)
 
-            # Quiet: every operation gets its answer (its change, or an error) on its own socket.
+            # Quiet: every operation gets its answer (its change, or an error) on its own socket, and
+            # every page is back, synced, with an empty outbox.
             for follower, ops in zip(followers, sent, strict=True):
                 await follower.wait_until(lambda f=follower, ops=ops: all(op in f.answers for op in ops), timeout=60)
+            for page in pages:
+                await page.wait_until(lambda p=page: p.quiet, timeout=60)
             status, snapshot = await request(sessions["ada"], "GET", f"/api/sheets/{sheet_id}/")
             assert status == 200, where
-            for follower in followers:
-                await follower.wait_until(lambda f=follower: f.model.rev >= snapshot["rev"], timeout=30)
+            for client in [*followers, *pages]:
+                await client.wait_until(lambda c=client: c.model.rev >= snapshot["rev"], timeout=30)
         finally:
             for follower in followers:
                 await follower.socket.close()
             await asyncio.gather(*tasks)
+            for page in pages:
+                await page.finish()
+        assert not [p for page in pages for p in page.problems], (where, [page.problems for page in pages])
 
         answers = {op: f.answers[op] for f, ops in zip(followers, sent, strict=True) for op in ops}
+        for page in pages:
+            assert sorted(page.answers) == sorted(page.made), (where, page.name, page.outbox)
+            answers.update(page.answers)
+        made = [op for ops in sent for op in ops] + [op for page in pages for op in page.made]
+        assert len(made) == len(set(made)) == len(answers), where
         refused = {op: a["code"] for op, a in answers.items() if a["type"] == "error"}
         applied = [op for op, a in answers.items() if a["type"] == "change"]
-        print(f"{len(applied)} changes, {len(refused)} refused")
+        counts = collections.Counter()
+        for page in pages:
+            counts.update(page.counts)
+        print(f"{len(applied)} changes, {len(refused)} refused; pages: {dict(sorted(counts.items()))}")
         assert set(refused.values()) <= {"not_found"}, (where, refused)
         assert snapshot["rev"] == len(applied), where
-        for follower in followers:
-            assert follower.model.matches(snapshot), (where, follower.model.values(), snapshot)
+        for client in [*followers, *pages]:
+            assert client.model.matches(snapshot), (where, client.model.values(), snapshot)
         status, log = await request(sessions["bob"], "GET", f"/api/sheets/{sheet_id}/changes?since=0")
         assert status == 200, where
         assert [c["rev"] for c in log["changes"]] == list(range(1, snapshot["rev"] + 1)), where
         assert sorted(c["op"] for c in log["changes"]) == sorted(applied), where
+        # None lost, none applied twice: every op id made is in the log once or was refused, never both.
+        in_log = collections.Counter(c["op"] for c in log["changes"])
+        assert [op for op, n in in_log.items() if n > 1] == [], where
+        assert set(in_log) | set(refused) == set(made) and not set(in_log) & set(refused), where
+        # Each op's answer is its change in the log, the same when a resent op got its original back.
+        by_rev = {c["rev"]: c for c in log["changes"]}
+        wrong = {op: (a, by_rev.get(a["rev"])) for op, a in answers.items() if a["type"] == "change" and not same_change(a, by_rev.get(a["rev"]))}
+        assert not wrong, (where, wrong)
         assert all(f.seen == [(c["rev"], c["op"]) for c in log["changes"]] for f in followers), where
+        for page in pages:
+            assert [(rev, op) for rev, op in page.received if by_rev.get(rev, {}).get("op") != op] == [], (where, page.name)
+            assert [rev for rev, _ in page.applied] == sorted({rev for rev, _ in page.applied}), (where, page.name, page.applied)
+        assert counts["reloads"] and counts["reconnects"], (where, counts)
         replayed = Grid.from_snapshot(shared_sheet)
         for change in log["changes"]:
             replayed.apply(change)
