@@ -227,6 +227,8 @@ TABULA_LIMITS = {
     "http_ops_per_minute": env_int("TABULA_HTTP_OPS_PER_MINUTE", 6_000),
     "max_sync_changes": env_int("TABULA_MAX_SYNC_CHANGES", 5_000),
 }
+# A socket its client sent nothing on for this long is closed and leaves presence; 0: never.
+TABULA_SOCKET_SILENCE_SECONDS = env_int("TABULA_SOCKET_SILENCE_SECONDS", 30)
 # What a socket's client may leave unread beyond daphne's 64 KiB write buffer before the server stops
 # sending it broadcasts and tells it to reload (docs/architecture.md, "A client that does not read").
 TABULA_SEND_BACKLOG_BYTES = env_int("TABULA_SEND_BACKLOG_BYTES", 8 * 1024 * 1024)

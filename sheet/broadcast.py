@@ -29,6 +29,8 @@ CLOSE_MESSAGE_TOO_BIG = 4413
 # The database or the channel layer failed: the client reconnects, resends what was not
 # acknowledged and syncs, once the service is back (not 1011, for the same reason as above).
 CLOSE_UNAVAILABLE = 4503
+# The client sent nothing for TABULA_SOCKET_SILENCE_SECONDS: its network is gone (a live page pings).
+CLOSE_SILENT = 4408
 
 group_name = fanout.group_name
 

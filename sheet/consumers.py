@@ -6,18 +6,20 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import time
 import uuid
 
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from sheet import broadcast, fanout, protocol, selectors, services
 from sheet.domain.errors import Forbidden, OperationError, RateLimited
 from sheet.domain.flow import ChangeSequencer, TokenBucket
 from sheet.domain.rules import user_color
-from sheet.domain.values import WRITER_ROLES, PresenceEntry, Select, Sync
+from sheet.domain.values import WRITER_ROLES, Ping, PresenceEntry, Select, Sync
 from sheet.limits import current as current_limits
 
 logger = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.reloading = False  # told to reload: no broadcasts until its next sync
         self.gap_timer: asyncio.TimerHandle | None = None
         self.checked_rev = 0  # the sheet's revision in the database at the hub's last check
+        self.left = False
         try:
             await self.serve(receive)
         except StopConsumer:
@@ -60,9 +63,20 @@ class SheetConsumer(AsyncWebsocketConsumer):
         every event already in the inbox: those happened before what the client sends now."""
         incoming = asyncio.ensure_future(receive())
         event = self.next_event = asyncio.ensure_future(self.inbox.get())
+        loop = asyncio.get_running_loop()
+        heard = loop.time()
         try:
             while True:
-                await asyncio.wait((incoming, event), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait((incoming, event), return_when=asyncio.FIRST_COMPLETED, timeout=self.silence_limit(heard))
+                if not (incoming.done() or event.done()):
+                    # Nothing from the client for that long (a live page pings): its network is gone.
+                    # Closing drops its presence; receive() then brings the disconnect.
+                    logger.info("sheet %s socket %s went silent; closing", getattr(self, "sheet_id", "?"), self.conn)
+                    await self.close(code=broadcast.CLOSE_SILENT)
+                    heard = math.inf
+                    # Others see it leave now, not when the dead connection's disconnect comes.
+                    await self.leave_sheet()
+                    continue
                 self.dispatching = True
                 if event.done():
                     await self.dispatch(event.result())
@@ -70,6 +84,8 @@ class SheetConsumer(AsyncWebsocketConsumer):
                 else:
                     while not self.inbox.empty():
                         await self.dispatch(self.inbox.get_nowait())
+                    if heard != math.inf:
+                        heard = loop.time()
                     await self.dispatch(incoming.result())
                     incoming = asyncio.ensure_future(receive())
                 self.dispatching = False
@@ -77,6 +93,15 @@ class SheetConsumer(AsyncWebsocketConsumer):
             for task in (incoming, event):
                 task.cancel()
             await asyncio.gather(incoming, event, return_exceptions=True)
+
+    @staticmethod
+    def silence_limit(heard: float) -> float | None:
+        """Seconds left until a socket last heard from at ``heard`` counts as dead (the client sent
+        nothing for TABULA_SOCKET_SILENCE_SECONDS: a live page pings every few seconds); None: never."""
+        limit = settings.TABULA_SOCKET_SILENCE_SECONDS
+        if heard == math.inf or not limit:
+            return None
+        return max(0.0, heard + limit - asyncio.get_running_loop().time())
 
     async def connect(self):
         user = self.scope["user"]
@@ -102,8 +127,13 @@ class SheetConsumer(AsyncWebsocketConsumer):
         await broadcast.announce(self, self.me, query=first)
 
     async def disconnect(self, code):
-        if getattr(self, "sequencer", None) is None:
+        await self.leave_sheet()
+
+    async def leave_sheet(self) -> None:
+        """Leaves the sheet's group and presence, once."""
+        if getattr(self, "sequencer", None) is None or self.left:
             return
+        self.left = True
         try:
             await broadcast.leave(self)
             await broadcast.depart(self)
@@ -160,7 +190,9 @@ class SheetConsumer(AsyncWebsocketConsumer):
             if not self.bucket.take():
                 raise RateLimited(f"more than {self.limits.ops_per_second} messages a second; slow down and resend")
             message = protocol.parse_client_message(content, self.limits)
-            if isinstance(message, Sync):
+            if isinstance(message, Ping):
+                await self.send_message(protocol.pong())
+            elif isinstance(message, Sync):
                 await self.sync(message.since)
             elif isinstance(message, Select):
                 self.me = PresenceEntry(self.me.user_id, self.me.name, self.me.color, message.ranges)

@@ -24,6 +24,8 @@ from sheet.domain.values import (
     InsertRows,
     Limits,
     Operation,
+    Overwrite,
+    Ping,
     PresenceEntry,
     Rename,
     Select,
@@ -161,7 +163,7 @@ def parse_operation(content: dict, limits: Limits) -> Operation:
     if not isinstance(op, str) or not op or len(op) > MAX_OP_CHARS:
         raise Invalid(f"op must be a string of 1 to {MAX_OP_CHARS} characters")
     if kind == "set":
-        return SetCells(op, _cells(content, limits))
+        return SetCells(op, _cells(content, limits), _base_rev(content.get("rev")))
     if kind == "insert_rows":
         return InsertRows(op, _optional_id(content.get("before"), "before"), _count(content, limits))
     if kind == "insert_cols":
@@ -171,8 +173,16 @@ def parse_operation(content: dict, limits: Limits) -> Operation:
     return DeleteCols(op, _id_list(content, "cols", "column", limits.max_cols))
 
 
-def parse_client_message(content: dict, limits: Limits) -> Operation | Sync | Select:
+def _base_rev(rev) -> int | None:
+    if rev is not None and (not _is_int(rev) or not 0 <= rev <= SAFE_INTEGER):
+        raise Invalid("rev must be a revision (an integer, 0 or more)")
+    return rev
+
+
+def parse_client_message(content: dict, limits: Limits) -> Operation | Sync | Select | Ping:
     kind = content.get("type")
+    if kind == "ping":
+        return Ping()
     if kind == "sync":
         since = content.get("since")
         if not _is_int(since) or since < 0:
@@ -239,7 +249,10 @@ def change(change: Change) -> dict:
 def change_data(kind: str, **fields) -> dict:
     """The kind-specific part of a change, as stored in the log and sent on the wire."""
     if kind == "set":
-        return {"cells": [{"row": c.row, "col": c.col, "value": c.value} for c in fields["cells"]]}
+        return {
+            "cells": [{"row": c.row, "col": c.col, "value": c.value} for c in fields["cells"]],
+            "overwritten": [overwrite(o) for o in fields.get("overwritten", ())],
+        }
     if kind in ("insert_rows", "insert_cols"):
         key = "rows" if kind == "insert_rows" else "cols"
         return {"before": fields["before"], key: list(fields["ids"])}
@@ -249,6 +262,10 @@ def change_data(kind: str, **fields) -> dict:
     if kind == "rename":
         return {"name": fields["name"]}
     raise ValueError(f"unknown change kind {kind}")
+
+
+def overwrite(o: Overwrite) -> dict:
+    return {"row": o.row, "col": o.col, "by": author(o.by), "rev": o.rev, "value": o.value}
 
 
 def error(exc: OperationError, op: str | None = None) -> dict:
@@ -287,6 +304,10 @@ def synced(rev: int) -> dict:
 
 def reload() -> dict:
     return {"type": "reload"}
+
+
+def pong() -> dict:
+    return {"type": "pong"}
 
 
 def snapshot(snap: Snapshot) -> dict:

@@ -106,7 +106,10 @@ asheet_rev = database_sync_to_async(sheet_rev)
 
 
 def change_value(row: ChangeRow) -> Change:
-    return Change(row.rev, row.op, Author(row.author_id or 0, row.author_name), row.at, row.kind, row.data)
+    data = row.data
+    if row.kind == "set" and "overwritten" not in data:  # logged before sets reported what they replaced
+        data = {**data, "overwritten": []}
+    return Change(row.rev, row.op, Author(row.author_id or 0, row.author_name), row.at, row.kind, data)
 
 
 @dataclass(frozen=True)

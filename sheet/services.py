@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from sheet.domain.values import (
     DeleteRows,
     InsertCols,
     InsertRows,
+    LastWrite,
     Limits,
     Operation,
     Rename,
@@ -269,6 +271,10 @@ def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now:
         rev, rows_issued, cols_issued = locked
         roles, rows, live_cols = found.roles, found.rows, found.cols
         originals = _originals(sheet_id, found.ops)
+        # Who wrote each cell last, for the sets that say which revision their sender saw: from the
+        # log when one of them saw an older revision, and from the batch as it goes.
+        based = [o.rev for _, o in requests if o.rev is not None]
+        last_writes = _last_writes(reader, sheet_id, since=min(based), latest=rev) if based and min(based) < rev else {}
         now = now or timezone.now()
         results: list[Applied | OperationError] = []
         made: dict[str, Change] = {}
@@ -283,12 +289,21 @@ def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now:
                 if operation.op in originals or operation.op in made:
                     results.append(Applied(made.get(operation.op) or originals[operation.op], duplicate=True))
                     continue
+                rules.check_base_rev(operation.rev, rev)
                 cells = rules.applied_cells(
                     operation.cells, live_rows=rows.keys(), live_cols=live_cols, rows_issued=rows_issued, cols_issued=cols_issued
                 )
             except OperationError as exc:
                 results.append(exc)
                 continue
+            by = Author(user.pk, user.get_username())
+            replaced = ()
+            if based:
+                if operation.rev is not None:
+                    replaced = rules.overwritten(
+                        cells, base=operation.rev, sender=by, last_writes=last_writes, value_at=functools.partial(_value_at, rows, live_cols)
+                    )
+                rules.record_writes(last_writes, cells, LastWrite(rev + 1, by))
             for cell in cells:
                 values, index = rows[cell.row], live_cols[cell.col]
                 if index < len(values):
@@ -297,8 +312,8 @@ def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now:
                     values += [None] * (index - len(values)) + [cell.value]
                 touched.add(cell.row)
             rev += 1
-            data = protocol.change_data("set", cells=cells)
-            change = made[operation.op] = Change(rev, operation.op, Author(user.pk, user.get_username()), now, "set", data)
+            data = protocol.change_data("set", cells=cells, overwritten=replaced)
+            change = made[operation.op] = Change(rev, operation.op, by, now, "set", data)
             logged.append(change)
             results.append(Applied(change, duplicate=False))
         if logged:
@@ -311,6 +326,28 @@ def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now:
 
 ROWS_PER_UPDATE = 5000  # rows per UPDATE statement: SQLite takes at most 32,766 parameters
 MAX_ID = 2**63 - 1  # the largest row or column id the database can hold
+
+
+def _value_at(rows: dict[int, list], live_cols: dict[int, int], cell) -> Any:
+    values, index = rows[cell.row], live_cols[cell.col]
+    return values[index] if index < len(values) else None
+
+
+def _last_writes(cursor, sheet_id: int, *, since: int, latest: int) -> dict[tuple[int, int], LastWrite]:
+    """Who wrote each cell last among the ``set`` changes after revision ``since``, reading at most
+    the newest ``max_sync_changes`` of them (a sender that far behind has its sync answered with
+    ``reload`` too; writes before those are not reported)."""
+    since = max(since, latest - current_limits().max_sync_changes)
+    cursor.execute(
+        "SELECT rev, author_id, author_name, CAST(data AS TEXT) FROM sheet_change WHERE sheet_id = %s AND rev > %s AND kind = 'set' ORDER BY rev",
+        [sheet_id, since],
+    )
+    last: dict[tuple[int, int], LastWrite] = {}
+    for rev, author_id, author_name, data in cursor.fetchall():
+        write = LastWrite(rev, Author(author_id or 0, author_name))
+        for cell in orjson.loads(data)["cells"]:
+            last[(cell["row"], cell["col"])] = write
+    return last
 
 
 @dataclass

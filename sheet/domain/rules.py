@@ -6,10 +6,10 @@ were ever issued); they decide, and return what the change will carry.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, MutableMapping
 
-from .errors import NotFound, TooLarge
-from .values import CellWrite
+from .errors import Invalid, NotFound, TooLarge
+from .values import Author, CellValue, CellWrite, LastWrite, Overwrite
 
 PALETTE = (
     "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
@@ -82,3 +82,40 @@ def check_insert_anchor(before: int | None, *, live: Collection[int], issued: in
 def check_capacity(current: int, adding: int, limit: int, what: str) -> None:
     if current + adding > limit:
         raise TooLarge(f"a sheet holds at most {limit} {what}; it has {current}")
+
+
+def check_base_rev(base: int | None, latest: int) -> None:
+    """A ``set``'s revision is one the sheet has reached."""
+    if base is not None and base > latest:
+        raise Invalid(f"rev {base} is ahead of the sheet (revision {latest})")
+
+
+def overwritten(
+    cells: Iterable[CellWrite],
+    *,
+    base: int,
+    sender: Author,
+    last_writes: MutableMapping[tuple[int, int], LastWrite],
+    value_at: Callable[[CellWrite], CellValue],
+) -> tuple[Overwrite, ...]:
+    """The cells of a ``set`` made against revision ``base`` that replace what someone else wrote
+    after it. Writing the value a cell already holds replaces nothing, so is not reported.
+
+    ``last_writes`` is who wrote each cell last, as far back as it goes; ``value_at`` what a cell
+    holds before this ``set``.
+    """
+    found = []
+    for cell in cells:
+        last = last_writes.get((cell.row, cell.col))
+        if last is None or last.rev <= base or last.by.id == sender.id:
+            continue
+        old = value_at(cell)
+        if old != cell.value or type(old) is not type(cell.value):
+            found.append(Overwrite(cell.row, cell.col, last.by, last.rev, old))
+    return tuple(found)
+
+
+def record_writes(last_writes: MutableMapping[tuple[int, int], LastWrite], cells: Iterable[CellWrite], write: LastWrite) -> None:
+    """Notes ``write`` as the last of each of ``cells``."""
+    for cell in cells:
+        last_writes[(cell.row, cell.col)] = write

@@ -39,6 +39,9 @@ class CellWrite:
 class SetCells:
     op: str
     cells: tuple[CellWrite, ...]
+    # The revision the sender's grid showed, when it said: cells someone else wrote after it are
+    # reported in the change as overwritten.
+    rev: int | None = None
     kind = "set"
 
 
@@ -88,6 +91,11 @@ class Sync:
 
 
 @dataclass(frozen=True)
+class Ping:
+    """A client's heartbeat, answered with ``pong``."""
+
+
+@dataclass(frozen=True)
 class Select:
     ranges: tuple[tuple[int, int, int, int], ...]
 
@@ -112,6 +120,26 @@ class Change:
     at: datetime
     kind: str
     data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LastWrite:
+    """Who wrote a cell last, and at which revision."""
+
+    rev: int
+    by: Author
+
+
+@dataclass(frozen=True)
+class Overwrite:
+    """A cell a ``set`` replaced that someone else had written after the revision its sender saw:
+    ``value`` is what it held."""
+
+    row: RowId
+    col: ColId
+    by: Author
+    rev: int
+    value: CellValue
 
 
 @dataclass(frozen=True)

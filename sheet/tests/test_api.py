@@ -313,7 +313,7 @@ class OpsTest:
     @pytest.mark.parametrize(
         ("operation", "fields"),
         [
-            (set_op("s", (1, 2, "v")), {"cells": [{"row": 1, "col": 2, "value": "v"}]}),
+            (set_op("s", (1, 2, "v")), {"cells": [{"row": 1, "col": 2, "value": "v"}], "overwritten": []}),
             ({"type": "insert_rows", "op": "ir", "before": None, "count": 2}, {"before": None, "rows": [4, 5]}),
             ({"type": "insert_cols", "op": "ic", "before": 1, "count": 1}, {"before": 1, "cols": [3]}),
             ({"type": "delete_rows", "op": "dr", "rows": [2]}, {"rows": [2]}),

@@ -282,12 +282,12 @@ class SheetConsumerOperationTest:
         assert all(c["by"] == {"id": team.ada.pk, "name": "ada"} and c["at"].endswith("Z") for c in changes)
         payloads = [{k: v for k, v in c.items() if k not in ("type", "rev", "op", "by", "at")} for c in changes]
         assert payloads == [
-            {"kind": "set", "cells": [cell(1, 1, "a"), cell(2, 3, 4.5)]},
+            {"kind": "set", "cells": [cell(1, 1, "a"), cell(2, 3, 4.5)], "overwritten": []},
             {"kind": "insert_rows", "before": 2, "rows": [5, 6]},
             {"kind": "delete_rows", "rows": [1]},
             {"kind": "insert_cols", "before": None, "cols": [4]},
             {"kind": "delete_cols", "cols": [2]},
-            {"kind": "set", "cells": [cell(5, 4, True), cell(2, 3, None), cell(3, 1, -7)]},
+            {"kind": "set", "cells": [cell(5, 4, True), cell(2, 3, None), cell(3, 1, -7)], "overwritten": []},
         ]
         model = Grid.from_snapshot(before)
         for change in changes:
@@ -793,6 +793,36 @@ class SheetConsumerPresenceTest:
 
         latest = await bob.until(lambda m: presence_of(m) == [("ada", [[2, 2, 2, 2]]), ("bob", [])], skip=("presence",))
         assert [u["name"] for u in latest["users"]] == ["ada", "bob"]
+
+
+class SheetConsumerHeartbeatTest:
+    async def test_ping_answered_with_pong(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+
+        await ada.send({"type": "ping"})
+
+        assert await ada.receive() == {"type": "pong"}
+
+    async def test_silent_socket_closed_and_leaves_presence_pinging_one_stays(self, team, sockets, settings):
+        settings.TABULA_SOCKET_SILENCE_SECONDS = 2
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        stop = asyncio.Event()
+
+        async def keep_pinging():
+            while not stop.is_set():
+                await ada.send({"type": "ping"})
+                await asyncio.sleep(0.25)
+
+        pinging = asyncio.ensure_future(keep_pinging())
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        await ada.until(lambda m: m["type"] == "presence" and presence_of(m) == [("ada", []), ("bob", [])], skip=("presence", "pong"))
+
+        assert await bob.close_code() == broadcast.CLOSE_SILENT
+        await ada.until(lambda m: m["type"] == "presence" and presence_of(m) == [("ada", [])], skip=("presence", "pong"))
+        await ada.send(op("set", "still-here", cells=[cell(1, 1, "x")]))
+        await ada.until(lambda m: m["type"] == "change" and m["op"] == "still-here", skip=("presence", "pong"))
+        stop.set()
+        await pinging
 
 
 # ---------------------------------------------------------------- sockets the server closes

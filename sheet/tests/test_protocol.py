@@ -20,6 +20,8 @@ from sheet.domain.values import (
     InsertCols,
     InsertRows,
     Limits,
+    Overwrite,
+    Ping,
     PresenceEntry,
     Rename,
     Select,
@@ -47,7 +49,7 @@ SHAPES = {
     "api_error": {"error": str, "message": str},
 }
 CHANGE_FIELDS = {
-    "set": {"cells"},
+    "set": {"cells", "overwritten"},
     "insert_rows": {"before", "rows"},
     "delete_rows": {"rows"},
     "insert_cols": {"before", "cols"},
@@ -137,6 +139,16 @@ class ParseOperationTest:
         values = ["text", "", 0, -3, 2.5, True, False, None]
         operation = parse(**set_op(*(cell(v, row=i + 1) for i, v in enumerate(values))))
         assert operation == SetCells("o1", tuple(CellWrite(i + 1, 1, v) for i, v in enumerate(values)))
+
+    def test_parse_set_rev_the_sender_saw(self):
+        assert parse(**set_op(cell("x")), rev=7).rev == 7
+        assert parse(**set_op(cell("x")), rev=None).rev is None
+        assert parse(**set_op(cell("x"))).rev is None
+
+    @pytest.mark.parametrize("rev", [-1, "3", 1.5, True, 2**53])
+    def test_parse_set_rev_not_a_revision_invalid(self, rev):
+        with pytest.raises(Invalid, match="rev"):
+            parse(**set_op(cell("x")), rev=rev)
 
     def test_parse_insert_rows_before_id_and_end(self):
         assert parse(type="insert_rows", op="o", before=4, count=2) == InsertRows("o", 4, 2)
@@ -294,6 +306,9 @@ class ParseClientMessageTest:
         with pytest.raises(Invalid):
             parse(type="select", ranges=[[1, 1, 1, 1]] * 101)
 
+    def test_parse_ping(self):
+        assert parse(type="ping") == Ping()
+
     def test_parse_operation_through_client_message(self):
         assert parse(type="delete_rows", op="o", rows=[1]) == DeleteRows("o", (1,))
 
@@ -339,7 +354,15 @@ class ChangeTest:
             (
                 "set",
                 {"cells": (CellWrite(1, 2, "x"), CellWrite(3, 4, None))},
-                {"cells": [{"row": 1, "col": 2, "value": "x"}, {"row": 3, "col": 4, "value": None}]},
+                {"cells": [{"row": 1, "col": 2, "value": "x"}, {"row": 3, "col": 4, "value": None}], "overwritten": []},
+            ),
+            (
+                "set",
+                {"cells": (CellWrite(1, 2, "x"),), "overwritten": (Overwrite(1, 2, Author(4, "bo"), 11, 7.5),)},
+                {
+                    "cells": [{"row": 1, "col": 2, "value": "x"}],
+                    "overwritten": [{"row": 1, "col": 2, "by": {"id": 4, "name": "bo"}, "rev": 11, "value": 7.5}],
+                },
             ),
             ("insert_rows", {"before": 5, "ids": (8, 9)}, {"before": 5, "rows": [8, 9]}),
             ("insert_cols", {"before": None, "ids": (27,)}, {"before": None, "cols": [27]}),
@@ -426,6 +449,11 @@ class SyncedTest:
         message = protocol.synced(9)
         assert_shape(message, "synced")
         assert message == {"type": "synced", "rev": 9}
+
+
+class PongTest:
+    def test_pong_type_only(self):
+        assert protocol.pong() == {"type": "pong"}
 
 
 class ReloadTest:

@@ -68,7 +68,10 @@ class ApplyOperationTest:
         assert not applied.duplicate
         change = applied.change
         assert (change.rev, change.op, change.kind, change.by.id, change.by.name) == (1, "s1", "set", ada.pk, "ada")
-        assert change.data == {"cells": [{"row": 1, "col": 1, "value": "x"}, {"row": 2, "col": 2, "value": 3.5}, {"row": 3, "col": 1, "value": True}]}
+        assert change.data == {
+            "cells": [{"row": 1, "col": 1, "value": "x"}, {"row": 2, "col": 2, "value": 3.5}, {"row": 3, "col": 1, "value": True}],
+            "overwritten": [],
+        }
         assert values(sheet_id) == {1: ["x", None], 2: [None, 3.5], 3: [True, None]}
         logged = Change.objects.get(sheet_id=sheet_id, rev=1)
         assert (logged.op, logged.kind, logged.data, logged.author_id) == ("s1", "set", change.data, ada.pk)
@@ -178,19 +181,19 @@ class ApplyOperationTest:
     def test_apply_operation_row_deleted_meanwhile_cell_dropped(self, ada, sheet_id):
         apply(sheet_id, ada, DeleteRows("d", (2,)))
         change = apply(sheet_id, ada, put((2, 1, "lost"), (1, 1, "kept"), op="s")).change
-        assert change.data == {"cells": [{"row": 1, "col": 1, "value": "kept"}]}
+        assert change.data == {"cells": [{"row": 1, "col": 1, "value": "kept"}], "overwritten": []}
         assert values(sheet_id) == {1: ["kept", None], 3: [None, None]}
 
     def test_apply_operation_column_deleted_meanwhile_cell_dropped(self, ada, sheet_id):
         apply(sheet_id, ada, DeleteCols("d", (1,)))
         change = apply(sheet_id, ada, put((1, 1, "lost"), (1, 2, "kept"), op="s")).change
-        assert change.data == {"cells": [{"row": 1, "col": 2, "value": "kept"}]}
+        assert change.data == {"cells": [{"row": 1, "col": 2, "value": "kept"}], "overwritten": []}
         assert Row.objects.get(sheet_id=sheet_id, rid=1).values == ["kept"]
 
     def test_apply_operation_every_cell_dropped_still_takes_a_rev(self, ada, sheet_id):
         apply(sheet_id, ada, DeleteRows("d", (1,)))
         applied = apply(sheet_id, ada, put((1, 1, "lost"), op="s"))
-        assert (applied.change.rev, applied.change.data) == (2, {"cells": []})
+        assert (applied.change.rev, applied.change.data) == (2, {"cells": [], "overwritten": []})
         assert apply(sheet_id, ada, put((1, 1, "lost"), op="s")).duplicate
 
     def test_apply_operation_delete_already_deleted_dropped_from_change(self, ada, sheet_id):
@@ -834,6 +837,118 @@ print(json.dumps({
 """
 
 
+def based(rev, *cells, op):
+    """A set made against revision ``rev`` (the revision its sender's grid showed)."""
+    return SetCells(op, tuple(CellWrite(*c) for c in cells), rev)
+
+
+def overwrite(row, col, user, rev, value):
+    return {"row": row, "col": col, "by": {"id": user.pk, "name": user.username}, "rev": rev, "value": value}
+
+
+class OverwrittenTest:
+    def test_set_against_older_rev_reports_cells_someone_else_wrote_since(self, ada, sheet_id):
+        bob = user_with_role(sheet_id, "editor")
+        apply(sheet_id, ada, put((1, 1, "ada's"), op="a1"))
+        apply(sheet_id, bob, put((1, 1, "bob's"), (2, 2, 5), op="b1"))
+
+        change = apply(sheet_id, ada, based(1, (1, 1, "ada again"), (2, 2, 6), (3, 1, "untouched by bob"), op="a2")).change
+
+        assert change.data["overwritten"] == [overwrite(1, 1, bob, 2, "bob's"), overwrite(2, 2, bob, 2, 5)]
+        assert values(sheet_id)[1] == ["ada again", None]
+        assert selectors.changes_since(sheet_id=sheet_id, since=2).changes[0].data["overwritten"] == change.data["overwritten"]
+
+    def test_set_of_cells_last_written_by_the_sender_or_before_its_rev_reports_nothing(self, ada, sheet_id):
+        bob = user_with_role(sheet_id, "editor")
+        apply(sheet_id, bob, put((1, 1, "bob's"), op="b1"))
+        apply(sheet_id, bob, put((2, 1, "bob's too"), op="b2"))
+        apply(sheet_id, ada, put((2, 1, "ada's"), op="a1"))
+
+        change = apply(sheet_id, ada, based(2, (1, 1, "x"), (2, 1, "y"), op="a2")).change
+
+        assert change.data["overwritten"] == []
+
+    def test_set_writing_the_value_already_there_replaces_nothing(self, ada, sheet_id):
+        bob = user_with_role(sheet_id, "editor")
+        apply(sheet_id, bob, put((1, 1, "same"), (1, 2, 1), op="b1"))
+
+        change = apply(sheet_id, ada, based(0, (1, 1, "same"), (1, 2, True), op="a1")).change
+
+        assert change.data["overwritten"] == [overwrite(1, 2, bob, 1, 1)]
+
+    def test_set_without_rev_reports_nothing(self, ada, sheet_id):
+        bob = user_with_role(sheet_id, "editor")
+        apply(sheet_id, bob, put((1, 1, "bob's"), op="b1"))
+
+        assert apply(sheet_id, ada, put((1, 1, "x"), op="a1")).change.data["overwritten"] == []
+
+    def test_set_with_rev_ahead_of_the_sheet_invalid_nothing_changes(self, ada, sheet_id):
+        apply(sheet_id, ada, put((1, 1, "x"), op="a1"))
+
+        with pytest.raises(Invalid, match="ahead"):
+            apply(sheet_id, ada, based(2, (1, 1, "y"), op="a2"))
+
+        assert values(sheet_id)[1] == ["x", None]
+        assert Sheet.objects.get(pk=sheet_id).rev == 1
+
+    def test_concurrent_sets_in_one_batch_the_later_is_told_what_it_replaced(self, ada, sheet_id):
+        bob = user_with_role(sheet_id, "editor")
+        apply(sheet_id, ada, put((3, 2, "start"), op="a0"))
+
+        first, second = services.commit_sets(
+            sheet_id=sheet_id, requests=[(ada, based(1, (1, 1, "ada's"), op="a1")), (bob, based(1, (1, 1, "bob's"), op="b1"))]
+        )
+
+        assert first.change.data["overwritten"] == []
+        assert second.change.data["overwritten"] == [overwrite(1, 1, ada, 2, "ada's")]
+
+    def test_writes_older_than_the_sync_window_are_not_read(self, settings, ada, sheet_id):
+        limits(settings, max_sync_changes=2)
+        bob = user_with_role(sheet_id, "editor")
+        apply(sheet_id, bob, put((1, 1, "old"), op="b1"))
+        apply(sheet_id, bob, put((2, 1, "recent"), op="b2"))
+        apply(sheet_id, bob, put((3, 1, "latest"), op="b3"))
+
+        change = apply(sheet_id, ada, based(0, (1, 1, "x"), (2, 1, "y"), (3, 1, "z"), op="a1")).change
+
+        assert change.data["overwritten"] == [overwrite(2, 1, bob, 2, "recent"), overwrite(3, 1, bob, 3, "latest")]
+
+
+OVERWRITE_SCENARIO = """
+import json
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from sheet import services
+from sheet.domain.values import CellWrite, InsertCols, SetCells
+from sheet.models import Member
+
+users = get_user_model().objects
+ada, bob = (users.create_user(username=n, password="unused-pw") for n in ("ada", "bob"))
+sheet_id = services.create_sheet(user=ada, name="Offline", rows=2, cols=2).id
+Member.objects.create(sheet_id=sheet_id, user=bob, role="editor")
+services.commit_operation(sheet_id=sheet_id, user=bob, operation=SetCells("b1", (CellWrite(1, 2, "bob's"), CellWrite(2, 1, 'x "y"'))))
+services.commit_operation(sheet_id=sheet_id, user=bob, operation=InsertCols("b2", 1, 1))
+results = services.commit_sets(sheet_id=sheet_id, requests=[
+    (ada, SetCells("a1", (CellWrite(1, 2, "ada's"), CellWrite(2, 1, "ada's"), CellWrite(2, 2, "new")), 0)),
+    (bob, SetCells("b3", (CellWrite(2, 2, "bob's"),), 2)),
+])
+print(json.dumps([r.change.data["overwritten"] for r in results]))
+"""
+
+
+class OverwrittenAcrossDatabasesTest:
+    @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+    def test_a_replayed_set_is_told_what_it_replaced(self, database, request, tmp_path):
+        result = scenario_result(database, request, tmp_path, OVERWRITE_SCENARIO)
+
+        by_bob = {"id": 2, "name": "bob"}
+        assert result == [
+            [{"row": 1, "col": 2, "by": by_bob, "rev": 1, "value": "bob's"}, {"row": 2, "col": 1, "by": by_bob, "rev": 1, "value": 'x "y"'}],
+            [{"row": 2, "col": 2, "by": {"id": 1, "name": "ada"}, "rev": 3, "value": "new"}],
+        ]
+
+
 class CommitSetsAcrossDatabasesTest:
     @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
     def test_a_batch_with_every_outcome(self, database, request, tmp_path):
@@ -843,8 +958,8 @@ class CommitSetsAcrossDatabasesTest:
         assert result["results"] == [[3, "a", False], "Forbidden", "NotFound", [1, "before", True], "NotFound", [3, "a", True], [4, "b", False]]
         owner = result["owner"]
         assert result["log"] == [
-            [3, "a", owner, "owner", {"cells": [{"row": 1, "col": 1, "value": tricky}, {"row": 2, "col": 2, "value": 7}]}],
-            [4, "b", owner, "owner", {"cells": [{"row": 2, "col": 1, "value": None}, {"row": 1, "col": 2, "value": False}]}],
+            [3, "a", owner, "owner", {"cells": [{"row": 1, "col": 1, "value": tricky}, {"row": 2, "col": 2, "value": 7}], "overwritten": []}],
+            [4, "b", owner, "owner", {"cells": [{"row": 2, "col": 1, "value": None}, {"row": 1, "col": 2, "value": False}], "overwritten": []}],
         ]
         assert result["stored"] == [[tricky, False], [None, 7]]
 
