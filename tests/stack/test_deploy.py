@@ -1,5 +1,6 @@
 """The deployment files and production settings, checked by the tools that use them."""
 
+import json
 import os
 import secrets
 import subprocess
@@ -19,7 +20,9 @@ PRODUCTION_ENV = {
 
 def manage(*args, **env):
     base = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TABULA_", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS"))
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "TABULA_", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "EMAIL_", "DEFAULT_FROM_EMAIL"))
     }
     return subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120)
 
@@ -71,6 +74,49 @@ class ProductionSettingsTest:
         assert result.returncode == 0, result.stderr
         assert result.stdout.split() == ["False", "False", "django.db.backends.sqlite3", "channels.layers.InMemoryChannelLayer"]
         assert (tmp_path / "secret_key").exists()
+
+
+class EmailSettingsTest:
+    NAMES = ("EMAIL_BACKEND", "EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD")
+    NAMES += ("EMAIL_USE_TLS", "EMAIL_USE_SSL", "EMAIL_TIMEOUT", "DEFAULT_FROM_EMAIL")
+
+    def settings(self, tmp_path, **env) -> dict:
+        code = f"import json; from django.conf import settings as s; print(json.dumps({{n: getattr(s, n) for n in {self.NAMES!r}}}))"
+        result = manage("shell", "-v", "0", "-c", code, TABULA_VAR_DIR=str(tmp_path), **env)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def test_no_email_host_mails_printed_to_console(self, tmp_path):
+        found = self.settings(tmp_path)
+        assert found["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend"
+        assert found["DEFAULT_FROM_EMAIL"] == "Tabula <tabula@localhost>"
+
+    def test_email_host_smtp_on_submission_port_with_starttls(self, tmp_path):
+        env = {"EMAIL_HOST_USER": "tabula", "EMAIL_HOST_PASSWORD": "secret", "DEFAULT_FROM_EMAIL": "sheets@example.com"}
+        assert self.settings(tmp_path, EMAIL_HOST="smtp.example.com", **env) == {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": "smtp.example.com",
+            "EMAIL_PORT": 587,
+            "EMAIL_HOST_USER": "tabula",
+            "EMAIL_HOST_PASSWORD": "secret",
+            "EMAIL_USE_TLS": True,
+            "EMAIL_USE_SSL": False,
+            "EMAIL_TIMEOUT": 10,
+            "DEFAULT_FROM_EMAIL": "sheets@example.com",
+        }
+
+    @pytest.mark.parametrize(
+        ("env", "tls", "ssl"),
+        [({"EMAIL_PORT": "465"}, False, True), ({"EMAIL_PORT": "25", "EMAIL_USE_TLS": "off"}, False, False)],
+    )
+    def test_email_port_and_tls_choices(self, tmp_path, env, tls, ssl):
+        found = self.settings(tmp_path, EMAIL_HOST="smtp.example.com", **env)
+        assert (found["EMAIL_PORT"], found["EMAIL_USE_TLS"], found["EMAIL_USE_SSL"]) == (int(env["EMAIL_PORT"]), tls, ssl)
+
+    def test_email_tls_and_ssl_both_on_refuses_to_start(self, tmp_path):
+        result = manage("check", TABULA_VAR_DIR=str(tmp_path), EMAIL_HOST="smtp.example.com", EMAIL_USE_TLS="on", EMAIL_USE_SSL="on")
+        assert result.returncode != 0
+        assert "EMAIL_USE_TLS (STARTTLS) and EMAIL_USE_SSL (TLS from the start) exclude each other" in result.stderr
 
 
 @pytest.mark.processes
