@@ -1,0 +1,157 @@
+"""The pages around the grid, in Chromium: they fit a phone, presence names are readable, errors and
+accounts lead somewhere.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests import support
+from tests.browser.conftest import PASSWORD
+from tests.browser.helpers import new_context, wait_for_sheet
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+LONG_NAMES = (
+    "Quarterly budget for the north-eastern regional offices, with every cost centre 2025",
+    "Supercalifragilisticexpialidocious_planning_sheet_version_two_final_final",
+    "Team",
+)
+LONG_USERS = ("a-person-with-a-rather-long-username", "averyveryverylongusernamewithoutanybreaksatall")
+
+# The elements matching a selector that reach past the viewport's right edge, or past the card they are in.
+OUTSIDE = """(selector) => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  for (const el of document.querySelectorAll(selector)) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || getComputedStyle(el).visibility === "hidden") continue;
+    const card = el.closest(".card")?.getBoundingClientRect();
+    if (box.right > width + 0.5 || (card && box.right > card.right + 0.5)) out.push(el.outerHTML.slice(0, 80));
+  }
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def crowded(site):
+    """olivia's sheets with long names, each shared with people with long names; the first one's id."""
+    for username in LONG_USERS:
+        support.create_user(site.env, username, PASSWORD)
+    owner = site.api("olivia")
+    ids = []
+    for name in LONG_NAMES:
+        status, snapshot = owner.request("POST", "/api/sheets/", {"name": name, "rows": 10, "cols": 5})
+        assert status == 201, snapshot
+        ids.append(snapshot["id"])
+        for username in ("edgar", *LONG_USERS):
+            status, body = owner.request("PUT", f"/api/sheets/{snapshot['id']}/members/{username}", {"role": "editor"})
+            assert status in (200, 201), body
+    return ids[0]
+
+
+@pytest.fixture
+def visit(browser, site):
+    """A logged-in page at a viewport size, in a browser context of its own."""
+    contexts = []
+
+    def open_page(username: str, viewport: dict = DESKTOP):
+        context = new_context(browser)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_viewport_size(viewport)
+        log_in(page, site.base_url, username)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def log_in(page, base_url: str, username: str, password: str = PASSWORD) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base_url}/")
+
+
+class FitTest:
+    @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+    def test_list_share_and_sheet_pages_fit_the_screen_with_long_names(self, site, visit, crowded, viewport):
+        page = visit("olivia", viewport)
+        # The grid scrolls inside its own box on the sheet page; the bar above it must fit.
+        for path, selector in (("/", "body *"), (f"/sheets/{crowded}/share", "body *"), (f"/sheets/{crowded}/", ".topbar *")):
+            page.goto(site.base_url + path)
+            if selector == ".topbar *":
+                wait_for_sheet(page)
+            assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], path
+            assert page.evaluate(OUTSIDE, selector) == [], path
+
+
+class AccountMenuTest:
+    def test_the_menu_opens_closes_and_leads_to_a_working_password_change(self, site, visit):
+        support.create_user(site.env, "maria", PASSWORD)
+        page = visit("maria", PHONE)
+        menu = page.locator("details.account")
+        change = menu.get_by_role("link", name="Change password")
+        expect(menu.locator("summary")).to_have_text("maria")
+
+        menu.locator("summary").click()
+        expect(change).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(change).to_be_hidden()
+        menu.locator("summary").click()
+        page.locator("h1").click()  # a press elsewhere closes it too
+        expect(change).to_be_hidden()
+
+        menu.locator("summary").click()
+        change.click()
+        page.fill("input[name=old_password]", PASSWORD)
+        page.fill("input[name=new_password1]", "maria-has-a-new-passphrase")
+        page.fill("input[name=new_password2]", "maria-has-a-new-passphrase")
+        page.get_by_role("button", name="Change password").click()
+        expect(page.locator("h1")).to_have_text("Password changed")
+
+        menu.locator("summary").click()
+        menu.get_by_role("button", name="Log out").click()
+        page.wait_for_url("**/accounts/login/")
+        log_in(page, site.base_url, "maria", "maria-has-a-new-passphrase")
+        expect(page.locator("h1")).to_have_text("My sheets")
+
+
+class PasswordResetTest:
+    def test_a_forgotten_password_is_reset_through_the_link_the_server_prints(self, site, browser):
+        """The embedded mode has no mail server: the reset mail is printed on the server's console."""
+        support.create_user(site.env, "rosa", PASSWORD)
+        code = "from django.contrib.auth.models import User; User.objects.filter(username='rosa').update(email='rosa@example.com')"
+        support.manage(site.env, "shell", "-c", code)
+        context = new_context(browser)
+        page = context.new_page()
+        page.goto(f"{site.base_url}/accounts/login/")
+        page.get_by_role("link", name="Forgot your password?").click()
+        page.fill("input[name=email]", "rosa@example.com")
+        page.get_by_role("button", name="Send the link").click()
+        expect(page.locator("h1")).to_have_text("Check your email")
+
+        link = None
+        deadline = time.monotonic() + 10
+        while link is None and time.monotonic() < deadline:
+            found = re.findall(r"http://127\.0\.0\.1:\d+/accounts/reset/\S+/", site.server.log_path.read_text(errors="replace"))
+            link = found[-1] if found else time.sleep(0.1)
+        assert link, site.server.log()
+        page.goto(link)
+        page.fill("input[name=new_password1]", "rosa-remembers-this-one")
+        page.fill("input[name=new_password2]", "rosa-remembers-this-one")
+        page.get_by_role("button", name="Set password").click()
+        expect(page.locator("h1")).to_have_text("Password set")
+        page.get_by_role("link", name="Log in").click()
+        log_in(page, site.base_url, "rosa", "rosa-remembers-this-one")
+        expect(page.locator("h1")).to_have_text("My sheets")
+        context.close()
