@@ -10,6 +10,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from sheet.domain.rules import PALETTE
 from tests import support
 from tests.browser.conftest import PASSWORD
 from tests.browser.helpers import new_context, wait_for_sheet
@@ -37,6 +38,27 @@ OUTSIDE = """(selector) => {
   }
   return out;
 }"""
+
+
+def relative_luminance(rgb: tuple[int, int, int]) -> float:
+    """WCAG 2's relative luminance of an sRGB colour."""
+    linear = [c / 255 / 12.92 if c / 255 <= 0.04045 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast_ratio(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    lighter, darker = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    """ "#rrggbb" or "#rgb" as (r, g, b)."""
+    digits = colour[1:] if len(colour) == 7 else "".join(c * 2 for c in colour[1:])
+    return tuple(int(digits[i : i + 2], 16) for i in (0, 2, 4))
+
+
+def css_rgb(colour: str) -> tuple[int, int, int]:
+    return tuple(int(c) for c in re.fullmatch(r"rgba?\((\d+), (\d+), (\d+)(, 1)?\)", colour).groups()[:3])
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +115,34 @@ class FitTest:
                 wait_for_sheet(page)
             assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], path
             assert page.evaluate(OUTSIDE, selector) == [], path
+
+
+class PresenceColourTest:
+    def test_every_palette_colour_gets_the_more_readable_of_black_and_white(self, site, browser):
+        context = new_context(browser)
+        page = context.new_page()
+        page.goto(f"{site.base_url}/accounts/login/")
+        chosen = page.evaluate(
+            "async (colours) => { const { textColorOn } = await import('/static/sheet/js/presence.js'); return colours.map((c) => textColorOn(c)); }",
+            list(PALETTE),
+        )
+        context.close()
+        black, white = (0, 0, 0), (255, 255, 255)
+        for colour, text in zip(PALETTE, chosen, strict=True):
+            background = hex_rgb(colour)
+            best = "#000" if contrast_ratio(background, black) >= contrast_ratio(background, white) else "#fff"
+            assert text == best, colour
+            assert contrast_ratio(background, hex_rgb(text)) >= 4.5, colour
+
+    def test_names_on_the_presence_pills_meet_aa_contrast(self, site, pages, crowded):
+        olivia = pages("olivia", crowded)
+        for username in ("edgar", *LONG_USERS):
+            pages(username, crowded)
+        pills = olivia.locator("#presence li")
+        expect(pills).to_have_count(3)
+        for i in range(3):
+            text, background = pills.nth(i).evaluate("li => [getComputedStyle(li).color, getComputedStyle(li).backgroundColor]")
+            assert contrast_ratio(css_rgb(text), css_rgb(background)) >= 4.5, (pills.nth(i).text_content(), text, background)
 
 
 class AccountMenuTest:

@@ -31,7 +31,7 @@ export class Presence {
       li.textContent = user.name;
       li.title = `${user.name} is here`;
       li.style.backgroundColor = user.color;
-      li.style.color = readableOn(user.color);
+      li.style.color = textColorOn(user.color);
       li.dataset.userId = String(user.id);
       return li;
     });
@@ -63,12 +63,25 @@ export class Presence {
   }
 }
 
-/** Dark text on light colours, white on dark ones. */
-function readableOn(hex) {
-  const m = /^#([0-9a-f]{6})$/i.exec(hex || "");
-  if (!m) return "#fff";
-  const [r, g, b] = [0, 2, 4].map((i) => parseInt(m[1].slice(i, i + 2), 16));
-  return 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#1f2328" : "#fff";
+/**
+ * The text colour that reads best on a background "#rrggbb": black or white, whichever has the
+ * higher WCAG 2 contrast ratio with it. Every colour has at least 4.58:1 with one of the two.
+ */
+export function textColorOn(background) {
+  const m = /^#([0-9a-f]{6})$/i.exec(background || "");
+  if (!m) return "#000";
+  const luminance = relativeLuminance(m[1]);
+  // Contrast is (lighter + 0.05) / (darker + 0.05); black's luminance is 0, white's 1.
+  return (luminance + 0.05) / 0.05 >= 1.05 / (luminance + 0.05) ? "#000" : "#fff";
+}
+
+/** WCAG 2's relative luminance of "rrggbb". */
+function relativeLuminance(hex) {
+  const [r, g, b] = [0, 2, 4].map((i) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
 }
 
 /** Calls send(latest) at most every SELECT_INTERVAL_MS, always ending with the latest value. */
