@@ -8,7 +8,8 @@ import uuid
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
-from django.views.csrf import csrf_failure as html_csrf_failure
+from django.middleware.csrf import REASON_NO_CSRF_COOKIE
+from django.shortcuts import render
 from django.views.defaults import page_not_found
 
 from sheet import protocol, selectors, services
@@ -23,14 +24,14 @@ def error_response(code: str, message: str, status: int) -> JsonResponse:
 
 
 def csrf_failure(request, reason=""):
-    """JSON for the API, Django's page for forms."""
+    """JSON for the API; for forms, a page saying why and what to do (settings.CSRF_FAILURE_VIEW)."""
     if request.path.startswith("/api/"):
         return error_response("forbidden", f"CSRF check failed: {reason}", 403)
-    return html_csrf_failure(request, reason=reason)
+    return render(request, "403_csrf.html", {"no_cookie": reason == REASON_NO_CSRF_COOKIE}, status=403)
 
 
 def not_found(request, exception=None):
-    """JSON for unknown API paths, Django's page elsewhere (settings.ROOT_URLCONF's handler404)."""
+    """JSON for unknown API paths, templates/404.html elsewhere (settings.ROOT_URLCONF's handler404)."""
     if request.path.startswith("/api/"):
         return error_response("not_found", "no such endpoint (docs/protocol.md lists them)", 404)
     return page_not_found(request, exception)

@@ -8,7 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
+from django.core.exceptions import PermissionDenied
+from django.test import Client, RequestFactory
+from django.views import defaults
 from model_bakery import baker
 
 from sheet import services
@@ -297,3 +299,61 @@ class LogoutTest:
         forms = [f for f in re.findall(r"<form\b.*?</form>", text, flags=re.S) if 'action="/accounts/logout/"' in f]
         assert len(forms) == 1
         assert 'method="post"' in forms[0] and 'name="csrfmiddlewaretoken"' in forms[0]
+
+
+class ErrorPagesTest:
+    """404, 403 and 500 as pages with a way back, for every path outside the API."""
+
+    @pytest.mark.parametrize("path", ["/nothing-here/", "/sheets/{id}/", "/sheets/{id}/share"])
+    def test_not_found_page_link_to_my_sheets(self, team, path):
+        response = client_for(team.dee).get(path.format(id=team.sheet_id))
+        text = response.content.decode()
+        assert response.status_code == 404
+        assert response["Content-Type"].startswith("text/html")
+        assert "<title>Not found · Tabula</title>" in text
+        assert '<a href="/">My sheets</a>' in text
+        assert 'class="account"' in text
+
+    def test_not_found_anonymous_page_link_to_my_sheets(self):
+        response = Client().get("/nothing-here/")
+        assert response.status_code == 404
+        assert '<a href="/">My sheets</a>' in response.content.decode()
+
+    def test_not_found_api_path_json_error_and_message(self, team):
+        response = client_for(team.ada).get("/api/nothing-here/")
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        assert set(response.json()) == {"error", "message"}
+        assert response.json()["error"] == "not_found"
+
+    def test_permission_denied_page_link_to_my_sheets(self, team):
+        request = RequestFactory().get("/somewhere/")
+        request.user = team.ada
+        response = defaults.permission_denied(request, PermissionDenied())
+        text = response.content.decode()
+        assert response.status_code == 403
+        assert "<title>Not allowed · Tabula</title>" in text
+        assert '<a href="/">My sheets</a>' in text
+
+    @pytest.mark.parametrize(
+        ("first_page", "says"),
+        [(False, "did not send the cookie"), (True, "The page the form came from was out of date")],
+    )
+    def test_csrf_failure_page_says_why_link_to_my_sheets_nothing_created(self, team, first_page, says):
+        client = client_for(team.dee, enforce_csrf_checks=True)
+        if first_page:
+            client.get("/")  # sets the CSRF cookie; the form below still sends no token
+        response = client.post("/sheets/new", {"name": "Fresh"})
+        text = response.content.decode()
+        assert response.status_code == 403
+        assert "<title>Form not sent · Tabula</title>" in text
+        assert says in text
+        assert '<a href="/">My sheets</a>' in text
+        assert not Sheet.objects.filter(name="Fresh").exists()
+
+    def test_server_error_page_needs_no_context_link_home(self):
+        response = defaults.server_error(RequestFactory().get("/"))
+        text = response.content.decode()
+        assert response.status_code == 500
+        assert "Something went wrong" in text
+        assert '<a href="/">My sheets</a>' in text

@@ -145,6 +145,16 @@ class PresenceColourTest:
             assert contrast_ratio(css_rgb(text), css_rgb(background)) >= 4.5, (pills.nth(i).text_content(), text, background)
 
 
+class NotFoundPageTest:
+    def test_a_missing_sheet_page_leads_back_to_my_sheets(self, site, visit):
+        page = visit("edgar", PHONE)
+        page.goto(f"{site.base_url}/sheets/987654/")
+        expect(page.locator("h1")).to_have_text("Not found")
+        page.get_by_role("link", name="My sheets").click()
+        page.wait_for_url(f"{site.base_url}/")
+        expect(page.locator("h1")).to_have_text("My sheets")
+
+
 class AccountMenuTest:
     def test_the_menu_opens_closes_and_leads_to_a_working_password_change(self, site, visit):
         support.create_user(site.env, "maria", PASSWORD)
