@@ -75,11 +75,19 @@ def sheet_delete(request, sheet_id):
 def sheet_page(request, sheet_id):
     role = _role_or_404(request, sheet_id)
     name = selectors.sheet_name(sheet_id=sheet_id)
+    limits = current_limits()
     config = {
         "sheetId": sheet_id,
+        "userId": request.user.pk,  # whose waiting edits the page keeps in the browser's storage
         "role": role,
         "licenseKey": settings.HANDSONTABLE_LICENSE_KEY,
-        "limits": {"maxCellsPerSet": current_limits().max_cells_per_set, "maxValueChars": current_limits().max_value_chars},
+        "limits": {
+            "maxCellsPerSet": limits.max_cells_per_set,
+            "maxValueChars": limits.max_value_chars,
+            "maxRows": limits.max_rows,
+            "maxCols": limits.max_cols,
+            "maxInsertCount": limits.max_insert_count,
+        },
     }
     return render(request, "sheet/sheet.html", {"sheet_id": sheet_id, "name": name, "role": role, "config": config})
 

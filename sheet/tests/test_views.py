@@ -190,7 +190,8 @@ class SheetPageTest:
         assert config["sheetId"] == team.sheet_id
         assert config["role"] == role
         assert config["licenseKey"] == "key-from-settings"
-        assert config["limits"] == {"maxCellsPerSet": 10_000, "maxValueChars": 10_000}
+        assert config["userId"] == getattr(team, user).pk
+        assert config["limits"] == {"maxCellsPerSet": 10_000, "maxValueChars": 10_000, "maxRows": 100_000, "maxCols": 1_000, "maxInsertCount": 10_000}
 
     def test_sheet_page_script_in_name_escaped(self, team):
         services.apply_operation(sheet_id=team.sheet_id, user=team.ada, operation=Rename("r", XSS_NAME))

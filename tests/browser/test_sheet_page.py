@@ -86,7 +86,7 @@ class ColumnsTest:
 
 
 class PasteTest:
-    def test_a_paste_fills_a_larger_selection_and_stops_at_the_grid_edge(self, site, pages):
+    def test_a_paste_fills_a_larger_selection_and_grows_the_sheet_past_its_edge(self, site, pages):
         sheet_id, api = new_sheet(site, "Pastes", rows=5, cols=4)
         olivia = pages("olivia", sheet_id)
         edgar = pages("edgar", sheet_id)
@@ -94,10 +94,18 @@ class PasteTest:
         cell(olivia, 1, 1).click(modifiers=["Shift"])
         olivia.evaluate(PASTE_SCRIPT, "z")
         paste(olivia, 4, 2, [["p", "q", "r"], ["s", "t", "u"]])
-        expect(cell(edgar, 4, 3)).to_have_text("q")
+        expect(olivia.locator("#notice")).to_contain_text("The sheet grows by 1 row and 1 column to fit the paste.")
+        expect(cell(edgar, 5, 4)).to_have_text("u")
         expect(cell(edgar, 1, 1)).to_have_text("z")
         _, values = snapshot_values(api, sheet_id)
-        assert values == [["z", "z", None, None], ["z", "z", None, None], [None] * 4, [None] * 4, [None, None, "p", "q"]]
+        assert values == [
+            ["z", "z", None, None, None],
+            ["z", "z", None, None, None],
+            [None] * 5,
+            [None] * 5,
+            [None, None, "p", "q", "r"],
+            [None, None, "s", "t", "u"],
+        ]
         wait_until_showing(olivia, values)
         wait_until_showing(edgar, values)
 
@@ -152,7 +160,7 @@ class TooLongValueTest:
 
         paste(olivia, 0, 0, [["short", "x" * 10_001, "also short"]])
         expect(cell(edgar, 0, 2)).to_have_text("also short")
-        expect(olivia.locator("#notice")).to_have_text("Not saved: a cell holds at most 10000 characters.")
+        expect(olivia.locator("#notice")).to_have_text("1 cell not pasted: a cell holds at most 10,000 characters.")
         expect(cell(olivia, 0, 1)).to_have_text("kept")  # the page shows what the server has
         expect(cell(edgar, 0, 1)).to_have_text("kept")
         (change,) = changes_since(api, sheet_id, rev)

@@ -1,23 +1,38 @@
 // This client's own operations until the server answers them: the outbox (every operation not yet
-// acknowledged, in the order it was made, kept across reconnects) and the pending cells (the
-// optimistic values of cell edits, each remembering the op that carries it).
+// acknowledged, in the order it was made, kept across reconnects and, through `onChange`, in the
+// browser's storage) and the pending cells (the optimistic values of cell edits, each remembering
+// the op that carries it). An entry may also be a paste's rest, waiting for the rows and columns
+// its inserts add (`message` null, `paste` set): it is the page's to send when they are there.
 
 export class Edits {
-  constructor() {
-    this.outbox = []; // [{op, message, sent}]
+  /** onChange(entries): the outbox changed; entries are JSON-safe [{op, message, cells, paste}]. */
+  constructor({ onChange = () => {} } = {}) {
+    this.outbox = []; // [{op, message, sent, cells, paste}]
     this.pending = new Map(); // row id -> Map(col id -> {value, op})
     this.cellsOf = new Map(); // op -> [{rowId, colId}] it made pending
+    this.onChange = onChange;
   }
 
   /** Queues an operation; `cells` ([{rowId, colId, value}]) become pending under its op id. */
-  add({ op, message, cells = [] }) {
-    this.outbox.push({ op, message, sent: false });
+  add({ op, message, cells = [], paste = null }) {
+    this.outbox.push({ op, message, sent: false, cells, paste });
     this.cellsOf.set(op, cells.map(({ rowId, colId }) => ({ rowId, colId })));
     for (const { rowId, colId, value } of cells) {
       let row = this.pending.get(rowId);
       if (!row) this.pending.set(rowId, (row = new Map()));
       row.set(colId, { value, op });
     }
+    this.onChange(this.stored());
+  }
+
+  /** The outbox as it is stored: what `add` takes back after a reload. */
+  stored() {
+    return this.outbox.map(({ op, message, cells, paste }) => ({ op, message, cells, paste }));
+  }
+
+  /** The paste rests waiting for their inserts: [{op, paste}]. */
+  pastes() {
+    return this.outbox.filter((entry) => entry.paste);
   }
 
   get waiting() {
@@ -30,7 +45,7 @@ export class Edits {
 
   /** The operations still to send, oldest first. */
   unsent() {
-    return this.outbox.filter((entry) => !entry.sent);
+    return this.outbox.filter((entry) => !entry.sent && entry.message);
   }
 
   /** After a lost connection every unacknowledged operation is sent again (op ids make that safe). */
@@ -59,6 +74,7 @@ export class Edits {
       settled.push({ rowId, colId });
     }
     this.cellsOf.delete(op);
+    this.onChange(this.stored());
     return settled;
   }
 

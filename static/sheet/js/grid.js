@@ -21,9 +21,11 @@ function plural(count, word) {
 
 export class Grid {
   /**
-   * options: licenseKey, readOnly, titles (column headers), rows (arrays of values).
-   * handlers: onEdit([{row, col, value, old}]), onStructure({kind, before, count} or {kind, positions}),
-   * onSelect([{top, left, bottom, right}]), onEditorMaybeClosed().
+   * options: licenseKey, readOnly, titles (column headers), rows (arrays of values), maxValueChars.
+   * handlers: onEdit([{row, col, value, old}]), onPaste({changes, beyond}) (changes as onEdit's, for
+   * the cells inside the grid; beyond: [{row, col, value}] positions past its last row or column),
+   * onStructure({kind, before, count} or {kind, positions}), onSelect([{top, left, bottom, right}]),
+   * onEditorMaybeClosed(), onTooLong(length) (typed text over the limit: the editor stays open with it).
    */
   constructor(container, options, handlers) {
     this.handlers = handlers;
@@ -46,8 +48,15 @@ export class Grid {
       undo: false, // an undo stack would replay other people's changes; the server's log is the history
       copyPaste: { rowsLimit: 100000, columnsLimit: 1000 },
       outsideClickDeselects: false,
-      autoWrapRow: true,
-      autoWrapCol: true,
+      // Arrow keys, Tab and Enter stop at the sheet's edges, as in every spreadsheet.
+      autoWrapRow: false,
+      autoWrapCol: false,
+      // Typed text over the limit keeps the editor open with the text, instead of being thrown away.
+      validator: (value, callback) => callback(!(typeof value === "string" && value.length > options.maxValueChars)),
+      allowInvalid: false,
+      afterValidate: (valid, value) => {
+        if (!valid) this.handlers.onTooLong(value.length);
+      },
       manualColumnResize: true,
       colWidths: 100,
       renderer(instance, td, row, col, prop, value, cellProperties) {
@@ -82,6 +91,26 @@ export class Grid {
       },
       afterDocumentKeyDown: () => this.handlers.onEditorMaybeClosed(),
     });
+    this.#registerDataEdgeKeys();
+  }
+
+  /** Ctrl (Cmd) + arrow, with or without Shift, ahead of Handsontable's own (which goes to the sheet's edge). */
+  #registerDataEdgeKeys() {
+    const context = this.hot.getShortcutManager().getContext("grid");
+    const shortcuts = [];
+    for (const key of ["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight"]) {
+      for (const extend of [false, true]) {
+        shortcuts.push({
+          keys: [extend ? [key, "Shift", "Control/Meta"] : [key, "Control/Meta"]],
+          captureCtrl: true,
+          callback: () => {
+            this.#jumpToDataEdge(key, extend);
+            return false; // Handsontable's own shortcut for these keys does not run
+          },
+        });
+      }
+    }
+    context.addShortcuts(shortcuts, { group: "tabula.dataEdge", relativeToGroup: "gridDefault", position: "before", runOnlyIf: () => this.hot.getSelectedRangeActive() !== undefined });
   }
 
   /**
@@ -98,24 +127,59 @@ export class Grid {
     const { row: top, col: left } = range.getTopStartCorner();
     const { row: bottom, col: right } = range.getBottomEndCorner();
     const width = data[0].length;
-    const lastRow = Math.min(this.hot.countRows() - 1, top + Math.max(data.length, bottom - top + 1) - 1);
-    const lastCol = Math.min(this.hot.countCols() - 1, left + Math.max(width, right - left + 1) - 1);
+    const lastRow = top + Math.max(data.length, bottom - top + 1) - 1;
+    const lastCol = left + Math.max(width, right - left + 1) - 1;
+    const [rowCount, colCount] = [this.hot.countRows(), this.hot.countCols()];
     const rows = this.hot.getSettings().data;
     const changes = [];
+    const beyond = [];
     for (let row = top; row <= lastRow; row += 1) {
       const pasted = data[(row - top) % data.length];
       for (let col = left; col <= lastCol; col += 1) {
         const value = cellValue(pasted[(col - left) % width]);
+        if (row >= rowCount || col >= colCount) {
+          if (value !== null) beyond.push({ row, col, value }); // the sheet grows to take it
+          continue;
+        }
         changes.push({ row, col, old: rows[row][col], value });
         rows[row][col] = value;
       }
     }
-    this.handlers.onEdit(changes);
+    this.handlers.onPaste({ changes, beyond });
     this.hot.batchRender(() => {
       this.hot.render();
-      this.hot.selectCell(top, left, lastRow, lastCol);
+      this.hot.selectCell(top, left, Math.min(rowCount - 1, lastRow), Math.min(colCount - 1, lastCol));
     });
     return false;
+  }
+
+  /**
+   * Ctrl (Cmd) + arrow, with Shift to extend the selection: to the edge of the data, as spreadsheets
+   * do: from a filled cell whose neighbour is filled, to the last filled cell of that run; otherwise
+   * to the next filled cell; with none, to the sheet's edge. Handsontable's own goes to the sheet's edge.
+   */
+  #jumpToDataEdge(key, extend) {
+    const step = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] }[key];
+    const selected = this.hot.getSelectedRangeActive();
+    if (!selected) return;
+    const rows = this.hot.getSettings().data;
+    const [rowCount, colCount] = [this.hot.countRows(), this.hot.countCols()];
+    const filled = (r, c) => r >= 0 && c >= 0 && r < rowCount && c < colCount && rows[r][c] !== null && rows[r][c] !== undefined && rows[r][c] !== "";
+    // With Shift the moving corner is the one away from the active cell; without, the active cell.
+    const from = extend ? selected.to : selected.highlight;
+    let [r, c] = [Math.max(0, from.row), Math.max(0, from.col)];
+    const [dr, dc] = step;
+    const inside = (rr, cc) => rr >= 0 && cc >= 0 && rr < rowCount && cc < colCount;
+    if (!inside(r + dr, c + dc)) {
+      // already at the edge
+    } else if (filled(r, c) && filled(r + dr, c + dc)) {
+      while (inside(r + dr, c + dc) && filled(r + dr, c + dc)) [r, c] = [r + dr, c + dc];
+    } else {
+      [r, c] = [r + dr, c + dc];
+      while (inside(r + dr, c + dc) && !filled(r, c)) [r, c] = [r + dr, c + dc];
+    }
+    if (extend) this.hot.selectCell(selected.highlight.row, selected.highlight.col, r, c, true);
+    else this.hot.selectCell(r, c);
   }
 
   // ---------------------------------------------------------------- menus

@@ -8,12 +8,15 @@ import { SheetModel } from "./model.js";
 import { Presence, Throttle } from "./presence.js";
 import * as protocol from "./protocol.js";
 import { SheetSocket, socketUrl } from "./socket.js";
+import { StoredOutbox } from "./stored.js";
 
 const SEND_PER_SECOND = 200; // below the server's sustained limit, leaving room for select and sync
 const NOTICE_MS = 10000;
 const PROBE_EVERY = 4; // failed reconnects between checks that the sheet is still ours
 
 const cellKey = (rowId, colId) => JSON.stringify([rowId, colId]);
+const plural = (count, word) => `${count.toLocaleString("en-US")} ${word}${count === 1 ? "" : "s"}`;
+const MAX_NAMED_CELLS = 3; // a notice names this many cells, then says how many more
 
 class SheetSession {
   constructor(config, page) {
@@ -21,7 +24,10 @@ class SheetSession {
     this.page = page;
     this.role = config.role;
     this.limits = config.limits;
-    this.edits = new Edits();
+    this.me = null;
+    this.stored = new StoredOutbox(config.userId, config.sheetId);
+    this.storageWarned = false;
+    this.edits = new Edits({ onChange: (entries) => this.keep(entries) });
     this.presence = new Presence(page.presence);
     this.model = null;
     this.grid = null;
@@ -48,9 +54,17 @@ class SheetSession {
     // the grid takes them as they are rather than having the model build them again.
     this.grid = new Grid(
       this.page.grid,
-      { licenseKey: this.config.licenseKey, readOnly: this.isViewer, titles: this.model.titles, rows: snapshot.rows.map((r) => r.values) },
+      {
+        licenseKey: this.config.licenseKey,
+        readOnly: this.isViewer,
+        titles: this.model.titles,
+        rows: snapshot.rows.map((r) => r.values),
+        maxValueChars: this.limits.maxValueChars,
+      },
       {
         onEdit: (changes) => this.userEdited(changes),
+        onPaste: (paste) => this.userPasted(paste),
+        onTooLong: (length) => this.notify(`A cell holds at most ${plural(this.limits.maxValueChars, "character")}; this text has ${length.toLocaleString("en-US")}. Shorten it, or press Escape to cancel.`),
         onStructure: (action) => this.userRestructured(action),
         onSelect: (ranges) => this.userSelected(ranges),
         onEditorMaybeClosed: () => this.flushDeferred(),
@@ -62,7 +76,37 @@ class SheetSession {
       onDown: (info) => this.connectionLost(info),
       onGone: (code) => this.closedForGood(code),
     });
+    this.restore(this.stored.claim());
+    this.stored.watch((entries) => this.restore(entries));
+    for (const name of ["online", "offline"]) window.addEventListener(name, () => this.showConnection());
+    window.addEventListener("beforeunload", (event) => {
+      // Waiting edits are kept in this browser and sent next time, but only this page can send them now.
+      if (this.edits.waiting && !this.gone) {
+        event.preventDefault();
+        event.returnValue = "";
+      }
+    });
     this.socket.start();
+  }
+
+  // ------------------------------------------------------------ waiting edits kept in the browser
+
+  keep(entries) {
+    if (this.stored.save(entries) || this.storageWarned) return;
+    this.storageWarned = true;
+    this.notify("This browser's storage is full: your waiting edits are kept only while this page stays open.", { sticky: true });
+  }
+
+  /** Takes on operations a reload or another tab left waiting: shown as pending, sent when live. */
+  restore(entries) {
+    const fresh = entries.filter((entry) => !this.edits.has(entry.op));
+    if (!fresh.length || this.gone) return;
+    for (const entry of fresh) this.edits.add(entry);
+    this.refresh(fresh.flatMap((entry) => entry.cells || []));
+    this.resumePastes();
+    this.notify(`${plural(fresh.length, "edit")} made earlier in this browser ${fresh.length === 1 ? "was" : "were"} not sent yet; sending ${fresh.length === 1 ? "it" : "them"} as soon as the page is connected.`);
+    this.pump();
+    this.showConnection();
   }
 
   get isViewer() {
@@ -145,6 +189,8 @@ class SheetSession {
       case "presence":
         this.presence.update(message.users);
         return this.grid.setHighlights(this.presence.rectangles(this.model));
+      case "pong":
+        return undefined;
       case "synced":
         this.syncing = false;
         this.drain();
@@ -160,6 +206,7 @@ class SheetSession {
 
   hello(message) {
     this.live = true;
+    this.me = message.me;
     this.syncing = false;
     if (message.role !== this.role) this.changeRole(message.role);
     this.presence.setMe(message.me);
@@ -209,6 +256,7 @@ class SheetSession {
         // Our own cells already show what the server applied; others' never cover a pending edit.
         const ours = new Set(this.edits.has(change.op) ? this.edits.settle(change.op).map((c) => cellKey(c.rowId, c.colId)) : []);
         this.refresh(effect.cells.filter((c) => !ours.has(cellKey(c.rowId, c.colId)) && !this.edits.pendingAt(c.rowId, c.colId)));
+        if (change.overwritten?.length) this.reportOverwritten(change);
         break;
       }
       case "insert_rows":
@@ -242,6 +290,7 @@ class SheetSession {
   settle(op) {
     if (!this.edits.has(op)) return;
     this.refresh(this.edits.settle(op));
+    this.resumePastes();
     this.showConnection();
   }
 
@@ -252,7 +301,9 @@ class SheetSession {
         this.schedulePump(1000);
         return;
       }
+      // Refused for good: out of the outbox (and the browser's storage), never sent again.
       this.refresh(this.edits.settle(message.op));
+      this.resumePastes();
       this.showConnection();
     }
     this.notify(`Not saved: ${message.message}`);
@@ -324,11 +375,147 @@ class SheetSession {
       else writes.push({ ...ids, value: next });
     }
     if (tooLong.length) {
+      // Only a paste or a fill gets here (the editor keeps typed text over the limit): the text is still where it came from.
       this.refresh(tooLong);
-      this.notify(`Not saved: a cell holds at most ${this.limits.maxValueChars} characters.`);
+      this.notify(`${plural(tooLong.length, "cell")} not pasted: a cell holds at most ${plural(this.limits.maxValueChars, "character")}.`);
     }
+    this.send(writes);
+  }
+
+  /** Sends cell writes [{rowId, colId, value}] made against the revision the grid shows. */
+  send(writes) {
     if (!writes.length) return;
-    for (const operation of protocol.setOperations(writes, { maxCells: this.limits.maxCellsPerSet })) this.edits.add(operation);
+    for (const operation of protocol.setOperations(writes, { maxCells: this.limits.maxCellsPerSet, rev: this.model.rev })) this.edits.add(operation);
+    this.pump();
+    this.showConnection();
+  }
+
+  /**
+   * A paste: the cells inside the grid are edits now; for those beyond its last row or column the
+   * sheet grows (up to its limits), and they follow once the new rows and columns are there (the
+   * server issues their ids). What cannot fit is named in a notice.
+   */
+  userPasted({ changes, beyond }) {
+    this.userEdited(changes);
+    if (!beyond.length || this.isViewer || this.gone) return;
+    // The paste's corners (a big paste has too many cells to spread into Math.min's arguments).
+    let [top, left, lastRow, lastCol] = [Infinity, Infinity, -1, -1];
+    for (const c of [changes[0] ?? beyond[0], ...beyond]) {
+      [top, left, lastRow, lastCol] = [Math.min(top, c.row), Math.min(left, c.col), Math.max(lastRow, c.row), Math.max(lastCol, c.col)];
+    }
+    const [rowCount, colCount] = [this.model.rowIds.length, this.model.colIds.length];
+    const addRows = Math.max(0, Math.min(lastRow + 1, this.limits.maxRows) - rowCount);
+    const addCols = Math.max(0, Math.min(lastCol + 1, this.limits.maxCols) - colCount);
+    const fits = beyond.filter((c) => c.row < rowCount + addRows && c.col < colCount + addCols);
+    const inserts = [...this.insertOperations("col", addCols), ...this.insertOperations("row", addRows)];
+    for (const operation of inserts) this.edits.add(operation);
+    if (fits.length) {
+      const rest = { rowId: this.model.rowIds[top], colId: this.model.colIds[left], waitFor: inserts.map((o) => o.op) };
+      rest.cells = fits.map((c) => [c.row - top, c.col - left, c.value]);
+      this.edits.add({ op: `paste-${protocol.newOpId()}`, message: null, paste: rest });
+    }
+    const lost = [];
+    if (lastRow >= this.limits.maxRows) lost.push(`${plural(lastRow + 1 - this.limits.maxRows, "row")} (a sheet holds at most ${plural(this.limits.maxRows, "row")})`);
+    if (lastCol >= this.limits.maxCols) lost.push(`${plural(lastCol + 1 - this.limits.maxCols, "column")} (a sheet holds at most ${plural(this.limits.maxCols, "column")})`);
+    const grows = [addRows && plural(addRows, "row"), addCols && plural(addCols, "column")].filter(Boolean).join(" and ");
+    const parts = [];
+    if (grows) parts.push(`The sheet grows by ${grows} to fit the paste${this.live ? "" : " when the connection is back"}.`);
+    if (lost.length) parts.push(`Not pasted: the last ${lost.join(" and the last ")}.`);
+    this.notify(parts.join(" "), { sticky: lost.length > 0 });
+    this.pump();
+    this.showConnection();
+  }
+
+  /** Operations inserting `count` rows or columns at the end, within the per-insert limit. */
+  insertOperations(axis, count) {
+    const operations = [];
+    for (let left = count; left > 0; left -= this.limits.maxInsertCount) {
+      const n = Math.min(left, this.limits.maxInsertCount);
+      operations.push(axis === "row" ? protocol.insertRows(null, n) : protocol.insertCols(null, n));
+    }
+    return operations;
+  }
+
+  /** Writes each paste rest whose inserts the server has answered, where the paste put it. */
+  resumePastes() {
+    for (const { op, paste } of this.edits.pastes()) {
+      if (paste.waitFor.some((waiting) => this.edits.has(waiting))) continue;
+      this.edits.settle(op);
+      const top = this.model.rowIndex.get(paste.rowId);
+      const left = this.model.colIndex.get(paste.colId);
+      const writes = [];
+      for (const [dr, dc, value] of paste.cells) {
+        const rowId = top === undefined ? undefined : this.model.rowIds[top + dr];
+        const colId = left === undefined ? undefined : this.model.colIds[left + dc];
+        if (rowId !== undefined && colId !== undefined) writes.push({ rowId, colId, value });
+      }
+      if (writes.length < paste.cells.length) {
+        this.notify(`${plural(paste.cells.length - writes.length, "pasted cell")} could not be placed: the sheet did not grow enough (or the pasted-at cell was deleted).`, { sticky: true });
+      }
+      this.send(writes);
+      this.refresh(writes);
+    }
+  }
+
+  /**
+   * A set replaced cells someone else had written after the revision its sender saw: both are told,
+   * with the cells and values, and can put the replaced values back (a new edit).
+   */
+  reportOverwritten(change) {
+    if (!this.me) return;
+    const mine = change.by.id === this.me.id;
+    const cells = change.overwritten.filter((o) => (mine ? o.by.id !== this.me.id : o.by.id === this.me.id) && this.positionOf(o));
+    if (!cells.length) return;
+    const names = cells.slice(0, MAX_NAMED_CELLS).map((o) => `${this.cellName(o)} (${JSON.stringify(o.value ?? "")})`);
+    const more = cells.length > MAX_NAMED_CELLS ? ` and ${plural(cells.length - MAX_NAMED_CELLS, "more cell")}` : "";
+    const others = [...new Set(cells.map((o) => o.by.name))].join(", ");
+    const text = mine
+      ? `Your edit made earlier replaced what ${others} wrote since in ${names.join(", ")}${more}.`
+      : `${change.by.name}'s edit made earlier replaced what you wrote in ${names.join(", ")}${more}.`;
+    this.alert(text, this.isViewer ? null : { label: "Put back", action: () => this.send(cells.map(({ rowId, colId, value }) => ({ rowId, colId, value }))) });
+  }
+
+  cellName({ rowId, colId }) {
+    const at = this.positionOf({ rowId, colId });
+    return `${this.model.titles[at.col]}${at.row + 1}`;
+  }
+
+  /** A notice that stays until dismissed, with an optional action button. */
+  alert(text, action) {
+    const item = document.createElement("li");
+    item.className = "alert";
+    const message = document.createElement("span");
+    message.textContent = text;
+    item.append(message);
+    if (action) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = action.label;
+      button.addEventListener("click", () => {
+        action.action();
+        item.remove();
+      });
+      item.append(button);
+    }
+    const dismiss = document.createElement("button");
+    dismiss.type = "button";
+    dismiss.className = "link";
+    dismiss.textContent = "Dismiss";
+    dismiss.addEventListener("click", () => item.remove());
+    item.append(dismiss);
+    this.page.alerts.append(item);
+  }
+
+  /** The "add rows" bar under the grid: more empty rows at the bottom, as many as asked (within the limits). */
+  userAddedRows(count) {
+    if (this.isViewer || this.gone || !Number.isInteger(count) || count < 1) return;
+    const room = this.limits.maxRows - this.model.rowIds.length;
+    if (room <= 0) {
+      this.notify(`A sheet holds at most ${plural(this.limits.maxRows, "row")}.`);
+      return;
+    }
+    if (count > room) this.notify(`Adding ${plural(room, "row")}: a sheet holds at most ${plural(this.limits.maxRows, "row")}.`);
+    for (const operation of this.insertOperations("row", Math.min(count, room))) this.edits.add(operation);
     this.pump();
     this.showConnection();
   }
@@ -453,6 +640,8 @@ class SheetSession {
       [state, text] = ["live", "live"];
     } else if (waiting) {
       [state, text] = ["offline", `offline — ${waiting} ${waiting === 1 ? "edit" : "edits"} waiting`];
+    } else if (navigator.onLine === false) {
+      [state, text] = ["offline", "offline"];
     } else {
       [state, text] = ["reconnecting", "reconnecting…"];
     }
@@ -483,12 +672,18 @@ function boot() {
     connection: document.getElementById("connection"),
     presence: document.getElementById("presence"),
     notice: document.getElementById("notice"),
+    alerts: document.getElementById("alerts"),
     grid: document.getElementById("grid"),
+    addRows: document.getElementById("add-rows"),
   };
   page.notice.addEventListener("click", () => {
     if (!session.gone) page.notice.hidden = true;
   });
   const session = new SheetSession(config, page);
+  page.addRows?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    session.userAddedRows(Number(new FormData(page.addRows).get("count")));
+  });
   window.tabula = session; // for the console and the browser tests: read-only inspection
   session.start();
 }

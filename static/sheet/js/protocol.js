@@ -34,10 +34,11 @@ function operation(type, fields) {
 
 /**
  * Turns cell writes [{rowId, colId, value}] into as few `set` operations as the limits allow:
- * one, unless there are more than maxCells cells or they would not fit in one message.
- * Returns [{op, message, cells}] where cells are the writes that operation carries.
+ * one, unless there are more than maxCells cells or they would not fit in one message. `rev` is
+ * the revision the grid showed (the server then reports what the edit replaced that others wrote
+ * since). Returns [{op, message, cells}] where cells are the writes that operation carries.
  */
-export function setOperations(writes, { maxCells }) {
+export function setOperations(writes, { maxCells, rev }) {
   const chunks = [];
   let cells = [];
   let wire = [];
@@ -56,7 +57,7 @@ export function setOperations(writes, { maxCells }) {
     bytes += size;
   }
   if (wire.length) chunks.push([cells, wire]);
-  return chunks.map(([chunkCells, chunkWire]) => ({ ...operation("set", { cells: chunkWire }), cells: chunkCells }));
+  return chunks.map(([chunkCells, chunkWire]) => ({ ...operation("set", { cells: chunkWire, rev }), cells: chunkCells }));
 }
 
 export const insertRows = (beforeRowId, count) => operation("insert_rows", { before: beforeRowId, count });
@@ -65,6 +66,7 @@ export const deleteRows = (rowIds) => operation("delete_rows", { rows: rowIds })
 export const deleteCols = (colIds) => operation("delete_cols", { cols: colIds });
 
 export const sync = (since) => ({ type: "sync", since });
+export const ping = () => ({ type: "ping" });
 
 /** ranges: [{top, left, bottom, right}] of ids (top/left = first row/col id of the range). */
 export const select = (ranges) => ({ type: "select", ranges: ranges.map((r) => [r.top, r.left, r.bottom, r.right]) });
@@ -100,14 +102,15 @@ function readUser(user) {
 
 /**
  * A change as the model applies it:
- * {rev, op, by: {id, name}, kind, cells?: [{rowId, colId, value}], before?, ids?, name?}
- * where `ids` are the rows or columns inserted or deleted.
+ * {rev, op, by: {id, name}, kind, cells?: [{rowId, colId, value}], overwritten?: [{rowId, colId, by, rev, value}],
+ * before?, ids?, name?} where `ids` are the rows or columns inserted or deleted.
  */
 function readChange(m) {
   const change = { rev: m.rev, op: m.op, by: { id: m.by?.id, name: m.by?.name }, kind: m.kind };
   switch (m.kind) {
     case "set":
       change.cells = m.cells.map((c) => ({ rowId: c.row, colId: c.col, value: c.value }));
+      change.overwritten = (m.overwritten || []).map((o) => ({ rowId: o.row, colId: o.col, by: { id: o.by?.id, name: String(o.by?.name) }, rev: o.rev, value: o.value }));
       break;
     case "insert_rows":
       change.before = m.before;
@@ -154,6 +157,8 @@ export function readMessage(text) {
       return { type: "synced", rev: m.rev };
     case "reload":
       return { type: "reload" };
+    case "pong":
+      return { type: "pong" };
     default:
       return null;
   }

@@ -1,10 +1,17 @@
 // The sheet's WebSocket: connects, reconnects with capped exponential backoff, and tells its owner
-// when it is up, when it went down, and when the server closed it for good.
+// when it is up, when it went down, and when the server closed it for good. A connection can die
+// without a close (a pulled cable, a sleeping laptop, a dead Wi-Fi): after QUIET_MS without a
+// message it pings, and a socket that does not answer within PONG_WAIT_MS counts as down, as does
+// every socket once the browser says it is offline.
 
-import { CLOSE_ACCESS_REMOVED, CLOSE_ROLE_CHANGED, CLOSE_SHEET_DELETED, encode, socketPath } from "./protocol.js";
+import { CLOSE_ACCESS_REMOVED, CLOSE_ROLE_CHANGED, CLOSE_SHEET_DELETED, encode, ping, socketPath } from "./protocol.js";
 
 const FIRST_DELAY_MS = 250;
 const MAX_DELAY_MS = 5000;
+const QUIET_MS = 5000;
+const PONG_WAIT_MS = 4000;
+const CHECK_EVERY_MS = 1000;
+const CLOSE_DEAD = 4000; // what onDown reports for a connection this side gave up on
 const FINAL_CODES = new Set([CLOSE_ACCESS_REMOVED, CLOSE_SHEET_DELETED]);
 
 export function socketUrl(sheetId, location = window.location) {
@@ -24,7 +31,11 @@ export class SheetSocket {
     this.attempt = 0;
     this.timer = null;
     this.stopped = false;
+    this.heardAt = 0;
+    this.pingedAt = null;
+    this.checker = null;
     window.addEventListener("online", () => this.reconnectNow());
+    window.addEventListener("offline", () => this.#giveUp());
   }
 
   get isOpen() {
@@ -39,6 +50,7 @@ export class SheetSocket {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.checker);
     if (this.ws) this.ws.close(1000);
   }
 
@@ -58,27 +70,63 @@ export class SheetSocket {
 
   #connect() {
     this.timer = null;
+    if (navigator.onLine === false) {
+      // No network: the attempt would fail anyway; the browser's online event brings us back.
+      this.#retryLater(CLOSE_DEAD);
+      return;
+    }
     const ws = new WebSocket(this.url);
     this.ws = ws;
     ws.addEventListener("open", () => {
       this.attempt = 0;
+      this.heardAt = Date.now();
+      this.pingedAt = null;
+      clearInterval(this.checker);
+      this.checker = setInterval(() => this.#checkAlive(ws), CHECK_EVERY_MS);
       this.handlers.onOpen();
     });
     ws.addEventListener("message", (event) => {
-      if (this.ws === ws) this.handlers.onMessage(event.data);
+      if (this.ws !== ws) return;
+      this.heardAt = Date.now();
+      this.pingedAt = null;
+      this.handlers.onMessage(event.data);
     });
     ws.addEventListener("close", (event) => this.#closed(ws, event.code));
+  }
+
+  /** Pings a quiet socket; gives up on one whose ping went unanswered. */
+  #checkAlive(ws) {
+    if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
+    const now = Date.now();
+    if (this.pingedAt !== null && now - this.pingedAt > PONG_WAIT_MS) this.#giveUp();
+    else if (this.pingedAt === null && now - this.heardAt > QUIET_MS) {
+      this.pingedAt = now;
+      ws.send(encode(ping()));
+    }
+  }
+
+  /** Treats the current connection as lost now: a dead one may take minutes to report its close. */
+  #giveUp() {
+    const ws = this.ws;
+    if (ws === null || this.stopped) return;
+    ws.close();
+    this.#closed(ws, CLOSE_DEAD);
   }
 
   #closed(ws, code) {
     if (this.ws !== ws) return;
     this.ws = null;
+    clearInterval(this.checker);
     if (this.stopped) return;
     if (FINAL_CODES.has(code)) {
       this.stopped = true;
       this.handlers.onGone(code);
       return;
     }
+    this.#retryLater(code);
+  }
+
+  #retryLater(code) {
     // A role change closes the socket so the next hello carries the new role: come straight back.
     const jittered = FIRST_DELAY_MS * 2 ** this.attempt * (0.8 + Math.random() * 0.4);
     const delay = code === CLOSE_ROLE_CHANGED ? 0 : Math.min(MAX_DELAY_MS, jittered);
