@@ -142,6 +142,7 @@ class Client:
         self.sent = 0
         self.acked: dict[int, int] = {}  # seq -> rev (Tabula) or 0 (floor)
         self.refused = 0
+        self.heard_at = time.monotonic_ns()
 
     # ---------------------------------------------------------------- connection
 
@@ -163,7 +164,17 @@ class Client:
             self.upstream = self.ws.response.headers.get("X-Tabula-Upstream")
             self.worker.tasks.append(asyncio.create_task(self.receive()))
             if job.target == "tabula":
+                self.worker.tasks.append(asyncio.create_task(self.heartbeat()))
+            if job.target == "tabula":
                 await asyncio.wait_for(self.hello.wait(), timeout=60)
+
+    async def heartbeat(self) -> None:
+        """Pings after 5 s without a message, as the page does (Tabula closes a socket silent for 30 s)."""
+        with contextlib.suppress(Exception):
+            while True:
+                await asyncio.sleep(5)
+                if time.monotonic_ns() - self.heard_at > 5_000_000_000:
+                    await self.ws.send('{"type":"ping"}')
 
     async def receive(self) -> None:
         on_message = self.on_tabula if self.worker.job.target == "tabula" else self.on_floor
@@ -172,7 +183,7 @@ class Client:
         loads = json.loads
         try:
             async for text in self.ws:
-                t = now()
+                t = self.heard_at = now()
                 worker.last_rx = t
                 on_message(loads(text), t)
         except ConnectionClosed as exc:

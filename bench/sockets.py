@@ -28,6 +28,7 @@ import json
 import multiprocessing
 import os
 import platform
+import random
 import resource
 import secrets
 import statistics
@@ -59,6 +60,9 @@ class ClientState:
         self.expected = 0
         self.all_arrived = asyncio.Event()
         self.lag_max = 0.0
+
+
+PING_EVERY = 5.0  # seconds: an idle page's heartbeat (static/sheet/js/socket.js)
 
 
 async def _reader(state: ClientState, entry: list) -> None:
@@ -113,7 +117,19 @@ async def _open_one(state: ClientState, url: str, headers: dict, sheet: int, tim
     entry = [sheet, ws, True]
     state.sockets.append(entry)
     asyncio.get_running_loop().create_task(_reader(state, entry))
+    asyncio.get_running_loop().create_task(_heartbeat(ws))
     return None
+
+
+async def _heartbeat(ws) -> None:
+    """Pings as an idle page does (every 5 s without a message; the server closes a socket silent for 30 s)."""
+    from websockets.exceptions import ConnectionClosed
+
+    await asyncio.sleep(random.uniform(0, PING_EVERY))  # spread over the interval, as tabs opened at different times are
+    with suppress(ConnectionClosed):
+        while True:
+            await ws.send('{"type":"ping"}')
+            await asyncio.sleep(PING_EVERY)
 
 
 async def _lag_monitor(state: ClientState) -> None:
