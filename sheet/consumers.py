@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import math
 import time
 import uuid
 
@@ -48,13 +47,16 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.gap_timer: asyncio.TimerHandle | None = None
         self.checked_rev = 0  # the sheet's revision in the database at the hub's last check
         self.left = False
+        self.heard = asyncio.get_running_loop().time()  # when the client last sent something
+        self.silence_timer: asyncio.TimerHandle | None = None
         try:
             await self.serve(receive)
         except StopConsumer:
             pass
         finally:
-            if self.gap_timer is not None:
-                self.gap_timer.cancel()
+            for timer in (self.gap_timer, self.silence_timer):
+                if timer is not None:
+                    timer.cancel()
             if getattr(self, "sequencer", None) is not None:
                 fanout.hub().forget(self)
 
@@ -64,19 +66,10 @@ class SheetConsumer(AsyncWebsocketConsumer):
         incoming = asyncio.ensure_future(receive())
         event = self.next_event = asyncio.ensure_future(self.inbox.get())
         loop = asyncio.get_running_loop()
-        heard = loop.time()
+        self.watch_silence()
         try:
             while True:
-                await asyncio.wait((incoming, event), return_when=asyncio.FIRST_COMPLETED, timeout=self.silence_limit(heard))
-                if not (incoming.done() or event.done()):
-                    # Nothing from the client for that long (a live page pings): its network is gone.
-                    # Closing drops its presence; receive() then brings the disconnect.
-                    logger.info("sheet %s socket %s went silent; closing", getattr(self, "sheet_id", "?"), self.conn)
-                    await self.close(code=broadcast.CLOSE_SILENT)
-                    heard = math.inf
-                    # Others see it leave now, not when the dead connection's disconnect comes.
-                    await self.leave_sheet()
-                    continue
+                await asyncio.wait((incoming, event), return_when=asyncio.FIRST_COMPLETED)
                 self.dispatching = True
                 if event.done():
                     await self.dispatch(event.result())
@@ -84,8 +77,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
                 else:
                     while not self.inbox.empty():
                         await self.dispatch(self.inbox.get_nowait())
-                    if heard != math.inf:
-                        heard = loop.time()
+                    self.heard = loop.time()
                     await self.dispatch(incoming.result())
                     incoming = asyncio.ensure_future(receive())
                 self.dispatching = False
@@ -94,14 +86,32 @@ class SheetConsumer(AsyncWebsocketConsumer):
                 task.cancel()
             await asyncio.gather(incoming, event, return_exceptions=True)
 
-    @staticmethod
-    def silence_limit(heard: float) -> float | None:
-        """Seconds left until a socket last heard from at ``heard`` counts as dead (the client sent
-        nothing for TABULA_SOCKET_SILENCE_SECONDS: a live page pings every few seconds); None: never."""
+    def watch_silence(self) -> None:
+        """Looks again when the client will have been silent for TABULA_SOCKET_SILENCE_SECONDS (a live
+        page pings every few seconds); if it has, the socket's task closes it. One timer per socket,
+        moved on only when it fires: nothing is added to each message's way."""
         limit = settings.TABULA_SOCKET_SILENCE_SECONDS
-        if heard == math.inf or not limit:
-            return None
-        return max(0.0, heard + limit - asyncio.get_running_loop().time())
+        if not limit:
+            return
+        loop = asyncio.get_running_loop()
+        left = self.heard + limit - loop.time()
+        if left <= 0:
+            try:
+                self.inbox.put_nowait({"type": "socket.silent"})
+                return
+            except asyncio.QueueFull:  # look again shortly
+                left = 1.0
+        self.silence_timer = loop.call_later(left, self.watch_silence)
+
+    async def socket_silent(self, event):
+        if asyncio.get_running_loop().time() - self.heard < settings.TABULA_SOCKET_SILENCE_SECONDS:
+            self.watch_silence()  # the client spoke after the timer fired
+            return
+        # Its network is gone: close, and leave presence now rather than when the dead connection's
+        # disconnect comes.
+        logger.info("sheet %s socket %s went silent; closing", getattr(self, "sheet_id", "?"), self.conn)
+        await self.close(code=broadcast.CLOSE_SILENT)
+        await self.leave_sheet()
 
     async def connect(self):
         user = self.scope["user"]
