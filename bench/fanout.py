@@ -170,7 +170,7 @@ class Client:
 
     async def heartbeat(self) -> None:
         """Pings after 5 s without a message, as the page does (Tabula closes a socket silent for 30 s)."""
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(ConnectionClosed):
             while True:
                 await asyncio.sleep(5)
                 if time.monotonic_ns() - self.heard_at > 5_000_000_000:

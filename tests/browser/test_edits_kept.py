@@ -13,7 +13,7 @@ import signal
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import TIMEOUT_MS, cell, paste, select_cell, snapshot_values, type_into, wait_for_sheet, wait_until_showing
+from tests.browser.helpers import PASTE_SCRIPT, TIMEOUT_MS, cell, paste, select_cell, snapshot_values, type_into, wait_for_sheet, wait_until_showing
 from tests.browser.test_sheet_page import new_sheet
 
 pytestmark = pytest.mark.browser
@@ -60,14 +60,7 @@ class PasteGrowsSheetTest:
         sheet_id, api = new_sheet(site, "Wide", rows=3, cols=999)
         olivia = pages("olivia", sheet_id)
         olivia.evaluate("window.tabula.grid.hot.selectCell(0, 997)")
-        olivia.evaluate(
-            """(text) => {
-              const data = new DataTransfer();
-              data.setData('text/plain', text);
-              document.activeElement.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true}));
-            }""",
-            "a\tb\tc\td",
-        )
+        olivia.evaluate(PASTE_SCRIPT, "a\tb\tc\td")
 
         expect(olivia.locator("#notice")).to_contain_text("The sheet grows by 1 column to fit the paste.")
         expect(olivia.locator("#notice")).to_contain_text("Not pasted: the last 1 column (a sheet holds at most 1,000 columns).")

@@ -15,8 +15,9 @@ function span(ranges, axis) {
   return { first: Math.min(...ranges.map((r) => r[from])), last: Math.max(...ranges.map((r) => r[to])) };
 }
 
-function plural(count, word) {
-  return count === 1 ? `1 ${word}` : `${count} ${word}s`;
+/** "1 row", "2 rows", "1,000 rows". */
+export function plural(count, word) {
+  return `${count.toLocaleString("en-US")} ${word}${count === 1 ? "" : "s"}`;
 }
 
 export class Grid {
@@ -164,7 +165,7 @@ export class Grid {
     if (!selected) return;
     const rows = this.hot.getSettings().data;
     const [rowCount, colCount] = [this.hot.countRows(), this.hot.countCols()];
-    const filled = (r, c) => r >= 0 && c >= 0 && r < rowCount && c < colCount && rows[r][c] !== null && rows[r][c] !== undefined && rows[r][c] !== "";
+    const filled = (r, c) => rows[r][c] !== null && rows[r][c] !== undefined && rows[r][c] !== "";
     // With Shift the moving corner is the one away from the active cell; without, the active cell.
     const from = extend ? selected.to : selected.highlight;
     let [r, c] = [Math.max(0, from.row), Math.max(0, from.col)];

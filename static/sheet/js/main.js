@@ -3,7 +3,7 @@
 // order, and the user's edits travel as operations that the server's changes later confirm.
 
 import { Edits } from "./edits.js";
-import { Grid } from "./grid.js";
+import { Grid, plural } from "./grid.js";
 import { SheetModel } from "./model.js";
 import { Presence, Throttle } from "./presence.js";
 import * as protocol from "./protocol.js";
@@ -15,7 +15,6 @@ const NOTICE_MS = 10000;
 const PROBE_EVERY = 4; // failed reconnects between checks that the sheet is still ours
 
 const cellKey = (rowId, colId) => JSON.stringify([rowId, colId]);
-const plural = (count, word) => `${count.toLocaleString("en-US")} ${word}${count === 1 ? "" : "s"}`;
 const MAX_NAMED_CELLS = 3; // a notice names this many cells, then says how many more
 
 class SheetSession {

@@ -26,6 +26,7 @@ export class StoredOutbox {
     this.now = now;
     this.entries = [];
     this.failed = false; // the last save did not fit in the browser's storage
+    this.started = now(); // orders the entries of several left tabs when one page takes them over
     this.key = this.prefix + this.#tabId();
   }
 
@@ -81,7 +82,7 @@ export class StoredOutbox {
   #write(alive) {
     try {
       if (this.entries.length) {
-        this.storage.setItem(this.key, JSON.stringify({ alive, since: this.since(), entries: this.entries }));
+        this.storage.setItem(this.key, JSON.stringify({ alive, since: this.started, entries: this.entries }));
       } else {
         this.storage.removeItem(this.key);
       }
@@ -90,11 +91,6 @@ export class StoredOutbox {
       this.failed = true; // over the storage quota (or storage disabled): the edits stay in memory
     }
     return !this.failed;
-  }
-
-  since() {
-    this.started ??= this.now();
-    return this.started;
   }
 
   /** Keeps the entry marked as in use while the page is open; marks it left when the page goes. */
