@@ -142,7 +142,7 @@ class Client:
         self.sent = 0
         self.acked: dict[int, int] = {}  # seq -> rev (Tabula) or 0 (floor)
         self.refused = 0
-        self.heard_at = time.monotonic_ns()
+        self.heard_at = self.sent_at = time.monotonic_ns()
 
     # ---------------------------------------------------------------- connection
 
@@ -169,11 +169,14 @@ class Client:
                 await asyncio.wait_for(self.hello.wait(), timeout=60)
 
     async def heartbeat(self) -> None:
-        """Pings after 5 s without a message, as the page does (Tabula closes a socket silent for 30 s)."""
+        """Pings as the page does (static/sheet/js/socket.js): after 5 s without a message, or 12 s
+        without sending anything (Tabula closes a socket its client sent nothing on for 30 s)."""
         with contextlib.suppress(ConnectionClosed):
             while True:
-                await asyncio.sleep(5)
-                if time.monotonic_ns() - self.heard_at > 5_000_000_000:
+                await asyncio.sleep(1)
+                now = time.monotonic_ns()
+                if now - self.heard_at > 5_000_000_000 or now - self.sent_at > 12_000_000_000:
+                    self.sent_at = now
                     await self.ws.send('{"type":"ping"}')
 
     async def receive(self) -> None:
@@ -315,6 +318,7 @@ class Client:
                 await self.ws.send(text)
             except ConnectionClosed:
                 return
+            self.sent_at = now
             self.sent += 1
             self.worker.first_send = min(self.worker.first_send, now)
             self.worker.last_send = max(self.worker.last_send, now)

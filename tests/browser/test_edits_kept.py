@@ -9,17 +9,27 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.helpers import PASTE_SCRIPT, TIMEOUT_MS, cell, paste, select_cell, snapshot_values, type_into, wait_for_sheet, wait_until_showing
+from tests.browser.helpers import (
+    DEAD_CONNECTION_MS,
+    PASTE_SCRIPT,
+    SILENT_SOCKET_MS,
+    TIMEOUT_MS,
+    cell,
+    paste,
+    select_cell,
+    snapshot_values,
+    type_into,
+    wait_for_sheet,
+    wait_until_showing,
+)
 from tests.browser.test_sheet_page import new_sheet
 
 pytestmark = pytest.mark.browser
-
-DEAD_CONNECTION_MS = 10_000  # the page must notice a dead connection within this
-SILENT_SOCKET_MS = 30_000 + 15_000  # the server closes a silent socket after 30 s; then presence follows
 
 
 def selected(page) -> list:
@@ -162,6 +172,27 @@ class DeadConnectionTest:
         expect(cell(edgar, 0, 0)).to_have_text("while offline")
         expect(edgar.locator("#presence li")).to_have_text(["olivia"])
         assert snapshot_values(api, sheet_id)[1][0][0] == "while offline"
+
+    def test_a_page_that_only_watches_a_busy_sheet_keeps_its_socket_past_the_silence_limit(self, site, pages):
+        sheet_id, api = new_sheet(site, "Watched")
+        _, snapshot = api.request("GET", f"/api/sheets/{sheet_id}/")
+        first = {"row": snapshot["rows"][0]["id"], "col": snapshot["columns"][0]["id"]}
+        vera = pages("vera", sheet_id)  # a viewer sends nothing of her own
+        reopened = []
+        vera.on("websocket", lambda ws: reopened.append(ws.url))
+
+        deadline = time.monotonic() + SILENT_SOCKET_MS / 1000
+        edits = 0
+        while time.monotonic() < deadline:  # she hears a change every second, so never goes quiet
+            edit = {"type": "set", "op": f"busy-{edits}", "cells": [{**first, "value": edits}]}
+            status, body = api.request("POST", f"/api/sheets/{sheet_id}/ops", edit)
+            assert status == 201, body
+            edits += 1
+            vera.wait_for_timeout(1000)
+
+        expect(cell(vera, 0, 0)).to_have_text(str(edits - 1))
+        expect(vera.locator("#connection")).to_have_attribute("data-state", "live")
+        assert reopened == [], "the server closed the watching page's socket"
 
     def test_a_server_that_stops_answering_is_noticed_by_the_heartbeat(self, site, pages):
         sheet_id, _ = new_sheet(site, "Frozen server")

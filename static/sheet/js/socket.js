@@ -2,13 +2,16 @@
 // when it is up, when it went down, and when the server closed it for good. A connection can die
 // without a close (a pulled cable, a sleeping laptop, a dead Wi-Fi): after QUIET_MS without a
 // message it pings, and a socket that does not answer within PONG_WAIT_MS counts as down, as does
-// every socket once the browser says it is offline.
+// every socket once the browser says it is offline. The server closes a socket its client sent
+// nothing on for 30 s, so a page that only watches a busy sheet pings after KEEPALIVE_MS of sending
+// nothing, though it hears plenty.
 
 import { CLOSE_ACCESS_REMOVED, CLOSE_ROLE_CHANGED, CLOSE_SHEET_DELETED, encode, ping, socketPath } from "./protocol.js";
 
 const FIRST_DELAY_MS = 250;
 const MAX_DELAY_MS = 5000;
 const QUIET_MS = 5000;
+const KEEPALIVE_MS = 12000;
 const PONG_WAIT_MS = 4000;
 const CHECK_EVERY_MS = 1000;
 const CLOSE_DEAD = 4000; // what onDown reports for a connection this side gave up on
@@ -32,6 +35,7 @@ export class SheetSocket {
     this.timer = null;
     this.stopped = false;
     this.heardAt = 0;
+    this.sentAt = 0;
     this.pingedAt = null;
     this.checker = null;
     window.addEventListener("online", () => this.reconnectNow());
@@ -58,6 +62,7 @@ export class SheetSocket {
   send(message) {
     if (!this.isOpen) return false;
     this.ws.send(encode(message));
+    this.sentAt = Date.now();
     return true;
   }
 
@@ -79,7 +84,7 @@ export class SheetSocket {
     this.ws = ws;
     ws.addEventListener("open", () => {
       this.attempt = 0;
-      this.heardAt = Date.now();
+      this.heardAt = this.sentAt = Date.now();
       this.pingedAt = null;
       clearInterval(this.checker);
       this.checker = setInterval(() => this.#checkAlive(ws), CHECK_EVERY_MS);
@@ -94,14 +99,14 @@ export class SheetSocket {
     ws.addEventListener("close", (event) => this.#closed(ws, event.code));
   }
 
-  /** Pings a quiet socket; gives up on one whose ping went unanswered. */
+  /** Pings a quiet socket, or one this page has sent nothing on for a while; gives up on one whose ping went unanswered. */
   #checkAlive(ws) {
     if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
     const now = Date.now();
     if (this.pingedAt !== null && now - this.pingedAt > PONG_WAIT_MS) this.#giveUp();
-    else if (this.pingedAt === null && now - this.heardAt > QUIET_MS) {
+    else if (this.pingedAt === null && (now - this.heardAt > QUIET_MS || now - this.sentAt > KEEPALIVE_MS)) {
       this.pingedAt = now;
-      ws.send(encode(ping()));
+      this.send(ping());
     }
   }
 
