@@ -5,7 +5,7 @@
 // its inserts add (`message` null, `paste` set): it is the page's to send when they are there.
 
 export class Edits {
-  /** onChange(entries): the outbox changed; entries are JSON-safe [{op, message, cells, paste}]. */
+  /** onChange(): the outbox changed (`stored()` gives it as it is kept). */
   constructor({ onChange = () => {} } = {}) {
     this.outbox = []; // [{op, message, sent, cells, paste}]
     this.pending = new Map(); // row id -> Map(col id -> {value, op})
@@ -22,10 +22,10 @@ export class Edits {
       if (!row) this.pending.set(rowId, (row = new Map()));
       row.set(colId, { value, op });
     }
-    this.onChange(this.stored());
+    this.onChange();
   }
 
-  /** The outbox as it is stored: what `add` takes back after a reload. */
+  /** The outbox as it is stored, JSON-safe [{op, message, cells, paste}]: what `add` takes back after a reload. */
   stored() {
     return this.outbox.map(({ op, message, cells, paste }) => ({ op, message, cells, paste }));
   }
@@ -74,7 +74,7 @@ export class Edits {
       settled.push({ rowId, colId });
     }
     this.cellsOf.delete(op);
-    this.onChange(this.stored());
+    this.onChange();
     return settled;
   }
 

@@ -26,7 +26,8 @@ class SheetSession {
     this.me = null;
     this.stored = new StoredOutbox(config.userId, config.sheetId);
     this.storageWarned = false;
-    this.edits = new Edits({ onChange: (entries) => this.keep(entries) });
+    this.keeping = false;
+    this.edits = new Edits({ onChange: () => this.keep() });
     this.presence = new Presence(page.presence);
     this.model = null;
     this.grid = null;
@@ -90,10 +91,19 @@ class SheetSession {
 
   // ------------------------------------------------------------ waiting edits kept in the browser
 
-  keep(entries) {
-    if (this.stored.save(entries) || this.storageWarned) return;
-    this.storageWarned = true;
-    this.notify("This browser's storage is full: your waiting edits are kept only while this page stays open.", { sticky: true });
+  /**
+   * Stores the outbox once for all the changes made to it in this task (a reconnect's acknowledgements
+   * settle hundreds of operations at once): before the task ends, so before the page can go away.
+   */
+  keep() {
+    if (this.keeping) return;
+    this.keeping = true;
+    queueMicrotask(() => {
+      this.keeping = false;
+      if (this.stored.save(this.edits.stored()) || this.storageWarned) return;
+      this.storageWarned = true;
+      this.notify("This browser's storage is full: your waiting edits are kept only while this page stays open.", { sticky: true });
+    });
   }
 
   /** Takes on operations a reload or another tab left waiting: shown as pending, sent when live. */
