@@ -24,6 +24,8 @@ CHROMIUM_ARGS = [
 ]
 TIMEOUT_MS = 20_000
 VIEWPORT = {"width": 1280, "height": 720}
+DEAD_CONNECTION_MS = 10_000  # a page notices a dead connection within this
+SILENT_SOCKET_MS = 30_000 + 15_000  # the server closes a socket silent for 30 s; then its presence leaves
 
 PASTE_SCRIPT = """(text) => {
   const data = new DataTransfer();

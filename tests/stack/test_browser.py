@@ -12,12 +12,15 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.helpers import (
+    DEAD_CONNECTION_MS,
+    SILENT_SOCKET_MS,
     cell,
     changes_since,
     launch_chromium,
     log_in_to_sheet,
     new_context,
     paste_insert_delete_select,
+    snapshot_values,
     type_into,
     wait_for_sheet,
 )
@@ -150,3 +153,47 @@ class ThroughNginxBrowserTest:
         ]
         # Each page kept the one socket it started with: every edit above crossed between the two processes.
         assert (alice_sockets.upstreams, bob_sockets.upstreams) == ([alice_upstream], [bob_upstream])
+
+
+class NothingLostThroughNginxTest:
+    """What the page does so that nothing typed is lost, with its socket behind nginx on a daphne process
+    of its own, the other person's on the other process."""
+
+    def test_offline_edit_kept_noticed_and_its_overwrite_told_to_both(self, stack, sheet, contexts):
+        sheet_id, api, _ = sheet
+        alice, alice_sockets = open_sheet(contexts(), stack, "alice", sheet_id)
+        bob, _ = open_sheet_on_another_daphne(contexts(), stack, "bob", sheet_id, alice_sockets.current())
+        expect(bob.locator("#presence li")).to_have_text(["alice"])
+
+        alice.context.set_offline(True)
+        expect(alice.locator("#connection")).to_have_attribute("data-state", "offline", timeout=DEAD_CONNECTION_MS)
+        type_into(alice, 17, 2, "alice, offline")
+        expect(alice.locator("#connection")).to_have_text("offline — 1 edit waiting")
+        # The server closes the socket that went silent, on its daphne process: alice leaves bob's list.
+        expect(bob.locator("#presence li")).to_have_count(0, timeout=SILENT_SOCKET_MS)
+        type_into(bob, 17, 2, "bob, online")
+        alice.context.set_offline(False)
+
+        expect(cell(bob, 17, 2)).to_have_text("alice, offline")
+        expect(alice.locator("#alerts li")).to_contain_text('Your edit made earlier replaced what bob wrote since in C18 ("bob, online").')
+        bob_alert = bob.locator("#alerts li")
+        expect(bob_alert).to_contain_text('alice\'s edit made earlier replaced what you wrote in C18 ("bob, online").')
+        bob_alert.get_by_role("button", name="Put back").click()
+        expect(cell(alice, 17, 2)).to_have_text("bob, online")
+        assert snapshot_values(api, sheet_id)[1][17][2] == "bob, online"
+
+    def test_edits_waiting_when_the_page_reloads_are_sent_by_the_reloaded_page(self, stack, sheet, contexts):
+        sheet_id, api, _ = sheet
+        alice, _ = open_sheet(contexts(), stack, "alice", sheet_id)
+        reachable = []  # until then the page's sockets open to nothing (Playwright answers them)
+        alice.route_web_socket("**/ws/**", lambda ws: ws.connect_to_server() if reachable else None)
+        alice.evaluate("window.tabula.socket.ws.close()")
+        type_into(alice, 3, 3, "kept across the reload")
+        expect(alice.locator("#connection")).to_have_text("offline — 1 edit waiting")
+
+        reachable.append(True)
+        alice.reload()
+
+        wait_for_sheet(alice)
+        alice.wait_for_function("window.tabula.edits.waiting === 0")
+        assert snapshot_values(api, sheet_id)[1][3][3] == "kept across the reload"
