@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "accounts",
     "sheet",
 ]
 
@@ -185,6 +186,18 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "sheet-list"
 LOGOUT_REDIRECT_URL = "login"
+# ModelBackend behind the login throttle: failures counted per username and per client address in the
+# cache (shared by every process through Redis); docs/operations.md, "Login throttling".
+AUTHENTICATION_BACKENDS = ["accounts.backends.ThrottledModelBackend"]
+TABULA_LOGIN_THROTTLE = {
+    "failures_per_username": env_int("TABULA_LOGIN_FAILURES_PER_USERNAME", 5),
+    "failures_per_address": env_int("TABULA_LOGIN_FAILURES_PER_ADDRESS", 20),
+    "window_seconds": env_int("TABULA_LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60),
+    "lockout_seconds": env_int("TABULA_LOGIN_LOCKOUT_SECONDS", 5 * 60),
+    "max_lockout_seconds": env_int("TABULA_LOGIN_MAX_LOCKOUT_SECONDS", 60 * 60),
+}
+# Peers whose X-Forwarded-For names the client (accounts/addresses.py): nginx, on this machine.
+TABULA_TRUSTED_PROXIES = env_list("TABULA_TRUSTED_PROXIES", ["127.0.0.1", "::1"])
 
 # Mail: password reset links. Without EMAIL_HOST each mail is written to the server's output instead
 # (the console backend), which is where the person running the embedded mode looks.
