@@ -191,8 +191,9 @@ class LocalStack:
         self.redis = support.start_redis(self.dir / "redis")
         self.database_url = self.postgres.url
         self.redis_url = f"redis://127.0.0.1:{self.redis.port}/0"
+        self.settings = self.app_settings()
         self.env_file = self.dir / "tabula.env"
-        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in self.app_settings().items()))
+        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in self.settings.items()))
         self.env = self.process_env()
         subprocess.run([str(DEPLOY / "bin" / "migrate")], cwd=ROOT, env=self.env, check=True, capture_output=True, timeout=300)
         self.start_supervisord()
@@ -224,10 +225,7 @@ class LocalStack:
 
     def app_env(self) -> dict[str, str]:
         """The environment a management command needs to act on this stack's database."""
-        return {**self.env, **self.app_settings_from_file(), "DJANGO_SETTINGS_MODULE": "proj.settings"}
-
-    def app_settings_from_file(self) -> dict[str, str]:
-        return dict(line.split("=", 1) for line in self.env_file.read_text().splitlines() if "=" in line)
+        return {**self.env, **self.settings, "DJANGO_SETTINGS_MODULE": "proj.settings"}
 
     def start_supervisord(self) -> None:
         programs = render(

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from tests.localstack import VENV
 from tests.support import PYTHON, ROOT
 
 PRODUCTION_ENV = {
@@ -18,13 +19,14 @@ PRODUCTION_ENV = {
 }
 
 
+def clean_environment() -> dict[str, str]:
+    """This process's environment without any of Tabula's settings."""
+    settings = ("DJANGO_", "TABULA_", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "EMAIL_", "DEFAULT_FROM_EMAIL")
+    return {k: v for k, v in os.environ.items() if not k.startswith(settings)}
+
+
 def manage(*args, **env):
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "TABULA_", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS", "EMAIL_", "DEFAULT_FROM_EMAIL"))
-    }
-    return subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120)
+    return subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env={**clean_environment(), **env}, capture_output=True, text=True, timeout=120)
 
 
 class ProductionSettingsTest:
@@ -130,3 +132,54 @@ class DeployFilesTest:
         status = stack.supervisorctl("status")
         running = sorted(line.split()[0] for line in status.splitlines() if "RUNNING" in line)
         assert running == ["tabula:tabula-daphne-0", "tabula:tabula-daphne-1", "tabula:tabula-gunicorn"], status
+
+
+class EnvFileTest:
+    """deploy/bin/env.sh reads /etc/tabula/tabula.env as data: no shell ever runs what it holds."""
+
+    def environment_seen(self, tmp_path, text: str) -> subprocess.CompletedProcess:
+        env_file = tmp_path / "tabula.env"
+        env_file.write_text(text)
+        code = "import json, os; print(json.dumps(dict(os.environ)))"
+        env = {**clean_environment(), "TABULA_ENV_FILE": str(env_file), "TABULA_VENV": str(VENV)}
+        return subprocess.run(
+            [ROOT / "deploy" / "bin" / "manage", "shell", "-v", "0", "-c", code], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    def test_env_file_values_taken_literally_nothing_expanded_or_run(self, tmp_path):
+        ran = tmp_path / "ran"
+        text = (
+            f"# a comment, $(touch {ran})\n"
+            "; another\n"
+            "\n"
+            "TABULA_ENV=embedded\n"
+            f"TABULA_VAR_DIR={tmp_path}\n"
+            f"SECRET_KEY=pa$HOME wo`touch {ran}`rd #not a comment \"q\" 'q'\n"
+            f'EMAIL_HOST_PASSWORD="  $(touch {ran}) keeps its spaces "\n'
+            "DEFAULT_FROM_EMAIL='Tabula <tabula@example.org>'\n"
+            "  TABULA_SPACED  =  around the value  \n"
+            "TABULA_EMPTY=\n"
+            'TABULA_HALF_QUOTED="abc\r\n'
+            "TABULA_LAST=no newline"
+        )
+        result = self.environment_seen(tmp_path, text)
+        assert result.returncode == 0, result.stderr
+        seen = json.loads(result.stdout)
+        names = ("TABULA_ENV", "SECRET_KEY", "EMAIL_HOST_PASSWORD", "DEFAULT_FROM_EMAIL", "TABULA_SPACED", "TABULA_EMPTY")
+        assert {name: seen.get(name) for name in (*names, "TABULA_HALF_QUOTED", "TABULA_LAST")} == {
+            "TABULA_ENV": "embedded",
+            "SECRET_KEY": f"pa$HOME wo`touch {ran}`rd #not a comment \"q\" 'q'",
+            "EMAIL_HOST_PASSWORD": f"  $(touch {ran}) keeps its spaces ",
+            "DEFAULT_FROM_EMAIL": "Tabula <tabula@example.org>",
+            "TABULA_SPACED": "around the value",
+            "TABULA_EMPTY": "",
+            "TABULA_HALF_QUOTED": '"abc',
+            "TABULA_LAST": "no newline",
+        }
+        assert not ran.exists()
+
+    @pytest.mark.parametrize("line", ["export SECRET_KEY=x", "SECRET_KEY", "2FA=on"])
+    def test_env_file_line_not_key_value_refuses_to_start_naming_the_line(self, tmp_path, line):
+        result = self.environment_seen(tmp_path, f"TABULA_ENV=embedded\n{line}\n")
+        assert result.returncode != 0
+        assert "tabula.env, line 2: " in result.stderr
