@@ -266,6 +266,11 @@ TABULA_SEND_BACKLOG_BYTES = env_int("TABULA_SEND_BACKLOG_BYTES", 8 * 1024 * 1024
 # Django refuses bodies over this before our own check can answer 413; keep it just above ours.
 DATA_UPLOAD_MAX_MEMORY_SIZE = TABULA_LIMITS["max_message_bytes"] + 1024
 
+# The maintenance program (manage.py maintenance, supervisor's tabula-maintenance): how often it
+# deletes expired sessions and old changes, and how many changes of each sheet it keeps.
+TABULA_MAINTENANCE_SECONDS = env_int("TABULA_MAINTENANCE_SECONDS", 3600)
+TABULA_KEEP_CHANGES = env_int("TABULA_KEEP_CHANGES", 100_000)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -2,9 +2,9 @@
 
 ``LocalStack`` starts PostgreSQL (a throwaway database on the server at 127.0.0.1:5432, or a private
 cluster when none answers there), a private Redis, then runs ``deploy/bin/migrate`` and starts the
-programs of ``deploy/supervisor/tabula.conf`` (gunicorn and two daphne processes) under a private
-supervisord, and a private nginx master serving ``deploy/nginx/tabula.conf`` over TLS with a
-self-signed certificate. Both configuration files are used as committed, with only their
+programs of ``deploy/supervisor/tabula.conf`` (gunicorn, two daphne processes and the maintenance)
+under a private supervisord, and a private nginx master serving ``deploy/nginx/tabula.conf`` over TLS
+with a self-signed certificate. Both configuration files are used as committed, with only their
 server-specific values (paths, ports, host name, certificate) replaced; ``render`` fails when a
 value it replaces is missing, so the files and the stack cannot drift apart.
 
@@ -148,7 +148,7 @@ class StackDatabase:
 
 
 class LocalStack:
-    """PostgreSQL, Redis, gunicorn, two daphne processes (under supervisord) and nginx, on loopback."""
+    """PostgreSQL, Redis, gunicorn, two daphne processes and the maintenance (under supervisord) and nginx, on loopback."""
 
     def __init__(self, directory: Path | None = None, *, gunicorn_workers: int = 2, spread_sheets: bool = False):
         """``spread_sheets``: nginx balances sockets with least_conn instead of the site's hash of the

@@ -2,8 +2,10 @@
 
 import json
 import os
+import re
 import secrets
 import subprocess
+import time
 
 import pytest
 
@@ -128,10 +130,20 @@ class DeployFilesTest:
         assert result.returncode == 0, result.stderr
         assert "test is successful" in result.stderr
 
-    def test_supervisor_programs_running_one_gunicorn_two_daphne(self, stack):
+    def test_supervisor_programs_running_one_gunicorn_two_daphne_and_maintenance(self, stack):
         status = stack.supervisorctl("status")
         running = sorted(line.split()[0] for line in status.splitlines() if "RUNNING" in line)
-        assert running == ["tabula:tabula-daphne-0", "tabula:tabula-daphne-1", "tabula:tabula-gunicorn"], status
+        assert running == ["tabula:tabula-daphne-0", "tabula:tabula-daphne-1", "tabula:tabula-gunicorn", "tabula:tabula-maintenance"], status
+
+    def test_maintenance_program_ran_at_start_and_logged_what_it_did(self, stack):
+        path = stack.logs / "maintenance.log"
+        deadline = time.monotonic() + 30
+        while "prune_changes:" not in (log := path.read_text() if path.exists() else ""):
+            assert time.monotonic() < deadline, log
+            time.sleep(0.2)
+        assert re.search(r"clearsessions: done \(\d+\.\d s\)", log), log
+        assert re.search(r"prune_changes: deleted \d+ changes \(\d+\.\d s\)", log), log
+        assert "maintenance every 3600 s, keeping 100000 changes per sheet" in log
 
 
 class EnvFileTest:
