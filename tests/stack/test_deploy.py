@@ -4,13 +4,14 @@ import json
 import os
 import re
 import secrets
+import signal
 import subprocess
 import time
 
 import pytest
 
 from tests.localstack import VENV
-from tests.support import PYTHON, ROOT
+from tests.support import PYTHON, ROOT, HttpSession, free_port, wait_for_port
 
 PRODUCTION_ENV = {
     "TABULA_ENV": "production",
@@ -195,3 +196,24 @@ class EnvFileTest:
         result = self.environment_seen(tmp_path, f"TABULA_ENV=embedded\n{line}\n")
         assert result.returncode != 0
         assert "tabula.env, line 2: " in result.stderr
+
+
+@pytest.mark.processes
+class ScriptsRunTest:
+    def test_scripts_run_reachable_address_random_demo_password_not_the_well_known_one(self, tmp_path):
+        port = free_port()
+        env = {**clean_environment(), "TABULA_VAR_DIR": str(tmp_path), "TABULA_ADDR": f"0.0.0.0:{port}", "TABULA_VENV": str(VENV)}
+        log = tmp_path / "run.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen([ROOT / "scripts" / "run"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for_port(port, timeout=120, proc=proc)
+            printed = log.read_text()
+            password = re.search(r"Demo user: demo / password: (\S+)", printed)[1]
+            assert password != "demo-password"
+            HttpSession(f"http://127.0.0.1:{port}").login("demo", password)
+            with pytest.raises(RuntimeError, match="login as demo failed"):
+                HttpSession(f"http://127.0.0.1:{port}").login("demo", "demo-password")
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
