@@ -5,8 +5,9 @@ cluster when none answers there), a private Redis, then runs ``deploy/bin/migrat
 programs of ``deploy/supervisor/tabula.conf`` (gunicorn, two daphne processes and the maintenance)
 under a private supervisord, and a private nginx master serving ``deploy/nginx/tabula.conf`` over TLS
 with a self-signed certificate. Both configuration files are used as committed, with only their
-server-specific values (paths, ports, host name, certificate) replaced; ``render`` fails when a
-value it replaces is missing, so the files and the stack cannot drift apart.
+server-specific values (paths, ports, host name, certificate, nginx's limits per client address)
+replaced; ``render`` fails when a value it replaces is missing, so the files and the stack cannot drift
+apart.
 
 It is a context manager for tests and benchmarks, and ``scripts/stack`` runs it from the command line::
 
@@ -36,6 +37,7 @@ import tempfile
 import time
 import urllib.request
 from contextlib import suppress
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from psycopg import sql
@@ -46,6 +48,40 @@ ROOT = support.ROOT
 DEPLOY = ROOT / "deploy"
 VENV = Path(sys.executable).parent.parent
 DAPHNE_PROCESSES = 2  # numprocs in deploy/supervisor/tabula.conf
+
+
+@dataclass(frozen=True)
+class NginxLimits:
+    """nginx's limits per client address in deploy/nginx/tabula.conf; the defaults are the shipped values."""
+
+    login_rate: str = "10r/m"
+    login_burst: int = 5
+    api_rate: str = "50r/s"
+    api_burst: int = 100
+    sockets: int = 50
+
+    def replacements(self) -> dict[str, str]:
+        """What render replaces in the site to put these limits in place of the shipped ones."""
+        shipped, wanted = asdict(SHIPPED_LIMITS), asdict(self)
+        patterns = {
+            "login_rate": "zone=tabula_login:10m rate={};",
+            "login_burst": "zone=tabula_login burst={} nodelay;",
+            "api_rate": "zone=tabula_api:10m rate={};",
+            "api_burst": "zone=tabula_api burst={} nodelay;",
+            "sockets": "limit_conn tabula_ws_addr {};",
+        }
+        return {pattern.format(shipped[name]): pattern.format(wanted[name]) for name, pattern in patterns.items()}
+
+
+SHIPPED_LIMITS = NginxLimits()
+# Every test and benchmark client comes from 127.0.0.1: bench/fanout.py holds about 1,000 sockets through
+# nginx, and the tests log in dozens of times a minute. The shipped limits are tested on their own
+# (tests/stack/test_deploy.py).
+LOAD_LIMITS = NginxLimits(login_rate="100000r/m", login_burst=10_000, api_rate="100000r/s", api_burst=100_000, sockets=60_000)
+
+
+# The example in the site's /admin/ location, commented out as shipped.
+ADMIN_EXAMPLE = "        #     allow 192.0.2.0/24;\n        #     deny all;\n"
 
 
 def render(text: str, replacements: dict[str, str]) -> str:
@@ -150,11 +186,28 @@ class StackDatabase:
 class LocalStack:
     """PostgreSQL, Redis, gunicorn, two daphne processes and the maintenance (under supervisord) and nginx, on loopback."""
 
-    def __init__(self, directory: Path | None = None, *, gunicorn_workers: int = 2, spread_sheets: bool = False):
+    def __init__(
+        self,
+        directory: Path | None = None,
+        *,
+        gunicorn_workers: int = 2,
+        spread_sheets: bool = False,
+        limits: NginxLimits = LOAD_LIMITS,
+        show_upstream: bool = True,
+        admin_allow: tuple[str, ...] = (),
+    ):
         """``spread_sheets``: nginx balances sockets with least_conn instead of the site's hash of the
-        sheet, so one sheet's sockets land on both daphne processes (for tests of the paths between them)."""
+        sheet, so one sheet's sockets land on both daphne processes (for tests of the paths between them).
+        ``limits``: nginx's limits per client address (high enough for benchmarks by default; the
+        site's own are ``SHIPPED_LIMITS``). ``show_upstream``: the socket handshake's response names
+        the daphne process in X-Tabula-Upstream (the site as shipped does not). ``admin_allow``: the
+        addresses or networks allowed into /admin/, everyone else refused, as docs/operations.md shows
+        (the site as shipped allows everyone)."""
         self.owns_directory = directory is None
         self.spread_sheets = spread_sheets
+        self.limits = limits
+        self.show_upstream = show_upstream
+        self.admin_allow = admin_allow
         self.dir = Path(directory or tempfile.mkdtemp(prefix="tabula-stack-"))
         self.gunicorn_workers = gunicorn_workers
         self.logs = self.dir / "log"
@@ -295,6 +348,9 @@ files = {self.dir}/supervisor-tabula.conf
                 "127.0.0.1:8001 ": f"127.0.0.1:{self.daphne_ports[0]} ",
                 "127.0.0.1:8002 ": f"127.0.0.1:{self.daphne_ports[1]} ",
                 **({"    hash $uri consistent;\n": "    least_conn;\n"} if self.spread_sheets else {}),
+                **self.limits.replacements(),
+                **({"# add_header X-Tabula-Upstream": "add_header X-Tabula-Upstream"} if self.show_upstream else {}),
+                **({ADMIN_EXAMPLE: self.admin_rules()} if self.admin_allow else {}),
             },
         )
         nginx_dir = self.dir / "nginx"
@@ -324,6 +380,9 @@ http {{
 }}
 """
         )
+
+    def admin_rules(self) -> str:
+        return "".join(f"        allow {allowed};\n" for allowed in self.admin_allow) + "        deny all;\n"
 
     def nginx_command(self, *extra: str) -> list[str]:
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -416,7 +475,7 @@ def main(argv=None) -> int:
     parser.add_argument("--password", default="demo-password")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    stack = LocalStack()
+    stack = LocalStack(limits=SHIPPED_LIMITS, show_upstream=False)  # the site as shipped
     try:
         print(f"starting the stack in {stack.dir} ...", flush=True)
         stack.start()

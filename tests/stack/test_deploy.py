@@ -1,16 +1,22 @@
 """The deployment files and production settings, checked by the tools that use them."""
 
+import asyncio
+import http.client
 import json
 import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import time
+from contextlib import ExitStack
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
-from tests.localstack import VENV
+from tests.localstack import SHIPPED_LIMITS, VENV, LocalStack
 from tests.support import PYTHON, ROOT, HttpSession, free_port, wait_for_port
 
 PRODUCTION_ENV = {
@@ -217,3 +223,178 @@ class ScriptsRunTest:
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
+
+
+# ---------------------------------------------------------------------------- the nginx site as shipped
+
+ADMIN_NETWORK = "127.0.0.0/28"  # the documented /admin/ restriction, rendered: 127.0.0.1 to .15 allowed
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """A stack serving the nginx site as shipped (its limits, no upstream header) with the admin restriction."""
+    directory = tmp_path_factory.mktemp("shipped")
+    with LocalStack(directory, limits=SHIPPED_LIMITS, show_upstream=False, admin_allow=(ADMIN_NETWORK,)) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def shipped_sheet(shipped):
+    """A logged-in session (the module's only login from 127.0.0.1) and a sheet of its own."""
+    alice = shipped.session("alice", "alice-password-1")
+    status, created = alice.request("POST", "/api/sheets/", {"name": "deploy", "rows": 2, "cols": 2})
+    assert status == 201, created
+    return alice, created["id"]
+
+
+def fetch(stack, method: str, path: str, *, source: str = "127.0.0.1", headers: dict | None = None) -> tuple[int, dict, bytes]:
+    """One HTTPS request to nginx from ``source`` (any 127.0.0.0/8 address reaches 127.0.0.1)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", stack.port, context=stack.ssl_context(), source_address=(source, 0), timeout=30)
+    try:
+        conn.request(method, path, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, dict(response.headers), response.read()
+    finally:
+        conn.close()
+
+
+def statuses_until_refused(stack, method: str, path: str, *, source: str, most: int) -> tuple[list[int], float]:
+    """Requests on one connection until nginx answers 429 (or ``most`` were sent); the statuses and seconds taken."""
+    conn = http.client.HTTPSConnection("127.0.0.1", stack.port, context=stack.ssl_context(), source_address=(source, 0), timeout=30)
+    statuses, started = [], time.monotonic()
+    try:
+        while len(statuses) < most and 429 not in statuses:
+            conn.request(method, path, body=b"" if method == "POST" else None)
+            response = conn.getresponse()
+            response.read()
+            statuses.append(response.status)
+    finally:
+        conn.close()
+    return statuses, time.monotonic() - started
+
+
+def open_socket(stack, path: str, *, source: str = "127.0.0.1", session=None, headers: dict | None = None):
+    headers = {**({"Cookie": session.cookie_header()} if session else {}), **(headers or {})}
+    ssl_context = stack.ssl_context()
+    return connect(f"{stack.ws_url}{path}", additional_headers=headers, origin=stack.url, ssl=ssl_context, local_addr=(source, 0), open_timeout=10)
+
+
+def clients_logged(stack, paths: list[str], timeout: float = 10) -> dict[str, str]:
+    """The client each path's request was logged with: gunicorn's access log names it by
+    X-Forwarded-For, daphne (--proxy-headers) by that header's leftmost address."""
+    logged = {}
+    deadline = time.monotonic() + timeout
+    while len(logged) < len(paths) and time.monotonic() < deadline:
+        logs = ["gunicorn.log", *(f"daphne-{n}.log" for n in range(len(stack.daphne_ports)))]
+        for line in (line for name in logs for line in (stack.logs / name).read_text().splitlines()):
+            for path in paths:
+                if f"GET {path} " in line or f"WSCONNECTING {path}" in line:
+                    logged[path] = line.split()[0]
+        time.sleep(0.1)
+    return logged
+
+
+def rate(text: str) -> float:
+    """nginx's rate ("10r/m", "50r/s") in requests per second."""
+    count, unit = re.fullmatch(r"(\d+)r/([ms])", text).groups()
+    return int(count) / (60 if unit == "m" else 1)
+
+
+@pytest.mark.processes
+class NginxSiteTest:
+    def internal_names(self, stack) -> list[str]:
+        return ["daphne", "gunicorn", *(f":{port}" for port in (stack.gunicorn_port, *stack.daphne_ports))]
+
+    async def test_responses_name_nginx_without_version_or_anything_upstream(self, shipped, shipped_sheet):
+        alice, sheet_id = shipped_sheet
+        responses = {
+            "page": fetch(shipped, "GET", "/accounts/login/"),
+            "api": fetch(shipped, "GET", "/api/sheets/"),
+            "static": fetch(shipped, "GET", "/static/admin/css/base.css"),
+            "nginx's own error": fetch(shipped, "POST", "/api/sheets/", headers={"Content-Length": "3000000"}),
+        }
+        plain = http.client.HTTPConnection("127.0.0.1", shipped.http_port, timeout=30)
+        plain.request("GET", "/accounts/login/")
+        redirect = plain.getresponse()
+        responses["port 80's redirect"] = (redirect.status, dict(redirect.headers), redirect.read())
+        async with open_socket(shipped, f"/ws/sheets/{sheet_id}/", session=alice) as ws:
+            responses["socket handshake"] = (ws.response.status_code, dict(ws.response.headers), b"")
+        assert {name: status for name, (status, _, _) in responses.items()} == {
+            "page": 200,
+            "api": 401,
+            "static": 200,
+            "nginx's own error": 413,
+            "port 80's redirect": 301,
+            "socket handshake": 101,
+        }
+        for name, (_, headers, body) in responses.items():
+            headers = {key.lower(): value for key, value in headers.items()}
+            assert headers["server"] == "nginx", name
+            assert "x-tabula-upstream" not in headers, name
+            for internal in self.internal_names(shipped):
+                assert not [value for value in headers.values() if internal in value], (name, internal, headers)
+            assert b"nginx/" not in body, name
+
+    async def test_x_forwarded_for_is_the_address_nginx_saw_not_what_the_client_sent(self, shipped):
+        probe = secrets.token_hex(6)
+        spoofed = {"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9"}
+        paths = [f"{path}?probe={probe}" for path in ("/", "/accounts/login/", "/admin/login/", "/api/sheets/", "/sheets/1/")]
+        for path in paths:
+            fetch(shipped, "GET", path, source="127.0.0.2", headers=spoofed)
+        socket_path = f"/ws/sheets/{int(probe, 16)}/"
+        with pytest.raises(InvalidStatus):  # no session: refused, after daphne logged who asked
+            async with open_socket(shipped, socket_path, source="127.0.0.2", headers=spoofed):
+                pass
+        logged = clients_logged(shipped, [*paths, socket_path])
+        assert logged == {**{path: "127.0.0.2" for path in paths}, socket_path: "127.0.0.2:0"}
+
+    @pytest.mark.parametrize(
+        ("path", "source", "other"),
+        [
+            ("/accounts/login/", "127.0.0.3", "127.0.0.4"),
+            ("/accounts/password_reset/", "127.0.0.5", "127.0.0.6"),
+            ("/admin/login/", "127.0.0.7", "127.0.0.8"),
+        ],
+    )
+    def test_password_posts_limited_per_address_429(self, shipped, path, source, other):
+        statuses, seconds = statuses_until_refused(shipped, "POST", path, source=source, most=60)
+        passed = len(statuses) - 1
+        allowed = 1 + SHIPPED_LIMITS.login_burst
+        assert statuses[-1] == 429, statuses
+        assert allowed <= passed <= allowed + rate(SHIPPED_LIMITS.login_rate) * seconds + 1, (statuses, seconds)
+        assert fetch(shipped, "GET", path, source=source)[0] == 200  # loading the form is not a guess
+        assert fetch(shipped, "POST", path, source=other)[0] != 429
+
+    def test_api_requests_limited_per_address_429(self, shipped):
+        statuses, seconds = statuses_until_refused(shipped, "GET", "/api/sheets/", source="127.0.0.9", most=5000)
+        passed = len(statuses) - 1
+        allowed = 1 + SHIPPED_LIMITS.api_burst
+        assert statuses[-1] == 429, statuses[-5:]
+        assert set(statuses[:-1]) == {401}
+        assert allowed <= passed <= allowed + rate(SHIPPED_LIMITS.api_rate) * seconds + 1, (passed, seconds)
+        assert fetch(shipped, "GET", "/api/sheets/", source="127.0.0.10")[0] == 401
+
+    async def test_open_sockets_limited_per_address_429(self, shipped, shipped_sheet):
+        alice, sheet_id = shipped_sheet
+        path = f"/ws/sheets/{sheet_id}/"
+        with ExitStack() as held:
+            # Requests waiting for their body hold their connection in /ws/ as an open socket does.
+            for _ in range(SHIPPED_LIMITS.sockets):
+                conn = held.enter_context(socket.create_connection(("127.0.0.1", shipped.port), source_address=("127.0.0.11", 0)))
+                tls = held.enter_context(shipped.ssl_context().wrap_socket(conn, server_hostname="127.0.0.1"))
+                tls.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 10\r\n\r\n".encode())
+            await asyncio.sleep(0.5)  # nginx reads each request's header
+            with pytest.raises(InvalidStatus) as refused:
+                async with open_socket(shipped, path, source="127.0.0.11", session=alice):
+                    pass
+            assert refused.value.response.status_code == 429
+            async with open_socket(shipped, path, source="127.0.0.12", session=alice) as ws:
+                assert json.loads(await asyncio.wait_for(ws.recv(), timeout=10))["type"] == "hello"
+        async with open_socket(shipped, path, source="127.0.0.11", session=alice) as ws:
+            assert json.loads(await asyncio.wait_for(ws.recv(), timeout=10))["type"] == "hello"
+
+    def test_admin_restricted_as_documented_login_included(self, shipped):
+        for path in ("/admin/", "/admin/login/"):
+            assert fetch(shipped, "GET", path, source="127.0.0.200")[0] == 403, path
+        assert fetch(shipped, "GET", "/accounts/login/", source="127.0.0.200")[0] == 200
+        assert fetch(shipped, "GET", "/admin/login/", source="127.0.0.13")[0] == 200
