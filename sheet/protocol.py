@@ -6,8 +6,9 @@ With static/sheet/js/protocol.js this is the only place that knows the JSON fiel
 
 from __future__ import annotations
 
-import json
 import math
+import re
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -44,12 +45,17 @@ OPERATION_TYPES = ("set", "insert_rows", "delete_rows", "insert_cols", "delete_c
 # ---------------------------------------------------------------- parsing
 
 
-def _refuse_constant(name):
-    raise Invalid(f"{name} is not a JSON value Tabula accepts")
+NUL_ESCAPE = "\\u0000"  # how U+0000 can appear in JSON text (a raw one is not valid JSON)
 
 
 def decode(text: str | bytes, limits: Limits) -> dict:
-    """Decodes one client message: a JSON object within the message size limit (in UTF-8 bytes)."""
+    """Decodes one client message: a JSON object within the message size limit (in UTF-8 bytes)
+    whose every string is text Tabula can store and send on.
+
+    orjson refuses what the contract calls not valid Unicode (a lone surrogate such as ``"\\ud800"``,
+    which no database or encoder takes: it failed whole commit batches), NaN and infinities, and
+    nesting past 1,024 levels; U+0000 (PostgreSQL's text cannot hold it) is looked for here.
+    """
     size = len(text)
     if isinstance(text, str) and size * 4 > limits.max_message_bytes:
         # A character takes up to 4 bytes: only text that might be over the limit is measured.
@@ -57,18 +63,54 @@ def decode(text: str | bytes, limits: Limits) -> dict:
     if size > limits.max_message_bytes:
         raise TooLarge(f"a message holds at most {limits.max_message_bytes} bytes")
     try:
-        content = json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError) as exc:
+        content = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
         raise Invalid(f"not valid JSON: {exc}") from None
     if not isinstance(content, dict):
         raise Invalid("a message is a JSON object")
+    if (NUL_ESCAPE.encode() if isinstance(text, bytes) else NUL_ESCAPE) in text and _holds_nul(content):
+        raise Invalid("text cannot hold the character U+0000")
     return content
+
+
+def _holds_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def bad_text(value: str) -> str | None:
+    """Why ``value`` is not text Tabula stores (U+0000, or a lone surrogate), or None when it is."""
+    if "\x00" in value:
+        return "text cannot hold the character U+0000"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text must be valid Unicode (a lone surrogate is not)"
+    return None
 
 
 def op_id_of(content) -> str | None:
     """The message's ``op`` when it is a usable one, so an error can name it."""
     op = content.get("op") if isinstance(content, dict) else None
     return op if isinstance(op, str) and 0 < len(op) <= MAX_OP_CHARS else None
+
+
+# A message's op as clients write it, near the start: {"type": "set", "op": "…", …}.
+_OP_IN_HEAD = re.compile(rf'"op"\s*:\s*"([^"\\]{{1,{MAX_OP_CHARS}}})"')
+HEAD_CHARS = 256
+
+
+def op_id_in_head(text: str) -> str | None:
+    """The ``op`` of a message refused before it is parsed (over the rate, or too big for a viewer),
+    when it appears in the first ``HEAD_CHARS`` characters as ``"op": "…"`` without escapes, as
+    clients send it; else None. Looking costs next to nothing, parsing a large message does not."""
+    found = _OP_IN_HEAD.search(text, 0, HEAD_CHARS)
+    return found.group(1) if found else None
 
 
 def _is_int(value) -> bool:
@@ -145,13 +187,33 @@ def _cells(content: dict, limits: Limits) -> tuple[CellWrite, ...]:
     return tuple(writes)
 
 
+# Characters that reorder the text around them (embeddings, overrides, isolates): in a name they make
+# it read as something else ("gnp.exe" shown as "exe.png").
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def sheet_name(value, limits: Limits) -> str:
+    """A name people see in lists and titles: something visible, nothing that disguises it."""
     if not isinstance(value, str) or not value.strip():
         raise Invalid("name must be a non-empty string")
     value = value.strip()
     if len(value) > limits.max_name_chars:
         raise TooLarge(f"a name holds at most {limits.max_name_chars} characters")
+    problem = bad_text(value)
+    if problem:
+        raise Invalid(problem)
+    if BIDI_CONTROLS.intersection(value):
+        raise Invalid("a name cannot hold characters that change the direction of the text")
+    if all(unicodedata.category(c) in INVISIBLE_CATEGORIES or c.isspace() for c in value):
+        raise Invalid("a name needs at least one visible character")
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise Invalid("a name cannot hold control characters (tabs, line breaks)")
     return value
+
+
+# Format characters (zero-width spaces and joiners, the byte order mark), marks with nothing to sit
+# on, and code points with no character: a name made only of these shows as blank.
+INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Cs", "Co", "Cn", "Mn", "Me", "Zs", "Zl", "Zp"})
 
 
 def parse_operation(content: dict, limits: Limits) -> Operation:

@@ -9,6 +9,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import logging
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any
 import orjson
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
@@ -43,6 +44,8 @@ from sheet.domain.values import (
 from sheet.limits import current as current_limits
 from sheet.models import Change as ChangeRow
 from sheet.models import Column, Member, Row, Sheet
+
+logger = logging.getLogger(__name__)
 
 
 class Conflict(Exception):
@@ -580,12 +583,9 @@ class SheetQueues:
 
     async def commit(self, sheet_id: int, batch) -> None:
         requests = [(user, operation) for user, operation, _ in batch]
-        try:
-            results = await database_sync_to_async(_commit_batch)(sheet_id, requests)
-            new = [r.change for r in results if isinstance(r, Applied) and not r.duplicate]
-            sent = not new or await broadcast.changes(sheet_id, new)
-        except Exception as exc:  # the database failed: every operation of the batch learns it
-            results, sent = [exc] * len(batch), True
+        results = await self.results(sheet_id, requests)
+        new = [r.change for r in results if isinstance(r, Applied) and not r.duplicate]
+        sent = not new or await broadcast.changes(sheet_id, new)
         for (_, _, future), result in zip(batch, results, strict=True):
             if future.done():  # its socket went away meanwhile
                 continue
@@ -593,6 +593,35 @@ class SheetQueues:
                 future.set_exception(result)
             else:
                 future.set_result(result if sent or result.duplicate else Applied(result.change, duplicate=False, broadcast=False))
+
+
+    @staticmethod
+    async def results(sheet_id: int, requests) -> list[Applied | Exception]:
+        """Each operation's outcome. When the batch's transaction fails while the database is up (data
+        it refused, a bug), every operation commits again on its own, so the one at fault fails
+        alone and the others, often other people's, are applied. When the database is down, every
+        operation of the batch learns it (their sockets close; their clients resend later)."""
+        commit = database_sync_to_async(_commit_batch)
+        try:
+            return await commit(sheet_id, requests)
+        except Exception as exc:
+            if len(requests) == 1 or isinstance(exc, DATABASE_UNAVAILABLE):
+                return [exc] * len(requests)
+            logger.warning("sheet %s: a batch of %s operations failed; committing them one by one", sheet_id, len(requests), exc_info=True)
+        results: list[Applied | Exception] = []
+        for request in requests:
+            try:
+                results += await commit(sheet_id, [request])
+            except Exception as exc:
+                if not isinstance(exc, DATABASE_UNAVAILABLE):
+                    logger.exception("sheet %s: operation %s failed", sheet_id, request[1].op)
+                results.append(exc)
+        return results
+
+
+# The database is not there (down, restarting, the connection lost), as opposed to refusing what one
+# operation asked of it.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def _commit_batch(sheet_id: int, requests) -> list[Applied | OperationError]:

@@ -124,6 +124,41 @@ class DecodeTest:
             protocol.decode(text.encode(), limits)
         assert protocol.decode('{"a": "' + "é" * 5 + '"}', limits) == {"a": "é" * 5}
 
+    # A lone surrogate or U+0000 anywhere: a value, an op id, a name, a key, nested or not.
+    @pytest.mark.parametrize(
+        "text",
+        [
+            '{"type": "set", "op": "o", "cells": [{"row": 1, "col": 1, "value": "a\\ud800b"}]}',
+            '{"type": "set", "op": "\\udfff", "cells": [{"row": 1, "col": 1, "value": 1}]}',
+            '{"name": "x\\u0000y"}',
+            '{"type": "set", "op": "o", "cells": [{"row": 1, "col": 1, "value": "\\u0000"}]}',
+            '{"type": "select", "ranges": [], "\\u0000": 1}',
+            '{"op": "o\\u0000"}',
+        ],
+    )
+    def test_decode_lone_surrogate_or_nul_anywhere_invalid(self, text):
+        with pytest.raises(Invalid):
+            protocol.decode(text, LIMITS)
+        with pytest.raises(Invalid):
+            protocol.decode(text.encode(), LIMITS)
+
+    def test_decode_surrogate_pair_and_escaped_backslash_u0000_accepted(self):
+        assert protocol.decode('{"a": "\\ud83d\\ude00"}', LIMITS) == {"a": "\U0001f600"}
+        assert protocol.decode('{"a": "\\\\u0000"}', LIMITS) == {"a": "\\u0000"}  # a backslash, then "u0000"
+
+    def test_decode_invalid_utf8_bytes_invalid(self):
+        with pytest.raises(Invalid):
+            protocol.decode(b'{"a": "\xed\xa0\x80"}', LIMITS)
+
+
+class BadTextTest:
+    def test_bad_text_ordinary_text_none(self):
+        assert protocol.bad_text("Budget 2026 \U0001f600 \u05e9\u05dc\u05d5\u05dd") is None
+
+    @pytest.mark.parametrize("value", ["a\x00b", "\ud800", "x\udc00y"])
+    def test_bad_text_nul_or_lone_surrogate_says_why(self, value):
+        assert protocol.bad_text(value)
+
 
 class OpIdOfTest:
     def test_op_id_of_usable_op_returned(self):
@@ -329,6 +364,25 @@ class ParseRenameTest:
         assert protocol.parse_rename({"name": "n" * 200}, LIMITS, default_op="r").name == "n" * 200
         with pytest.raises(TooLarge):
             protocol.parse_rename({"name": "n" * 201}, LIMITS, default_op="r")
+
+    @pytest.mark.parametrize("name", ["\u200b\u200b", "\ufeff", " \u2060 ", "\u0301"])
+    def test_parse_rename_name_only_invisible_characters_invalid(self, name):
+        with pytest.raises(Invalid, match="visible"):
+            protocol.parse_rename({"name": name}, LIMITS, default_op="r")
+
+    @pytest.mark.parametrize("name", ["invoice\u202egnp.exe", "a\u2066b\u2069", "x\u202ay"])
+    def test_parse_rename_name_with_direction_controls_invalid(self, name):
+        with pytest.raises(Invalid, match="direction"):
+            protocol.parse_rename({"name": name}, LIMITS, default_op="r")
+
+    @pytest.mark.parametrize("name", ["a\tb", "a\nb", "a\x00b", "a\ud800"])
+    def test_parse_rename_name_with_control_character_or_bad_text_invalid(self, name):
+        with pytest.raises(Invalid):
+            protocol.parse_rename({"name": name}, LIMITS, default_op="r")
+
+    @pytest.mark.parametrize("name", ["Q3 \u05ea\u05e7\u05e6\u05d9\u05d1", "caf\u00e9", "\U0001f4ca stats", "\u0645\u064a\u0632\u0627\u0646"])
+    def test_parse_rename_name_other_scripts_accepted(self, name):
+        assert protocol.parse_rename({"name": name}, LIMITS, default_op="r").name == name
 
     @pytest.mark.parametrize("op", ["", "a" * 65, 3])
     def test_parse_rename_bad_op_invalid(self, op):

@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 from django.contrib.auth import get_user_model
+from django.db import OperationalError
 from model_bakery import baker
 
 from sheet import broadcast, protocol, selectors, services
-from sheet.domain.errors import Forbidden, Invalid, NotFound, TooLarge
+from sheet.domain.errors import Forbidden, Invalid, NotFound, OperationError, TooLarge
 from sheet.domain.values import CellWrite, DeleteCols, DeleteRows, InsertCols, InsertRows, Rename, SetCells
 from sheet.models import Change, Column, Member, Row, Sheet
 from tests import support
@@ -428,6 +430,38 @@ class SheetQueuesTest:
         )
 
         assert [r.change.rev if isinstance(r, services.Applied) else type(r) for r in results] == [1, NotFound, 2]
+
+    async def test_batch_failing_in_the_database_fails_only_the_operation_at_fault(self, ada, sheet_id, layer):
+        # A value no encoder can write (a lone surrogate: the protocol refuses it, so made here by hand)
+        # fails the batch's transaction; the others, another user's among them, are applied.
+        bob = await database_sync_to_async(user_with_role)(sheet_id, "editor", "bob")
+        channel = await layer.new_channel()
+        await layer.group_add(broadcast.group_name(sheet_id), channel)
+        submitted = [(ada, put((1, 1, "a"), op="a")), (bob, put((2, 1, "\ud800"), op="poison")), (bob, put((3, 1, "b"), op="b"))]
+
+        results = await asyncio.gather(
+            *(services.submit_operation(sheet_id=sheet_id, user=u, operation=o) for u, o in submitted), return_exceptions=True
+        )
+
+        assert isinstance(results[1], Exception) and not isinstance(results[1], OperationError)
+        assert [(r.change.rev, r.change.op) for r in (results[0], results[2])] == [(1, "a"), (2, "b")]
+        message = await layer.receive(channel)
+        assert [json.loads(text)["op"] for _, text in message["changes"]] == ["a", "b"]
+        stored = await database_sync_to_async(values)(sheet_id)
+        assert [stored[r][0] for r in (1, 2, 3)] == ["a", None, "b"]
+
+    async def test_batch_with_the_database_down_fails_every_operation(self, ada, sheet_id, layer, monkeypatch):
+        def down(sheet_id, requests):
+            raise OperationalError("connection refused")
+
+        monkeypatch.setattr(services, "_commit_batch", down)
+        operations = [put((1, 1, "a"), op="a"), put((2, 1, "b"), op="b")]
+
+        results = await asyncio.gather(
+            *(services.submit_operation(sheet_id=sheet_id, user=ada, operation=o) for o in operations), return_exceptions=True
+        )
+
+        assert [type(r) for r in results] == [OperationalError, OperationalError]
 
 
 @pytest.fixture

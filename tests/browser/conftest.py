@@ -62,11 +62,14 @@ def browser():
 
 @pytest.fixture
 def pages(browser, site):
-    """Opens a sheet page as a user, each in a browser context of its own (its own session cookie)."""
-    contexts = []
+    """Opens a sheet page as a user, each in a browser context of its own (its own session cookie).
+    Whatever the test does, the page never breaks its Content-Security-Policy (Chromium logs each
+    refusal on the console)."""
+    contexts, refused = [], []
 
     def open_page(username: str, sheet_id: int):
         context = new_context(browser)
+        context.on("console", lambda message: refused.append((message.text, message.location)) if "Content Security Policy" in message.text else None)
         contexts.append(context)
         page = context.new_page()
         log_in_to_sheet(page, site.base_url, username, PASSWORD, sheet_id)
@@ -75,3 +78,4 @@ def pages(browser, site):
     yield open_page
     for context in contexts:
         context.close()
+    assert not refused, refused

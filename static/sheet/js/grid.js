@@ -29,6 +29,7 @@ export class Grid {
    * onEditorMaybeClosed(), onTooLong(length) (typed text over the limit: the editor stays open with it).
    */
   constructor(container, options, handlers) {
+    standInForCoreStyles();
     this.handlers = handlers;
     this.titles = options.titles;
     this.highlights = [];
@@ -39,6 +40,7 @@ export class Grid {
       data: options.rows,
       licenseKey: options.licenseKey,
       themeName: "ht-theme-main",
+      injectCoreCss: false, // see standInForCoreStyles
       width: "100%",
       height: "100%",
       rowHeaders: true,
@@ -362,4 +364,16 @@ function runs(positions) {
     else out.push([p, 1]);
   }
   return out;
+}
+
+/**
+ * The page links handsontable.min.css. Each Handsontable table (the grid, and the context menu, which
+ * is a table of its own) would otherwise put the same rules in an inline <style>, which the page's
+ * Content-Security-Policy refuses; it skips that when an element with this id is there.
+ */
+function standInForCoreStyles() {
+  if (document.getElementById("handsontable-core-styles")) return;
+  const placeholder = document.createElement("style");
+  placeholder.id = "handsontable-core-styles";
+  document.head.append(placeholder);
 }
