@@ -259,9 +259,16 @@ TABULA_LIMITS = {
     "ops_burst": env_int("TABULA_OPS_BURST", 500),
     "http_ops_per_minute": env_int("TABULA_HTTP_OPS_PER_MINUTE", 6_000),
     "max_sync_changes": env_int("TABULA_MAX_SYNC_CHANGES", 5_000),
+    "max_cells": env_int("TABULA_MAX_CELLS", 10_000_000),
+    "max_sync_bytes": env_int("TABULA_MAX_SYNC_BYTES", 8 * 1024 * 1024),
+    "max_sheets_per_user": env_int("TABULA_MAX_SHEETS_PER_USER", 1_000),
+    "creates_per_hour": env_int("TABULA_CREATES_PER_HOUR", 100),
 }
 # A socket its client sent nothing on for this long is closed and leaves presence; 0: never.
 TABULA_SOCKET_SILENCE_SECONDS = env_int("TABULA_SOCKET_SILENCE_SECONDS", 30)
+# Sockets one user may hold on one server process (each daphne process counts its own); past it a
+# handshake is refused. 0: no limit.
+TABULA_MAX_SOCKETS_PER_USER = env_int("TABULA_MAX_SOCKETS_PER_USER", 50)
 # What a socket's client may leave unread beyond daphne's 64 KiB write buffer before the server stops
 # sending it broadcasts and tells it to reload (docs/architecture.md, "A client that does not read").
 TABULA_SEND_BACKLOG_BYTES = env_int("TABULA_SEND_BACKLOG_BYTES", 8 * 1024 * 1024)

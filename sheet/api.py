@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import uuid
 
-from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpResponse, JsonResponse
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import REASON_NO_CSRF_COOKIE
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.defaults import page_not_found
 
-from sheet import protocol, selectors, services
-from sheet.domain.errors import Invalid, NotFound, OperationError, RateLimited, TooLarge
+from sheet import protocol, rates, selectors, services
+from sheet.domain.errors import Forbidden, Invalid, NotFound, OperationError, TooLarge
+from sheet.domain.values import WRITER_ROLES
 from sheet.limits import current as current_limits
 
 STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "too_large": 413, "rate_limited": 429}
@@ -51,7 +54,8 @@ def json_body(request):
 
 
 def api(*methods):
-    """Requires a logged-in user and one of ``methods``; turns domain errors into JSON errors."""
+    """Requires a logged-in user and one of ``methods``; turns domain errors into JSON errors. Every
+    request that may change something counts against the user's HTTP budget (check_http_rate)."""
 
     def decorate(view):
         @functools.wraps(view)
@@ -63,6 +67,8 @@ def api(*methods):
                 response["Allow"] = ", ".join(methods)
                 return response
             try:
+                if request.method != "GET":
+                    check_http_rate(request.user.pk)
                 return view(request, *args, **kwargs)
             except OperationError as exc:
                 return error_response(exc.code, exc.message, STATUS[exc.code])
@@ -76,9 +82,20 @@ def api(*methods):
     return decorate
 
 
-def snapshot_response(snapshot, status=200, row_texts=None) -> HttpResponse:
-    body = protocol.encode_bytes(protocol.snapshot(snapshot)) if row_texts is None else protocol.snapshot_bytes(snapshot, row_texts)
-    return HttpResponse(body, status=status, content_type="application/json")
+def snapshot_response(request, *, sheet_id: int, role: str, status: int = 200) -> HttpResponse:
+    """The snapshot, read and sent a piece at a time (under gunicorn; an ASGI server gets it whole,
+    as Django would gather a streamed answer there anyway). Its first piece is read here, so a sheet
+    that cannot be read fails before the answer starts."""
+
+    def pieces():
+        with selectors.snapshot_rows(sheet_id=sheet_id, role=role) as (head, row_texts):
+            yield from protocol.snapshot_pieces(head, row_texts)
+
+    body = pieces()
+    first = next(body)
+    if isinstance(request, ASGIRequest):
+        return HttpResponse(b"".join([first, *body]), status=status, content_type="application/json")
+    return StreamingHttpResponse(itertools.chain([first], body), status=status, content_type="application/json")
 
 
 def role_or_404(request, sheet_id: int) -> str:
@@ -94,14 +111,15 @@ def sheets(request):
         return JsonResponse({"sheets": [protocol.sheet_summary(s) for s in selectors.sheets_for(user=request.user)]})
     body = json_body(request)
     snapshot = services.create_sheet(user=request.user, name=body.get("name"), rows=body.get("rows", 100), cols=body.get("cols", 26))
-    return snapshot_response(snapshot, status=201)
+    response = JsonResponse(protocol.snapshot(snapshot), status=201)  # no rows when it is big: GET them
+    response["Location"] = reverse("api-sheet", args=[snapshot.id])
+    return response
 
 
 @api("GET", "PATCH", "DELETE")
 def sheet(request, sheet_id):
     if request.method == "GET":
-        head, row_texts = selectors.snapshot_texts(sheet_id=sheet_id, role=role_or_404(request, sheet_id))
-        return snapshot_response(head, row_texts=row_texts)
+        return snapshot_response(request, sheet_id=sheet_id, role=role_or_404(request, sheet_id))
     if request.method == "DELETE":
         services.delete_sheet(sheet_id=sheet_id, user=request.user)
         return JsonResponse({}, status=200)
@@ -135,28 +153,21 @@ def changes(request, sheet_id):
         raise Invalid("since must be a revision number, as in ?since=0") from None
     if since < 0:
         raise Invalid("since must be 0 or more")
-    found = selectors.changes_since(sheet_id=sheet_id, since=since)
+    found = selectors.changes_since(sheet_id=sheet_id, since=since, limit=current_limits().max_sync_changes)
     return JsonResponse({"rev": found.rev, "changes": [protocol.change(c) for c in found.changes]})
 
 
 def check_http_rate(user_id: int) -> None:
-    """A per-user budget of operations a minute across every HTTP worker (the cache is shared)."""
+    """A per-user budget of writes a minute across every HTTP worker: operations, renames, sharing,
+    creating and deleting sheets."""
     limit = current_limits().http_ops_per_minute
-    key = f"tabula:http-ops:{user_id}"
-    cache.add(key, 0, timeout=60)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=60)
-        used = 1
-    if used > limit:
-        raise RateLimited(f"more than {limit} operations a minute; slow down")
+    rates.spend(f"http-ops:{user_id}", limit=limit, seconds=60, refusal=f"more than {limit} operations a minute; slow down")
 
 
 @api("POST")
 def ops(request, sheet_id):
-    role_or_404(request, sheet_id)
-    check_http_rate(request.user.pk)
+    if role_or_404(request, sheet_id) not in WRITER_ROLES:  # before its body is read, which may be big
+        raise Forbidden("viewers cannot change the sheet")
     operation = protocol.parse_operation(json_body(request), current_limits())
     applied = services.apply_operation(sheet_id=sheet_id, user=request.user, operation=operation)
     return JsonResponse(protocol.change(applied.change), status=200 if applied.duplicate else 201)

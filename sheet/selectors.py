@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from django.db.models.functions import Cast
 
 from sheet.domain.rules import column_title
 from sheet.domain.values import Author, Change, Column, SheetSummary, Snapshot
+from sheet.limits import current as current_limits
 from sheet.models import Change as ChangeRow
 from sheet.models import Column as ColumnRow
 from sheet.models import Member, Row, Sheet
@@ -68,18 +70,26 @@ class JsonLength(Func):
         return super().as_sql(compiler, connection, function="jsonb_array_length", **extra)
 
 
-def snapshot_texts(*, sheet_id: int, role: str) -> tuple[Snapshot, list[tuple[int, str]]]:
-    """The whole sheet at one revision, its rows nearly as stored: the snapshot without rows, and
-    each row's (id, values as a JSON array's text, as long as there are columns) in order.
-    ``protocol.snapshot_bytes`` joins them into the snapshot's text without parsing a cell."""
+@contextmanager
+def snapshot_rows(*, sheet_id: int, role: str) -> Iterator[tuple[Snapshot, Iterator[tuple[int, str]]]]:
+    """The whole sheet at one revision, its rows nearly as stored: the snapshot without rows, and an
+    iterator of each row's (id, values as a JSON array's text, as long as there are columns) in
+    order, read from the database a chunk at a time while the context lasts, so that a big sheet is
+    never all in memory. ``protocol.snapshot_pieces`` joins them into the snapshot's text without
+    parsing a cell."""
     with consistent_read():
-        sheet = Sheet.objects.get(pk=sheet_id)
-        col_ids = column_ids(sheet_id=sheet_id)
+        head = snapshot_head(sheet_id=sheet_id, role=role)
+        width = len(head.columns)
         rows = Row.objects.filter(sheet_id=sheet_id).order_by("position").annotate(text=Cast("values", TextField()), length=JsonLength("values"))
         stored = rows.values_list("rid", "text", "length").iterator(chunk_size=5000)
-        texts = [(rid, text if length == len(col_ids) else _padded(text, length, len(col_ids))) for rid, text, length in stored]
-    columns = tuple(Column(cid, column_title(i)) for i, cid in enumerate(col_ids))
-    return Snapshot(sheet.id, sheet.name, sheet.rev, role, columns, rows=()), texts
+        yield head, ((rid, text if length == width else _padded(text, length, width)) for rid, text, length in stored)
+
+
+def snapshot_head(*, sheet_id: int, role: str) -> Snapshot:
+    """The sheet's name, revision and columns; ``rows`` None (not read)."""
+    sheet = Sheet.objects.get(pk=sheet_id)
+    columns = tuple(Column(cid, column_title(i)) for i, cid in enumerate(column_ids(sheet_id=sheet_id)))
+    return Snapshot(sheet.id, sheet.name, sheet.rev, role, columns, rows=None)
 
 
 def _padded(text: str, length: int, cols: int) -> str:
@@ -90,8 +100,8 @@ def _padded(text: str, length: int, cols: int) -> str:
 
 def snapshot(*, sheet_id: int, role: str) -> Snapshot:
     """The whole sheet at one revision: its columns, and every row's values in column order."""
-    head, texts = snapshot_texts(sheet_id=sheet_id, role=role)
-    return dataclasses.replace(head, rows=tuple((rid, tuple(orjson.loads(text))) for rid, text in texts))
+    with snapshot_rows(sheet_id=sheet_id, role=role) as (head, texts):
+        return dataclasses.replace(head, rows=tuple((rid, tuple(orjson.loads(text))) for rid, text in texts))
 
 
 def sheet_name(*, sheet_id: int) -> str:
@@ -118,12 +128,15 @@ class ChangesSince:
     changes: tuple[Change, ...]
 
 
-def changes_since(*, sheet_id: int, since: int, limit: int | None = None) -> ChangesSince:
+def changes_since(*, sheet_id: int, since: int, limit: int | None = None, max_bytes: int | None = None) -> ChangesSince:
     """Every change after revision ``since``, in order, with the sheet's revision when read.
 
-    Raises HistoryTruncated when some are no longer kept, when ``since`` is ahead of the sheet,
-    or when there are more than ``limit`` of them (a snapshot is then the cheaper way to catch up).
+    Raises HistoryTruncated when some are no longer kept, when ``since`` is ahead of the sheet, or
+    when there are more than ``limit`` of them or they take more than ``max_bytes`` as sent
+    (default: the deployment's max_sync_bytes): a snapshot is then the cheaper way to catch up. The
+    log is read a few entries at a time, so a refusal never held more than the limit in memory.
     """
+    max_bytes = current_limits().max_sync_bytes if max_bytes is None else max_bytes
     with consistent_read():
         sheet = Sheet.objects.filter(pk=sheet_id).values("rev", "history_floor").first()
         if sheet is None:
@@ -133,7 +146,17 @@ def changes_since(*, sheet_id: int, since: int, limit: int | None = None) -> Cha
         if limit is not None and sheet["rev"] - since > limit:
             raise HistoryTruncated(f"more than {limit} changes to catch up on")
         rows = ChangeRow.objects.filter(sheet_id=sheet_id, rev__gt=since, rev__lte=sheet["rev"]).order_by("rev")
-        return ChangesSince(sheet["rev"], tuple(change_value(r) for r in rows))
+        changes, size = [], 0
+        for row in rows.iterator(chunk_size=CHANGES_PER_READ):
+            size += len(orjson.dumps(row.data)) + CHANGE_OVERHEAD
+            if size > max_bytes:
+                raise HistoryTruncated(f"more than {max_bytes:,} bytes of changes to catch up on")
+            changes.append(change_value(row))
+        return ChangesSince(sheet["rev"], tuple(changes))
+
+
+CHANGES_PER_READ = 20  # a change holds up to a message's worth (1 MiB) of cells
+CHANGE_OVERHEAD = 150  # bytes a change takes on the wire besides its data: rev, op, author, time
 
 
 achanges_since = database_sync_to_async(changes_since)

@@ -23,9 +23,9 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from sheet import broadcast, protocol, selectors
+from sheet import broadcast, protocol, rates, selectors
 from sheet.domain import rules
-from sheet.domain.errors import Forbidden, Invalid, NotFound, OperationError
+from sheet.domain.errors import Forbidden, Invalid, NotFound, OperationError, TooLarge
 from sheet.domain.values import (
     WRITER_ROLES,
     Author,
@@ -93,6 +93,8 @@ def _apply_insert(sheet: Sheet, operation, limits: Limits) -> dict:
     count_field, issued_field = ("row_count", "rows_issued") if is_rows else ("col_count", "cols_issued")
     what = "row" if is_rows else "column"
     rules.check_capacity(getattr(sheet, count_field), operation.count, limits.max_rows if is_rows else limits.max_cols, f"{what}s")
+    grown = (sheet.row_count + operation.count, sheet.col_count) if is_rows else (sheet.row_count, sheet.col_count + operation.count)
+    rules.check_area(*grown, limits.max_cells)
     if operation.before is not None:
         issued = getattr(sheet, issued_field)
         rules.check_insert_anchor(operation.before, live=_live(model, sheet, id_field, [operation.before], issued), issued=issued, what=what)
@@ -651,18 +653,35 @@ def _queues() -> SheetQueues:
 
 
 def create_sheet(*, user, name: str, rows: int = 100, cols: int = 26) -> Snapshot:
+    """Creates a sheet the user owns. Its snapshot has no rows when it has more than
+    SNAPSHOT_ON_CREATE_CELLS cells: building them would cost far more than the sheet (an empty
+    100,000 x 1,000 sheet is a hundred million nulls); the rows come with a GET of the sheet."""
     limits = current_limits()
     for count, limit, what in ((rows, limits.max_rows, "rows"), (cols, limits.max_cols, "columns")):
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise Invalid(f"{what} must be a whole number, 0 or more")
         rules.check_capacity(0, count, limit, what)
+    rules.check_area(rows, cols, limits.max_cells)
     name = protocol.sheet_name(name, limits)
+    if Member.objects.filter(user_id=user.pk, role=Member.Role.OWNER).count() >= limits.max_sheets_per_user:
+        raise TooLarge(f"one person owns at most {limits.max_sheets_per_user:,} sheets; delete some first")
+    rates.spend(
+        f"creates:{user.pk}",
+        limit=limits.creates_per_hour,
+        seconds=3600,
+        refusal=f"at most {limits.creates_per_hour} new sheets an hour; try again later",
+    )
     with transaction.atomic():
         sheet = Sheet.objects.create(name=name, rows_issued=rows, cols_issued=cols, row_count=rows, col_count=cols)
         Member.objects.create(sheet=sheet, user=user, role=Member.Role.OWNER)
         Column.objects.bulk_create([Column(sheet=sheet, cid=i + 1, position=i) for i in range(cols)], batch_size=1000)
         Row.objects.bulk_create([Row(sheet=sheet, rid=i + 1, position=i) for i in range(rows)], batch_size=1000)
+    if rows * cols > SNAPSHOT_ON_CREATE_CELLS:
+        return selectors.snapshot_head(sheet_id=sheet.id, role=Member.Role.OWNER)
     return selectors.snapshot(sheet_id=sheet.id, role=Member.Role.OWNER)
+
+
+SNAPSHOT_ON_CREATE_CELLS = 100_000
 
 
 def delete_sheet(*, sheet_id: int, user) -> None:

@@ -84,6 +84,12 @@ def check_capacity(current: int, adding: int, limit: int, what: str) -> None:
         raise TooLarge(f"a sheet holds at most {limit} {what}; it has {current}")
 
 
+def check_area(rows: int, cols: int, limit: int) -> None:
+    """A sheet's rows times columns within the cell limit, whatever the shape."""
+    if rows * cols > limit:
+        raise TooLarge(f"a sheet holds at most {limit:,} cells (rows x columns); this would be {rows:,} x {cols:,}")
+
+
 def check_base_rev(base: int | None, latest: int) -> None:
     """A ``set``'s revision is one the sheet has reached."""
     if base is not None and base > latest:

@@ -26,6 +26,10 @@ class Limits:
     ops_burst: int = 500
     http_ops_per_minute: int = 6_000
     max_sync_changes: int = 5_000
+    max_cells: int = 10_000_000  # rows x columns of one sheet
+    max_sync_bytes: int = 8 * 1024 * 1024  # what one changes or sync answer may send
+    max_sheets_per_user: int = 1_000  # sheets one user owns
+    creates_per_hour: int = 100  # sheets one user may create in an hour
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,7 @@ class Snapshot:
     rev: int
     role: str
     columns: tuple[Column, ...]
-    rows: tuple[tuple[RowId, tuple[CellValue, ...]], ...]
+    rows: tuple[tuple[RowId, tuple[CellValue, ...]], ...] | None  # None: not read (a head only)
 
 
 @dataclass(frozen=True)

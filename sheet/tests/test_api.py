@@ -12,6 +12,7 @@ from channels.layers import channel_layers, get_channel_layer
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import call_command
+from django.http import HttpResponse
 from django.test import Client
 from model_bakery import baker
 
@@ -51,8 +52,14 @@ def client_for(user, **kwargs) -> Client:
 
 
 def call(client, method, path, body=None, **extra):
+    """The response, read whole (as a WSGI server reads a streamed one, closing it at the end)."""
     data = "" if body is None else (body if isinstance(body, str | bytes) else json.dumps(body))
-    return client.generic(method, path, data, content_type="application/json", **extra)
+    response = client.generic(method, path, data, content_type="application/json", **extra)
+    if response.streaming:
+        whole = HttpResponse(b"".join(response.streaming_content), status=response.status_code, headers=dict(response.headers))
+        whole.json = lambda: json.loads(whole.content)
+        return whole
+    return response
 
 
 def assert_error(response, status, code):
@@ -191,6 +198,38 @@ class SheetsTest:
         settings.TABULA_LIMITS = {**settings.TABULA_LIMITS, "max_rows": 10}
         assert_error(call(client_for(team.dee), "POST", "/api/sheets/", {"name": "Big", "rows": 11}), 413, "too_large")
 
+    def test_post_sheets_more_cells_than_limit_413_nothing_created(self, team):
+        response = call(client_for(team.dee), "POST", "/api/sheets/", {"name": "Huge", "rows": 100_000, "cols": 1_000})
+        assert_error(response, 413, "too_large")
+        assert "10,000,000 cells" in response.json()["message"]
+        assert not Member.objects.filter(user=team.dee).exists()
+
+    def test_post_sheets_big_answered_without_rows_rows_from_get(self, team, monkeypatch):
+        monkeypatch.setattr(services, "SNAPSHOT_ON_CREATE_CELLS", 5)
+        response = call(client_for(team.dee), "POST", "/api/sheets/", {"name": "Wide", "rows": 3, "cols": 2})
+        assert response.status_code == 201
+        head = response.json()
+        assert set(head) == SNAPSHOT_KEYS - {"rows"}
+        assert [c["title"] for c in head["columns"]] == ["A", "B"]
+        snap = call(client_for(team.dee), "GET", response["Location"]).json()
+        assert snap == {**head, "rows": [{"id": r["id"], "values": [None, None]} for r in snap["rows"]]}
+        assert len(snap["rows"]) == 3
+
+    def test_post_sheets_past_own_quota_413(self, team, settings):
+        settings.TABULA_LIMITS = {**settings.TABULA_LIMITS, "max_sheets_per_user": 2}
+        client = client_for(team.dee)
+        assert [call(client, "POST", "/api/sheets/", {"name": f"S{i}"}).status_code for i in range(2)] == [201, 201]
+        assert_error(call(client, "POST", "/api/sheets/", {"name": "S2"}), 413, "too_large")
+        assert Member.objects.filter(user=team.dee).count() == 2
+
+    def test_post_sheets_past_hourly_creations_429(self, team, settings):
+        settings.TABULA_LIMITS = {**settings.TABULA_LIMITS, "creates_per_hour": 2}
+        client = client_for(team.dee)
+        assert [call(client, "POST", "/api/sheets/", {"name": f"S{i}"}).status_code for i in range(2)] == [201, 201]
+        Sheet.objects.filter(members__user=team.dee).delete()  # deleting them gives no new budget
+        assert_error(call(client, "POST", "/api/sheets/", {"name": "S2"}), 429, "rate_limited")
+        assert call(client_for(team.cy), "POST", "/api/sheets/", {"name": "Cy's"}).status_code == 201  # a budget per user
+
 
 class SheetTest:
     def test_get_sheet_snapshot_values_by_column(self, team):
@@ -302,6 +341,22 @@ class ChangesTest:
         assert_error(call(client, "GET", f"/api/sheets/{team.sheet_id}/changes?since=1"), 410, "history_truncated")
         assert [c["rev"] for c in call(client, "GET", f"/api/sheets/{team.sheet_id}/changes?since=2").json()["changes"]] == [3]
 
+    def test_get_changes_more_bytes_than_limit_410(self, team, settings):
+        client = client_for(team.ada)
+        for i in range(3):
+            call(client, "POST", f"/api/sheets/{team.sheet_id}/ops", set_op(f"o{i}", (1, 1, "x" * 1000)))
+        settings.TABULA_LIMITS = {**settings.TABULA_LIMITS, "max_sync_bytes": 2500}
+        assert_error(call(client, "GET", f"/api/sheets/{team.sheet_id}/changes?since=0"), 410, "history_truncated")
+        assert [c["op"] for c in call(client, "GET", f"/api/sheets/{team.sheet_id}/changes?since=1").json()["changes"]] == ["o1", "o2"]
+
+    def test_get_changes_more_than_count_limit_410(self, team, settings):
+        client = client_for(team.ada)
+        for i in range(3):
+            call(client, "POST", f"/api/sheets/{team.sheet_id}/ops", set_op(f"o{i}", (1, 1, i)))
+        settings.TABULA_LIMITS = {**settings.TABULA_LIMITS, "max_sync_changes": 2}
+        assert_error(call(client, "GET", f"/api/sheets/{team.sheet_id}/changes?since=0"), 410, "history_truncated")
+        assert len(call(client, "GET", f"/api/sheets/{team.sheet_id}/changes?since=1").json()["changes"]) == 2
+
     def test_get_changes_since_ahead_410(self, team):
         assert_error(call(client_for(team.ada), "GET", f"/api/sheets/{team.sheet_id}/changes?since=5"), 410, "history_truncated")
 
@@ -384,6 +439,48 @@ class OpsTest:
         assert_error(call(client, "POST", self.url(team), set_op("o2", (1, 1, 2))), 429, "rate_limited")
         assert sheet_state(team.sheet_id)[0]["rev"] == 2
         assert call(client_for(team.bob), "POST", self.url(team), set_op("b", (1, 1, "bob"))).status_code == 201  # a budget per user
+
+    @pytest.mark.parametrize(
+        "method, path, body",
+        [
+            ("PATCH", "/api/sheets/{id}/", {"name": "N"}),
+            ("PUT", "/api/sheets/{id}/members/dee", {"role": "viewer"}),
+            ("DELETE", "/api/sheets/{id}/members/bob", None),
+            ("POST", "/api/sheets/", {"name": "New"}),
+        ],
+    )
+    def test_every_write_counts_against_http_rate_429(self, team, settings, method, path, body):
+        settings.TABULA_LIMITS = {**settings.TABULA_LIMITS, "http_ops_per_minute": 2}
+        client = client_for(team.ada)
+        for i in range(2):
+            assert call(client, "POST", self.url(team), set_op(f"o{i}", (1, 1, i))).status_code == 201
+        assert_error(call(client, method, path.format(id=team.sheet_id), body), 429, "rate_limited")
+        assert call(client, "GET", f"/api/sheets/{team.sheet_id}/").status_code == 200  # reads are not counted
+        assert (sheet_state(team.sheet_id)[0]["name"], Member.objects.filter(sheet_id=team.sheet_id).count()) == ("Budget", 3)
+
+    def test_post_ops_viewer_refused_before_body_read_403(self, team):
+        # Not even parsed: a viewer's malformed (or huge) body gets the same 403 as a good one.
+        assert_error(call(client_for(team.cy), "POST", self.url(team), "{not json"), 403, "forbidden")
+
+    def test_post_ops_insert_past_cells_limit_413(self, team, settings):
+        settings.TABULA_LIMITS = {**settings.TABULA_LIMITS, "max_cells": 8}  # the sheet is 3 x 2
+        client = client_for(team.ada)
+        assert_error(call(client, "POST", self.url(team), {"type": "insert_cols", "op": "c", "before": None, "count": 2}), 413, "too_large")
+        assert call(client, "POST", self.url(team), {"type": "insert_rows", "op": "r", "before": None, "count": 1}).status_code == 201
+        assert_error(call(client, "POST", self.url(team), {"type": "insert_rows", "op": "r2", "before": None, "count": 1}), 413, "too_large")
+
+    @pytest.mark.parametrize("value", ['"\\ud800"', '"a\\u0000b"'])
+    def test_post_ops_lone_surrogate_or_nul_400_nothing_applied(self, team, value):
+        body = '{"type": "set", "op": "p", "cells": [{"row": 1, "col": 1, "value": ' + value + "}]}"
+        assert_error(call(client_for(team.ada), "POST", self.url(team), body), 400, "invalid")
+        assert sheet_state(team.sheet_id)[0]["rev"] == 0
+
+    @pytest.mark.parametrize("body", ['{"name": "\\udfff"}', '{"name": "x\\u0000"}', '{"name": "ok", "op": "\\ud800"}'])
+    def test_patch_and_post_sheet_poison_name_or_op_400(self, team, body):
+        client = client_for(team.ada)
+        assert_error(call(client, "PATCH", f"/api/sheets/{team.sheet_id}/", body), 400, "invalid")
+        assert_error(call(client, "POST", "/api/sheets/", body), 400, "invalid")
+        assert sheet_state(team.sheet_id)[0]["name"] == "Budget"
 
 
 class BroadcastTest:

@@ -535,15 +535,25 @@ class SnapshotTest:
         message = protocol.snapshot(Snapshot(1, "e", 0, "owner", (), ()))
         assert message["columns"] == [] and message["rows"] == []
 
+    def test_snapshot_head_only_no_rows_key(self):
+        message = protocol.snapshot(Snapshot(1, "big", 0, "owner", (Column(1, "A"),), None))
+        assert message == {"id": 1, "name": "big", "rev": 0, "role": "owner", "columns": [{"id": 1, "title": "A"}]}
 
-class SnapshotBytesTest:
-    def test_snapshot_bytes_rows_as_stored_same_message_as_snapshot(self):
+
+class SnapshotPiecesTest:
+    def test_snapshot_pieces_rows_as_stored_same_message_as_snapshot(self):
         snap = Snapshot(5, 'Q1 "draft" <b>', 3, "viewer", (Column(2, "A"), Column(1, "B")), ((7, ('x, \\"y]', None)), (6, (None, 1.5))))
         texts = [(7, json.dumps(['x, \\"y]', None])), (6, "[null, 1.5]")]
-        assert json.loads(protocol.snapshot_bytes(dataclasses.replace(snap, rows=()), texts)) == protocol.snapshot(snap)
+        assert json.loads(b"".join(protocol.snapshot_pieces(dataclasses.replace(snap, rows=None), texts))) == protocol.snapshot(snap)
 
-    def test_snapshot_bytes_no_rows_empty_list(self):
-        assert json.loads(protocol.snapshot_bytes(Snapshot(1, "e", 0, "owner", (Column(1, "A"),), ()), []))["rows"] == []
+    def test_snapshot_pieces_a_piece_per_batch_of_rows_same_message(self):
+        texts = [(i, f'[{i}, "x"]') for i in range(1, 8)]
+        pieces = list(protocol.snapshot_pieces(Snapshot(1, "s", 2, "viewer", (Column(1, "A"), Column(2, "B")), None), texts, rows_per_piece=3))
+        assert len(pieces) == 5  # the opening, three batches, the end
+        assert json.loads(b"".join(pieces))["rows"] == [{"id": i, "values": [i, "x"]} for i in range(1, 8)]
+
+    def test_snapshot_pieces_no_rows_empty_list(self):
+        assert json.loads(b"".join(protocol.snapshot_pieces(Snapshot(1, "e", 0, "owner", (Column(1, "A"),), None), [])))["rows"] == []
 
 
 class SheetSummaryTest:

@@ -798,10 +798,11 @@ apply(InsertCols("end", None, 1))  # columns 1 4 5 2 3 6
 apply(SetCells("t", (CellWrite(2, 5, "x"), CellWrite(3, 6, "far"))))
 apply(DeleteCols("d", (1, 2)))     # columns 4 5 3 6
 apply(InsertCols("first", 4, 1))   # columns 7 4 5 3 6
-head, texts = selectors.snapshot_texts(sheet_id=sheet_id, role="owner")
+with selectors.snapshot_rows(sheet_id=sheet_id, role="owner") as (head, texts):
+    api = json.loads(b"".join(protocol.snapshot_pieces(head, texts)))
 print(json.dumps({
     "snapshot": [list(v) for _, v in selectors.snapshot(sheet_id=sheet_id, role="owner").rows],
-    "api": json.loads(protocol.snapshot_bytes(head, texts)),
+    "api": api,
     "stored": list(Row.objects.filter(sheet_id=sheet_id).order_by("rid").values_list("values", flat=True)),
 }))
 """
