@@ -10,8 +10,8 @@ through the API too: `set` operations of 1,000 rows x 10 columns (10,000 cells, 
 
 - snapshot API: GET /api/sheets/{id}/ through nginx (TLS), the whole body read, median of --runs; the
   same straight to gunicorn (no nginx) to show nginx's share; and, in a Django process on the same
-  database, the snapshot path split into its steps (the rows query, selectors.snapshot_texts,
-  protocol.snapshot_bytes) plus cProfile's top functions;
+  database, the snapshot path split into its steps (the rows query, selectors.snapshot_rows,
+  protocol.snapshot_pieces) plus cProfile's top functions;
 - grid visible and scrolled: a new tab opens the sheet page in Debian's Chromium (Playwright,
   headless); a script injected before the page's own polls every animation frame until the grid has
   rendered its first cells, calls hot.scrollViewportTo({row: last}) and waits for the last row's
@@ -197,16 +197,24 @@ def profile_snapshot(sheet_id: int, runs: int) -> dict:
         cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]
         plan = plan if isinstance(plan, list) else json.loads(plan)
-    head, texts = selectors.snapshot_texts(sheet_id=sheet_id, role="owner")
+    def texts():
+        with selectors.snapshot_rows(sheet_id=sheet_id, role="owner") as (head, rows):
+            return head, list(rows)
+
+    def snapshot_bytes():
+        with selectors.snapshot_rows(sheet_id=sheet_id, role="owner") as (head, rows):
+            return b"".join(protocol.snapshot_pieces(head, rows))
+
+    head, rows = texts()
     steps = {
         "postgres_execution_s (EXPLAIN ANALYZE, server side)": round(plan[0]["Execution Time"] / 1000, 4),
-        "selectors.snapshot_texts_s (query, each row's JSON text)": median_of(lambda: selectors.snapshot_texts(sheet_id=sheet_id, role="owner")),
-        "protocol.snapshot_bytes_s (joining the texts)": median_of(lambda: protocol.snapshot_bytes(head, texts)),
+        "selectors.snapshot_rows_s (query, each row's JSON text)": median_of(texts),
+        "protocol.snapshot_pieces_s (joining the texts)": median_of(lambda: b"".join(protocol.snapshot_pieces(head, rows))),
         "selectors.snapshot_s (every row parsed, for comparison)": median_of(lambda: selectors.snapshot(sheet_id=sheet_id, role="owner")),
     }
     profiler = cProfile.Profile()
     profiler.enable()
-    protocol.snapshot_bytes(*selectors.snapshot_texts(sheet_id=sheet_id, role="owner"))
+    snapshot_bytes()
     profiler.disable()
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
