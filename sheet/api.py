@@ -55,7 +55,7 @@ def json_body(request):
 
 def api(*methods):
     """Requires a logged-in user and one of ``methods``; turns domain errors into JSON errors. Every
-    request that may change something counts against the user's HTTP budget (check_http_rate)."""
+    request that may change something counts against the user's HTTP budget (rates.spend_write)."""
 
     def decorate(view):
         @functools.wraps(view)
@@ -68,7 +68,7 @@ def api(*methods):
                 return response
             try:
                 if request.method != "GET":
-                    check_http_rate(request.user.pk)
+                    rates.spend_write(request.user.pk)
                 return view(request, *args, **kwargs)
             except OperationError as exc:
                 return error_response(exc.code, exc.message, STATUS[exc.code])
@@ -155,13 +155,6 @@ def changes(request, sheet_id):
         raise Invalid("since must be 0 or more")
     found = selectors.changes_since(sheet_id=sheet_id, since=since, limit=current_limits().max_sync_changes)
     return JsonResponse({"rev": found.rev, "changes": [protocol.change(c) for c in found.changes]})
-
-
-def check_http_rate(user_id: int) -> None:
-    """A per-user budget of writes a minute across every HTTP worker: operations, renames, sharing,
-    creating and deleting sheets."""
-    limit = current_limits().http_ops_per_minute
-    rates.spend(f"http-ops:{user_id}", limit=limit, seconds=60, refusal=f"more than {limit} operations a minute; slow down")
 
 
 @api("POST")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.cache import cache
 
 from sheet.domain.errors import RateLimited
+from sheet.limits import current as current_limits
 
 
 def spend(key: str, *, limit: int, seconds: int, refusal: str) -> None:
@@ -20,3 +21,10 @@ def spend(key: str, *, limit: int, seconds: int, refusal: str) -> None:
         used = 1
     if used > limit:
         raise RateLimited(refusal)
+
+
+def spend_write(user_id: int) -> None:
+    """Counts one HTTP write (an operation, a rename, a share, a new or deleted sheet; the API's or a
+    form's) against the user's budget a minute."""
+    limit = current_limits().http_ops_per_minute
+    spend(f"http-ops:{user_id}", limit=limit, seconds=60, refusal=f"more than {limit} changes a minute; slow down")

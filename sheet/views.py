@@ -11,7 +11,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from sheet import protocol, selectors, services
+from sheet import protocol, rates, selectors, services
 from sheet.domain.errors import OperationError
 from sheet.limits import current as current_limits
 
@@ -26,6 +26,7 @@ def _role_or_404(request, sheet_id):
 def _form_action(request, action, success):
     """Runs a service call for a form; a refusal becomes a message, never a crash."""
     try:
+        rates.spend_write(request.user.pk)
         action()
         messages.success(request, success)
     except (OperationError, services.Conflict) as exc:
@@ -42,6 +43,7 @@ def sheet_list(request):
 @require_POST
 def sheet_create(request):
     try:
+        rates.spend_write(request.user.pk)
         snapshot = services.create_sheet(user=request.user, name=request.POST.get("name", ""))
     except OperationError as exc:
         messages.error(request, exc.message)

@@ -19,6 +19,7 @@ from model_bakery import baker
 from sheet import broadcast, services
 from sheet.domain.values import CellWrite, SetCells
 from sheet.models import Change, Member, Sheet
+from sheet.tests.test_services import scenario_result
 
 pytestmark = pytest.mark.django_db
 
@@ -569,3 +570,51 @@ class NotFoundTest:
         response = client.get("/nothing-here/")
         assert response.status_code == 404
         assert response["Content-Type"].startswith("text/html")
+
+
+# Text the databases cannot store, sent every way the API takes text, on each database: PostgreSQL's
+# text refuses U+0000 and every encoder refuses a lone surrogate, where SQLite stored them; every
+# answer is a 400 and nothing changes, on both.
+POISON_SCENARIO = r"""
+import json
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.test import Client
+from sheet import services
+from sheet.models import Change, Member, Sheet
+
+users = get_user_model().objects
+ada = users.create_user(username="ada", password="unused-pw")
+users.create_user(username="bob", password="unused-pw")
+sheet_id = services.create_sheet(user=ada, name="Budget", rows=2, cols=2).id
+client = Client(HTTP_HOST="127.0.0.1")
+client.force_login(ada)
+statuses = []
+for method, path, body in [
+    ("POST", f"/api/sheets/{sheet_id}/ops", '{"type": "set", "op": "nul", "cells": [{"row": 1, "col": 1, "value": "a\\u0000"}]}'),
+    ("POST", f"/api/sheets/{sheet_id}/ops", '{"type": "set", "op": "sur", "cells": [{"row": 1, "col": 1, "value": "\\ud800"}]}'),
+    ("POST", f"/api/sheets/{sheet_id}/ops", '{"type": "set", "op": "op\\u0000", "cells": [{"row": 1, "col": 1, "value": 1}]}'),
+    ("PATCH", f"/api/sheets/{sheet_id}/", '{"name": "x\\u0000"}'),
+    ("POST", "/api/sheets/", '{"name": "\\udfff"}'),
+    ("PUT", f"/api/sheets/{sheet_id}/members/bob%00", '{"role": "editor"}'),
+    ("DELETE", f"/api/sheets/{sheet_id}/members/bob%00", ""),
+]:
+    response = client.generic(method, path, body, content_type="application/json")
+    statuses.append([response.status_code, response.json()["error"]])
+statuses.append([client.post("/sheets/new", {"name": "N\x00"}).status_code, "page"])
+print(json.dumps({
+    "statuses": statuses,
+    "sheets": list(Sheet.objects.values_list("name", "rev")),
+    "members": Member.objects.count(),
+    "changes": Change.objects.count(),
+}))
+"""
+
+
+class PoisonAcrossDatabasesTest:
+    @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+    def test_poison_text_refused_400_nothing_changed(self, database, request, tmp_path):
+        result = scenario_result(database, request, tmp_path, POISON_SCENARIO)
+        assert result["statuses"] == [[400, "invalid"]] * 7 + [[400, "page"]]
+        assert (result["sheets"], result["members"], result["changes"]) == ([["Budget", 0]], 1, 0)

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.test import Client, RequestFactory
 from django.views import defaults
@@ -123,6 +124,38 @@ class SheetCreateTest:
 
     def test_sheet_create_get_not_allowed(self, team):
         assert client_for(team.dee).get("/sheets/new").status_code == 405
+
+    def test_sheet_create_past_quota_message_nothing_created(self, team, settings):
+        settings.TABULA_LIMITS = {**settings.TABULA_LIMITS, "max_sheets_per_user": 1}
+        response = client_for(team.ada).post("/sheets/new", {"name": "Second"}, follow=True)
+        assert page_messages(response) == ["one person owns at most 1 sheets; delete some first"]
+        assert not Sheet.objects.filter(name="Second").exists()
+
+
+class FormWriteRateTest:
+    """Forms spend the same budget of writes a minute as the API: a rename or a share is a write."""
+
+    @pytest.fixture(autouse=True)
+    def two_writes_a_minute(self, settings):
+        cache.clear()
+        settings.TABULA_LIMITS = {**settings.TABULA_LIMITS, "http_ops_per_minute": 2}
+        yield
+        cache.clear()
+
+    def test_forms_past_the_budget_message_nothing_changes(self, team):
+        client = client_for(team.ada)
+        for name in ("One", "Two"):
+            assert page_messages(client.post(f"/sheets/{team.sheet_id}/rename", {"name": name}, follow=True)) == ["Renamed."]
+        refused = [
+            client.post(f"/sheets/{team.sheet_id}/rename", {"name": "Three"}, follow=True),
+            client.post(f"/sheets/{team.sheet_id}/share", {"username": "dee", "role": "editor"}, follow=True),
+            client.post("/sheets/new", {"name": "New"}, follow=True),
+        ]
+        assert [page_messages(r) for r in refused] == [["more than 2 changes a minute; slow down"]] * 3
+        assert sheet_name(team.sheet_id) == "Two"
+        assert not Member.objects.filter(user=team.dee).exists()
+        assert client_for(team.bob).post(f"/sheets/{team.sheet_id}/rename", {"name": "Bob's"}).status_code == 302  # a budget per user
+        assert sheet_name(team.sheet_id) == "Bob's"
 
     def test_sheet_create_without_csrf_token_403(self, team):
         response = client_for(team.dee, enforce_csrf_checks=True).post("/sheets/new", {"name": "Fresh"})
@@ -248,7 +281,7 @@ class SheetShareTest:
     @pytest.mark.parametrize(
         ("form", "message"),
         [
-            ({"username": "nobody", "role": "editor"}, "no user named 'nobody'"),
+            ({"username": "nobody", "role": "editor"}, "no active user or member named 'nobody'"),
             ({"username": "dee", "role": "owner"}, 'role must be "editor" or "viewer"'),
             ({"username": "ada", "role": "viewer"}, "the owner's role cannot be changed"),
             ({"username": "ada", "action": "remove"}, "the owner cannot be removed"),
