@@ -59,10 +59,15 @@ class Applied:
     broadcast: bool = True  # False when the channel layer failed after the commit
 
 
-def _locked_sheet(sheet_id: int, user) -> tuple[Sheet, str]:
-    """The sheet, locked for this transaction, and the user's role; NotFound without a role."""
+def _locked_sheet(sheet_id: int, user, *, as_admin: bool = False) -> tuple[Sheet, str]:
+    """The sheet, locked for this transaction, and the user's role; NotFound without a role.
+    ``as_admin``: a staff user acting through the admin site, with the owner's rights (_check_staff)."""
     sheet = Sheet.objects.select_for_update().filter(pk=sheet_id).first()
-    role = selectors.role_of(user=user, sheet_id=sheet_id) if sheet else None
+    if as_admin:
+        _check_staff(user)
+        role = Member.Role.OWNER if sheet else None
+    else:
+        role = selectors.role_of(user=user, sheet_id=sheet_id) if sheet else None
     if role is None:
         raise NotFound("no such sheet")
     return sheet, role
@@ -202,7 +207,7 @@ APPLY: dict[type, Callable] = {  # every kind but ``set``, which commit_sets app
 }
 
 
-def commit_operation(*, sheet_id: int, user, operation: Operation, now: datetime | None = None) -> Applied:
+def commit_operation(*, sheet_id: int, user, operation: Operation, now: datetime | None = None, as_admin: bool = False) -> Applied:
     """Applies the operation atomically at the sheet's next revision and logs it. Does not broadcast.
 
     The sheet's row lock (an IMMEDIATE transaction on SQLite) serialises writers across every
@@ -215,7 +220,7 @@ def commit_operation(*, sheet_id: int, user, operation: Operation, now: datetime
         return result
     limits = current_limits()
     with transaction.atomic():
-        sheet, role = _locked_sheet(sheet_id, user)
+        sheet, role = _locked_sheet(sheet_id, user, as_admin=as_admin)
         if role not in WRITER_ROLES:
             raise Forbidden("viewers cannot change the sheet")
         original = next(iter(ChangeRow.objects.filter(sheet=sheet, op=operation.op)[:1]), None)
@@ -531,9 +536,10 @@ def _update_rows(cursor, sheet_id: int, rows: dict[int, list]) -> None:
         )
 
 
-def apply_operation(*, sheet_id: int, user, operation: Operation) -> Applied:
-    """The write path for synchronous callers (HTTP views): commit, then broadcast."""
-    applied = commit_operation(sheet_id=sheet_id, user=user, operation=operation)
+def apply_operation(*, sheet_id: int, user, operation: Operation, as_admin: bool = False) -> Applied:
+    """The write path for synchronous callers (HTTP views, the admin site ``as_admin``, for operations
+    other than ``set``): commit, then broadcast."""
+    applied = commit_operation(sheet_id=sheet_id, user=user, operation=operation, as_admin=as_admin)
     if not applied.duplicate:
         broadcast.changes_sync(sheet_id, [applied.change])
     return applied
@@ -595,7 +601,6 @@ class SheetQueues:
                 future.set_exception(result)
             else:
                 future.set_result(result if sent or result.duplicate else Applied(result.change, duplicate=False, broadcast=False))
-
 
     @staticmethod
     async def results(sheet_id: int, requests) -> list[Applied | Exception]:
@@ -684,35 +689,59 @@ def create_sheet(*, user, name: str, rows: int = 100, cols: int = 26) -> Snapsho
 SNAPSHOT_ON_CREATE_CELLS = 100_000
 
 
-def delete_sheet(*, sheet_id: int, user) -> None:
+def delete_sheet(*, sheet_id: int, user, as_admin: bool = False) -> None:
+    """Deletes the sheet and everything in it (its owner does, or staff ``as_admin``); once that is
+    committed, its sockets close (4404)."""
     with transaction.atomic():
-        sheet, role = _locked_sheet(sheet_id, user)
+        sheet, role = _locked_sheet(sheet_id, user, as_admin=as_admin)
         if role != Member.Role.OWNER:
             raise Forbidden("only the owner can delete a sheet")
         sheet.delete()
-    broadcast.sheet_deleted_sync(sheet_id)
+        _after_commit(broadcast.sheet_deleted_sync, sheet_id)
 
 
-def _owned_sheet(sheet_id: int, user) -> Sheet:
-    sheet, role = _locked_sheet(sheet_id, user)
+def _after_commit(send: Callable, *args, **kwargs) -> None:
+    """Tells the sockets once the transaction has committed (at once outside one; the admin site makes
+    one of each save). A channel layer that fails is logged, not raised: the edit is made, and the
+    fan-out hubs' periodic checks close the sockets concerned within seconds all the same."""
+    transaction.on_commit(functools.partial(send, *args, **kwargs), robust=True)
+
+
+def _check_staff(user) -> None:
+    """Only an active staff user acts through the admin site (which checks their model permissions)."""
+    if not (getattr(user, "is_active", False) and getattr(user, "is_staff", False)):
+        raise Forbidden("only staff can act through the admin site")
+
+
+def _owned_sheet(sheet_id: int, user, *, as_admin: bool = False) -> Sheet:
+    sheet, role = _locked_sheet(sheet_id, user, as_admin=as_admin)
     if role != Member.Role.OWNER:
         raise Forbidden("only the owner can share a sheet")
     return sheet
 
 
+def _no_such_member(username: str) -> NotFound:
+    # One answer whether the name is unknown, inactive or (to remove) has no role here: the sharing
+    # form must not tell who has an account.
+    return NotFound(f"no active user or member named {username!r}")
+
+
 def _target_user(username: str):
-    target = get_user_model().objects.filter(username=username).first()
+    """The active user of that name (only they can be given a role)."""
+    target = get_user_model().objects.filter(username=username, is_active=True).first()
     if target is None:
-        raise NotFound(f"no user named {username!r}")
+        raise _no_such_member(username)
     return target
 
 
-def set_member(*, sheet_id: int, user, username: str, role) -> bool:
-    """Gives ``username`` the editor or viewer role; returns True when the membership is new."""
+def set_member(*, sheet_id: int, user, username: str, role, as_admin: bool = False) -> bool:
+    """Gives the active user ``username`` the editor or viewer role (the owner does, or staff
+    ``as_admin``); returns True when the membership is new. A changed role closes that user's sockets
+    on the sheet (4409: they reconnect with it)."""
     if role not in (Member.Role.EDITOR, Member.Role.VIEWER):
         raise Invalid('role must be "editor" or "viewer"')
     with transaction.atomic():
-        sheet = _owned_sheet(sheet_id, user)
+        sheet = _owned_sheet(sheet_id, user, as_admin=as_admin)
         target = _target_user(username)
         member = Member.objects.filter(sheet=sheet, user=target).first()
         if member is not None and member.role == Member.Role.OWNER:
@@ -720,19 +749,20 @@ def set_member(*, sheet_id: int, user, username: str, role) -> bool:
         if member is not None and member.role == role:
             return False
         Member.objects.update_or_create(sheet=sheet, user=target, defaults={"role": role})
-    if member is not None:
-        broadcast.member_changed_sync(sheet_id, target.pk, removed=False)
+        if member is not None:
+            _after_commit(broadcast.member_changed_sync, sheet_id, target.pk, removed=False)
     return member is None
 
 
-def remove_member(*, sheet_id: int, user, username: str) -> None:
+def remove_member(*, sheet_id: int, user, username: str, as_admin: bool = False) -> None:
+    """Takes the role of ``username`` away (the owner does, or staff ``as_admin``); that user's sockets
+    on the sheet close (4403). A deactivated member's role can be taken away too."""
     with transaction.atomic():
-        sheet = _owned_sheet(sheet_id, user)
-        target = _target_user(username)
-        member = Member.objects.filter(sheet=sheet, user=target).first()
+        sheet = _owned_sheet(sheet_id, user, as_admin=as_admin)
+        member = Member.objects.filter(sheet=sheet, user__username=username).first()
         if member is None:
-            raise NotFound(f"{username} has no role on this sheet")
+            raise _no_such_member(username)
         if member.role == Member.Role.OWNER:
             raise Conflict("the owner cannot be removed")
         member.delete()
-    broadcast.member_changed_sync(sheet_id, target.pk, removed=True)
+        _after_commit(broadcast.member_changed_sync, sheet_id, member.user_id, removed=True)

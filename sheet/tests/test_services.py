@@ -502,18 +502,34 @@ class BroadcastAfterCommitTest:
         message = listener()  # the next message is the second change: nothing was sent in between
         assert [(rev, json.loads(text)["op"]) for rev, text in message["changes"]] == [(2, "second")]
 
-    def test_delete_sheet_group_told_closed(self, ada, sheet_id, listener):
-        services.delete_sheet(sheet_id=sheet_id, user=ada)
+    # These tests run inside a transaction that never commits: the members' and sheets' sockets are
+    # told once their caller's transaction commits, and django_capture_on_commit_callbacks plays that.
+
+    def test_delete_sheet_group_told_closed(self, ada, sheet_id, listener, django_capture_on_commit_callbacks):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.delete_sheet(sheet_id=sheet_id, user=ada)
         assert listener() == {"type": "sheet.closed", "sheet": sheet_id, "code": broadcast.CLOSE_SHEET_DELETED}
 
-    def test_set_member_role_changed_that_user_told_to_reconnect(self, ada, sheet_id, listener):
+    def test_set_member_role_changed_that_user_told_to_reconnect(self, ada, sheet_id, listener, django_capture_on_commit_callbacks):
         bob = user_with_role(sheet_id, "editor", username="bob")
-        assert services.set_member(sheet_id=sheet_id, user=ada, username="bob", role="viewer") is False
+        with django_capture_on_commit_callbacks(execute=True):
+            assert services.set_member(sheet_id=sheet_id, user=ada, username="bob", role="viewer") is False
         assert listener() == {"type": "sheet.closed", "sheet": sheet_id, "code": broadcast.CLOSE_ROLE_CHANGED, "user_id": bob.pk}
 
-    def test_remove_member_that_user_told_closed(self, ada, sheet_id, listener):
+    def test_remove_member_that_user_told_closed(self, ada, sheet_id, listener, django_capture_on_commit_callbacks):
         bob = user_with_role(sheet_id, "editor", username="bob")
-        services.remove_member(sheet_id=sheet_id, user=ada, username="bob")
+        with django_capture_on_commit_callbacks(execute=True):
+            services.remove_member(sheet_id=sheet_id, user=ada, username="bob")
+        assert listener() == {"type": "sheet.closed", "sheet": sheet_id, "code": broadcast.CLOSE_ACCESS_REMOVED, "user_id": bob.pk}
+
+    def test_member_change_in_callers_transaction_told_once_it_commits(self, ada, sheet_id, listener, django_capture_on_commit_callbacks):
+        # The admin site makes one transaction of each save: a socket told before it commits would
+        # reconnect and read the old role.
+        bob = user_with_role(sheet_id, "editor", username="bob")
+        with django_capture_on_commit_callbacks() as told_at_commit:
+            services.remove_member(sheet_id=sheet_id, user=ada, username="bob")
+        assert len(told_at_commit) == 1
+        told_at_commit[0]()
         assert listener() == {"type": "sheet.closed", "sheet": sheet_id, "code": broadcast.CLOSE_ACCESS_REMOVED, "user_id": bob.pk}
 
 
@@ -631,6 +647,16 @@ class SetMemberTest:
             services.set_member(sheet_id=sheet_id, user=ada, username="nobody", role="editor")
         assert Member.objects.filter(sheet_id=sheet_id).count() == 1
 
+    def test_set_member_inactive_user_same_not_found_as_unknown_no_role_given(self, ada, sheet_id):
+        inactive = baker.make(get_user_model(), username="gone", is_active=False)
+        answers = []
+        for username in ("gone", "nobody"):
+            with pytest.raises(NotFound) as refused:
+                services.set_member(sheet_id=sheet_id, user=ada, username=username, role="editor")
+            answers.append(refused.value.message.replace(username, "<name>"))
+        assert answers[0] == answers[1]
+        assert selectors.role_of(user=inactive, sheet_id=sheet_id) is None
+
 
 class RemoveMemberTest:
     def test_remove_member_owner_removes_role(self, ada, sheet_id):
@@ -638,10 +664,22 @@ class RemoveMemberTest:
         services.remove_member(sheet_id=sheet_id, user=ada, username="bob")
         assert selectors.role_of(user=bob, sheet_id=sheet_id) is None
 
-    def test_remove_member_without_role_not_found(self, ada, sheet_id):
+    def test_remove_member_without_role_inactive_or_unknown_same_not_found(self, ada, sheet_id):
         baker.make(get_user_model(), username="bob")
-        with pytest.raises(NotFound, match="no role"):
-            services.remove_member(sheet_id=sheet_id, user=ada, username="bob")
+        baker.make(get_user_model(), username="gone", is_active=False)
+        answers = []
+        for username in ("bob", "gone", "nobody"):
+            with pytest.raises(NotFound) as refused:
+                services.remove_member(sheet_id=sheet_id, user=ada, username=username)
+            answers.append(refused.value.message.replace(username, "<name>"))
+        assert answers[0] == answers[1] == answers[2]
+
+    def test_remove_member_deactivated_member_role_taken_away(self, ada, sheet_id):
+        gone = user_with_role(sheet_id, "viewer", username="gone")
+        gone.is_active = False
+        gone.save()
+        services.remove_member(sheet_id=sheet_id, user=ada, username="gone")
+        assert selectors.role_of(user=gone, sheet_id=sheet_id) is None
 
     def test_remove_member_unknown_user_not_found(self, ada, sheet_id):
         with pytest.raises(NotFound):
@@ -664,6 +702,47 @@ class RemoveMemberTest:
         with pytest.raises(NotFound):
             services.remove_member(sheet_id=sheet_id, user=baker.make(get_user_model()), username="cy")
         assert Member.objects.filter(sheet_id=sheet_id).count() == 2
+
+
+class AsAdminTest:
+    """Staff acting through the admin site: the owner's rights without a role, every other rule kept."""
+
+    @pytest.fixture
+    def staff(self):
+        return baker.make(get_user_model(), username="root", is_staff=True)
+
+    def test_staff_shares_changes_and_removes_roles_without_one_of_their_own(self, sheet_id, staff):
+        bob = baker.make(get_user_model(), username="bob")
+        assert services.set_member(sheet_id=sheet_id, user=staff, username="bob", role="viewer", as_admin=True) is True
+        assert services.set_member(sheet_id=sheet_id, user=staff, username="bob", role="editor", as_admin=True) is False
+        assert selectors.role_of(user=bob, sheet_id=sheet_id) == "editor"
+        services.remove_member(sheet_id=sheet_id, user=staff, username="bob", as_admin=True)
+        assert selectors.role_of(user=bob, sheet_id=sheet_id) is None
+        assert selectors.role_of(user=staff, sheet_id=sheet_id) is None
+
+    def test_staff_owner_role_still_cannot_change_or_go(self, ada, sheet_id, staff):
+        with pytest.raises(services.Conflict):
+            services.set_member(sheet_id=sheet_id, user=staff, username="ada", role="viewer", as_admin=True)
+        with pytest.raises(services.Conflict):
+            services.remove_member(sheet_id=sheet_id, user=staff, username="ada", as_admin=True)
+        assert selectors.role_of(user=ada, sheet_id=sheet_id) == "owner"
+
+    def test_staff_rename_logged_by_them_at_next_rev(self, sheet_id, staff):
+        applied = services.apply_operation(sheet_id=sheet_id, user=staff, operation=Rename("admin-1", "Renamed"), as_admin=True)
+        assert (applied.change.rev, applied.change.kind, applied.change.by.name) == (1, "rename", "root")
+        assert Sheet.objects.get(pk=sheet_id).name == "Renamed"
+
+    def test_staff_deletes_sheet(self, sheet_id, staff):
+        services.delete_sheet(sheet_id=sheet_id, user=staff, as_admin=True)
+        assert not Sheet.objects.filter(pk=sheet_id).exists()
+
+    def test_as_admin_not_staff_forbidden(self, sheet_id):
+        someone = baker.make(get_user_model(), username="someone")
+        with pytest.raises(Forbidden):
+            services.delete_sheet(sheet_id=sheet_id, user=someone, as_admin=True)
+        with pytest.raises(Forbidden):
+            services.apply_operation(sheet_id=sheet_id, user=someone, operation=Rename("x", "Mine"), as_admin=True)
+        assert Sheet.objects.get(pk=sheet_id).name == "Budget"
 
 
 # ---------------------------------------------------------------- revisions across processes
