@@ -1,28 +1,172 @@
-from django.contrib import admin
+"""The admin site: sheets, their members and the change log.
 
+Every edit of a sheet or a membership goes through sheet/services.py, made by the staff user with
+the owner's rights (``as_admin``) and under every other rule (the owner's role stays, a role is
+editor or viewer and only for an active user): logged, broadcast, and the sockets concerned told,
+as when the owner makes it. A sheet is created by its owner only (its rows and columns with it).
+The change log is read-only. A user deactivated, deleted or given a new password on the user pages
+closes that user's sockets through the signals in sheet/sessions.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from sheet import protocol, services
+from sheet.domain.errors import OperationError
+from sheet.domain.values import Rename
+from sheet.limits import current as current_limits
 from sheet.models import Change, Member, Sheet
+
+GIVEN_ROLES = [(role.value, role.label) for role in (Member.Role.EDITOR, Member.Role.VIEWER)]
+
+
+def as_admin(request, action, **kwargs) -> bool:
+    """One service call made by the admin user; a refusal becomes an error message on the page."""
+    try:
+        action(user=request.user, as_admin=True, **kwargs)
+    except (OperationError, services.Conflict) as exc:
+        messages.error(request, getattr(exc, "message", str(exc)))
+        return False
+    return True
+
+
+class MemberForm(forms.ModelForm):
+    """A membership's sheet and user are fixed once it exists (take the role away and give a new one),
+    and so is the owner's role; the role given is editor or viewer, to an active user."""
+
+    class Meta:
+        model = Member
+        fields = ["sheet", "user", "role"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        existing = self.instance.pk is not None
+        for name in ("sheet", "user"):
+            if existing and name in self.fields:
+                self.fields[name].disabled = True
+        if existing and self.instance.role == Member.Role.OWNER:
+            self.fields["role"].disabled = True
+        else:
+            self.fields["role"].choices = GIVEN_ROLES
+
+    def clean_user(self):
+        user = self.cleaned_data["user"]
+        if self.instance.pk is None and not user.is_active:
+            raise ValidationError("Only an active user can be given a role.")
+        return user
+
+
+class MemberFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if any(form.instance.role == Member.Role.OWNER for form in self.deleted_forms if form.instance.pk is not None):
+            raise ValidationError("The owner's role cannot be taken away (delete the sheet instead).")
 
 
 class MemberInline(admin.TabularInline):
     model = Member
+    form = MemberForm
+    formset = MemberFormSet
+    fields = ["user", "role"]
     extra = 0
     autocomplete_fields = ["user"]
 
 
+class SheetForm(forms.ModelForm):
+    class Meta:
+        model = Sheet
+        fields = ["name"]
+
+    def clean_name(self):
+        try:
+            return protocol.sheet_name(self.cleaned_data["name"], current_limits())
+        except OperationError as exc:
+            raise ValidationError(exc.message) from None
+
+
 @admin.register(Sheet)
 class SheetAdmin(admin.ModelAdmin):
+    form = SheetForm
     list_display = ["id", "name", "rev", "row_count", "col_count", "updated_at"]
     search_fields = ["name"]
     readonly_fields = ["rev", "rows_issued", "cols_issued", "row_count", "col_count", "history_floor", "created_at", "updated_at"]
     inlines = [MemberInline]
 
+    def has_add_permission(self, request):
+        return False  # its owner creates a sheet, with its rows and columns (services.create_sheet)
+
+    def save_model(self, request, obj, form, change):
+        """A new name is a rename operation, at the sheet's next revision. apply_operation broadcasts as
+        soon as it has committed, so it runs once the admin's own transaction has committed."""
+        if "name" in form.changed_data:
+            transaction.on_commit(functools.partial(self.rename, request, obj.pk, form.cleaned_data["name"]))
+
+    def rename(self, request, sheet_id: int, name: str) -> None:
+        operation = Rename(f"admin-rename-{uuid.uuid4().hex}", name)
+        as_admin(request, services.apply_operation, sheet_id=sheet_id, operation=operation)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Member:
+            super().save_formset(request, form, formset, change)
+            return
+        formset.save(commit=False)  # what changed, nothing saved: the services do that
+        for member in formset.deleted_objects:
+            as_admin(request, services.remove_member, sheet_id=member.sheet_id, username=member.user.get_username())
+        for member in [*formset.new_objects, *(member for member, _ in formset.changed_objects)]:
+            as_admin(request, services.set_member, sheet_id=member.sheet_id, username=member.user.get_username(), role=member.role)
+
+    def delete_model(self, request, obj):
+        as_admin(request, services.delete_sheet, sheet_id=obj.pk)
+
+    def delete_queryset(self, request, queryset):
+        for sheet_id in queryset.values_list("pk", flat=True):
+            as_admin(request, services.delete_sheet, sheet_id=sheet_id)
+
+    def get_deleted_objects(self, objs, request):
+        """What the confirmation page lists: each sheet with the size of what goes with it, rather than
+        every row, column and change (a sheet may hold 100,000 rows)."""
+        sheets = list(objs)
+        ids = [sheet.pk for sheet in sheets]
+        listed = [f"Sheet: {sheet.name} ({sheet.row_count} rows, {sheet.col_count} columns)" for sheet in sheets]
+        counts = {
+            "sheets": len(sheets),
+            "members": Member.objects.filter(sheet_id__in=ids).count(),
+            "changes": Change.objects.filter(sheet_id__in=ids).count(),
+        }
+        return listed, counts, set(), []
+
 
 @admin.register(Member)
 class MemberAdmin(admin.ModelAdmin):
+    form = MemberForm
     list_display = ["sheet", "user", "role"]
     list_filter = ["role"]
     search_fields = ["sheet__name", "user__username"]
-    autocomplete_fields = ["user"]
+    autocomplete_fields = ["sheet", "user"]
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or obj.role != Member.Role.OWNER)
+
+    def save_model(self, request, obj, form, change):
+        if change and "role" not in form.changed_data:
+            return
+        username = obj.user.get_username()
+        if as_admin(request, services.set_member, sheet_id=obj.sheet_id, username=username, role=obj.role) and not change:
+            obj.pk = Member.objects.filter(sheet_id=obj.sheet_id, user=obj.user).values_list("pk", flat=True).first()
+
+    def delete_model(self, request, obj):
+        as_admin(request, services.remove_member, sheet_id=obj.sheet_id, username=obj.user.get_username())
+
+    def delete_queryset(self, request, queryset):
+        for member in queryset.select_related("user"):
+            as_admin(request, services.remove_member, sheet_id=member.sheet_id, username=member.user.get_username())
 
 
 @admin.register(Change)
