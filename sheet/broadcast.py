@@ -3,7 +3,8 @@
 Consumers and HTTP views both use this module, so a change committed in a gunicorn worker reaches
 the sockets held by any daphne process through the (Redis) channel layer. Each daphne process is one
 member of a sheet's group and hands messages to its own sockets (sheet/fanout.py); a message naming
-``to`` is for that one socket only.
+``to`` is for that one socket only. A message to a user's group (``login_changed``) reaches that
+user's sockets on every sheet.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sheet.domain.values import Change, PresenceEntry
 logger = logging.getLogger(__name__)
 
 # Close codes the server uses; docs/protocol.md lists them for clients.
+CLOSE_LOGIN_ENDED = 4401  # logged out, password changed, user deactivated or deleted: log in again
 CLOSE_SHEET_DELETED = 4404
 CLOSE_ACCESS_REMOVED = 4403
 CLOSE_ROLE_CHANGED = 4409
@@ -77,6 +79,15 @@ async def member_changed(sheet_id: int, user_id: int, *, removed: bool) -> None:
     await get_channel_layer().group_send(group_name(sheet_id), {"type": "sheet.closed", "sheet": sheet_id, "code": code, "user_id": user_id})
 
 
+async def login_changed(user_id: int, *, ended_session: str | None = None) -> None:
+    """Tells every socket of the user, on every process, that a login of theirs may have ended: each
+    checks its own session and closes (4401) if it no longer holds. Those of ``ended_session`` (the
+    digest of the session key, sheet.sessions.digest: never the key) close without checking: a logout
+    announces itself before its session is deleted."""
+    event = {"type": "login.changed", "user": user_id, "ended": ended_session}
+    await get_channel_layer().group_send(fanout.user_group_name(user_id), event)
+
+
 async def announce(consumer, entry: PresenceEntry, *, query: bool = False) -> None:
     """Tells every process on the sheet where this connection is; ``query`` asks the others to answer
     with their own sockets' presence (for a process's first socket on the sheet)."""
@@ -93,3 +104,4 @@ async def depart(consumer) -> None:
 changes_sync = async_to_sync(changes)
 sheet_deleted_sync = async_to_sync(sheet_deleted)
 member_changed_sync = async_to_sync(member_changed)
+login_changed_sync = async_to_sync(login_changed)

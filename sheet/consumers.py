@@ -14,8 +14,8 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from sheet import broadcast, fanout, protocol, selectors, services
-from sheet.domain.errors import Forbidden, OperationError, RateLimited
+from sheet import broadcast, fanout, protocol, selectors, services, sessions
+from sheet.domain.errors import Forbidden, Invalid, OperationError, RateLimited
 from sheet.domain.flow import ChangeSequencer, TokenBucket
 from sheet.domain.rules import user_color
 from sheet.domain.values import WRITER_ROLES, Ping, PresenceEntry, Select, Sync
@@ -23,11 +23,17 @@ from sheet.limits import current as current_limits
 
 logger = logging.getLogger(__name__)
 
+# What the sender of a message the server failed to handle is told (the failure itself is logged).
+SERVER_FAILED = Invalid("the server failed to handle this message, which changed nothing; the failure is logged")
+
 # Events waiting for one socket's consumer; past this the hub drops them and the socket fills the
 # gap from the change log when it catches up.
 INBOX_LIMIT = 10_000
 # How long a change that arrived ahead of another waits for it before the gap is read from the log.
 GAP_GRACE = 0.25
+# A viewer sends only ping, sync and select, each well under this: a bigger message from one is refused
+# before it is parsed.
+VIEWER_MAX_MESSAGE_BYTES = 16 * 1024
 
 
 class SheetConsumer(AsyncWebsocketConsumer):
@@ -47,6 +53,8 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.gap_timer: asyncio.TimerHandle | None = None
         self.checked_rev = 0  # the sheet's revision in the database at the hub's last check
         self.left = False
+        self.ending = False  # closed by the server: what the client still sends is dropped
+        self.joined: int | None = None  # its number in the hub, once it joined
         self.heard = asyncio.get_running_loop().time()  # when the client last sent something
         self.silence_timer: asyncio.TimerHandle | None = None
         try:
@@ -57,7 +65,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
             for timer in (self.gap_timer, self.silence_timer):
                 if timer is not None:
                     timer.cancel()
-            if getattr(self, "sequencer", None) is not None:
+            if self.joined is not None:
                 fanout.hub().forget(self)
 
     async def serve(self, receive) -> None:
@@ -110,7 +118,13 @@ class SheetConsumer(AsyncWebsocketConsumer):
         # Its network is gone: close, and leave presence now rather than when the dead connection's
         # disconnect comes.
         logger.info("sheet %s socket %s went silent; closing", getattr(self, "sheet_id", "?"), self.conn)
-        await self.close(code=broadcast.CLOSE_SILENT)
+        await self.end(broadcast.CLOSE_SILENT)
+
+    async def end(self, code: int) -> None:
+        """Closes the socket from this side, and leaves presence now rather than at the disconnect;
+        anything its client sends after this is dropped."""
+        self.ending = True
+        await self.close(code=code)
         await self.leave_sheet()
 
     async def connect(self):
@@ -120,11 +134,22 @@ class SheetConsumer(AsyncWebsocketConsumer):
         if self.role is None:
             await self.close()  # before accept: the handshake is refused
             return
+        self.user_id = user.pk
+        # The session that authenticated the handshake: the socket lives as long as it logs the user
+        # in (sheet/sessions.py). Only its digest is ever sent anywhere.
+        session = self.scope.get("session")
+        self.session_key = getattr(session, "session_key", None) if session is not None else None
+        self.session_digest = sessions.digest(self.session_key)
         self.limits = current_limits()
         self.bucket = TokenBucket(rate=self.limits.ops_per_second, burst=self.limits.ops_burst, clock=time.monotonic)
         self.me = PresenceEntry(user.pk, user.get_username(), user_color(user.pk))
         self.presence_sent = protocol.encode(protocol.presence([self.me]))  # what hello tells it
-        first = await broadcast.join(self)
+        try:
+            first = await broadcast.join(self)
+        except fanout.TooManySockets as exc:
+            logger.warning("sheet %s: refusing a socket: %s (TABULA_MAX_SOCKETS_PER_USER)", self.sheet_id, exc)
+            await self.close()
+            return
         # Joined first, then read the revision: no change can fall between the two.
         rev = await selectors.asheet_rev(sheet_id=self.sheet_id)
         if rev is None:
@@ -188,17 +213,27 @@ class SheetConsumer(AsyncWebsocketConsumer):
             await self.close(code=broadcast.CLOSE_UNAVAILABLE)
 
     async def receive(self, text_data=None, bytes_data=None):
-        if text_data is None:
-            await self.send_message(protocol.error(OperationError("messages are JSON text, not binary")))
+        """One client message. What costs nothing comes before it is parsed: its size, the rate limit,
+        and for a viewer a size none of their messages needs. The server failing to handle it is this
+        message's error, logged and told to its sender alone, and the socket stays open; only the
+        database or the channel layer being unavailable closes it (``dispatch``)."""
+        if self.ending:
             return
-        if len(text_data.encode()) > self.limits.max_message_bytes:  # the limit is in bytes, as on the wire
+        if text_data is None:
+            await self.send_message(protocol.error(Invalid("messages are JSON text, not binary")))
+            return
+        # The limits are in bytes, as on the wire (isascii is free: CPython knows it of every str).
+        size = len(text_data) if text_data.isascii() else len(text_data.encode())
+        if size > self.limits.max_message_bytes:
             await self.close(code=broadcast.CLOSE_MESSAGE_TOO_BIG)
+            return
+        refusal = self.refusal(size)
+        if refusal is not None:
+            await self.send_message(protocol.error(refusal, protocol.op_id_in_head(text_data)))
             return
         content = None
         try:
             content = protocol.decode(text_data, self.limits)
-            if not self.bucket.take():
-                raise RateLimited(f"more than {self.limits.ops_per_second} messages a second; slow down and resend")
             message = protocol.parse_client_message(content, self.limits)
             if isinstance(message, Ping):
                 await self.send_message(protocol.pong())
@@ -211,6 +246,19 @@ class SheetConsumer(AsyncWebsocketConsumer):
                 await self.apply(message)
         except OperationError as exc:
             await self.send_message(protocol.error(exc, protocol.op_id_of(content)))
+        except fanout.UNAVAILABLE:
+            raise
+        except Exception:
+            logger.exception("sheet %s socket %s: handling a client message failed", self.sheet_id, self.conn)
+            await self.send_message(protocol.error(SERVER_FAILED, protocol.op_id_of(content)))
+
+    def refusal(self, size: int) -> OperationError | None:
+        """Why a message of ``size`` bytes is refused before it is parsed, if it is."""
+        if not self.bucket.take():
+            return RateLimited(f"more than {self.limits.ops_per_second} messages a second; slow down and resend")
+        if size > VIEWER_MAX_MESSAGE_BYTES and self.role not in WRITER_ROLES:
+            return Forbidden("viewers cannot change the sheet")
+        return None
 
     async def apply(self, operation) -> None:
         """Queues the operation and goes on reading: the socket's next operation can be queued while
@@ -239,8 +287,11 @@ class SheetConsumer(AsyncWebsocketConsumer):
         error = event["error"]
         if isinstance(error, OperationError):
             await self.send_message(protocol.error(error, event["op"]))
-        elif error is not None:
-            raise error  # the database or the channel layer failed: dispatch closes the socket
+        elif isinstance(error, fanout.UNAVAILABLE):
+            raise error  # dispatch closes the socket
+        elif error is not None:  # it alone failed (the commit queue retries a failed batch one by one)
+            logger.error("sheet %s socket %s: op %s failed", self.sheet_id, self.conn, event["op"], exc_info=error)
+            await self.send_message(protocol.error(SERVER_FAILED, event["op"]))
         else:
             applied = event["applied"]
             # A retried op is answered again; a change whose broadcast failed may have reached this
@@ -262,6 +313,8 @@ class SheetConsumer(AsyncWebsocketConsumer):
 
     async def sync(self, since: int) -> None:
         """Sends every change after ``since`` then ``synced``, or ``reload`` when they are not kept."""
+        if not await self.role_unchanged():
+            return
         try:
             found = await selectors.achanges_since(sheet_id=self.sheet_id, since=since, limit=self.limits.max_sync_changes)
         except selectors.HistoryTruncated:
@@ -337,6 +390,8 @@ class SheetConsumer(AsyncWebsocketConsumer):
 
     async def fill_gap(self) -> None:
         """A change arrived ahead of one not yet sent: every revision below it is committed, so read them."""
+        if not await self.role_unchanged():
+            return
         try:
             found = await selectors.achanges_since(sheet_id=self.sheet_id, since=self.sequencer.rev, limit=self.limits.max_sync_changes)
         except selectors.HistoryTruncated:
@@ -347,17 +402,46 @@ class SheetConsumer(AsyncWebsocketConsumer):
             for text in self.sequencer.offer(change.rev, protocol.encode(protocol.change(change))):
                 await self.send(text_data=text)
 
+    async def role_unchanged(self) -> bool:
+        """Reads the user's role again before the change log is read: a socket that missed being told
+        its role changed or went away (or the sheet did) closes instead, as it would have then."""
+        role = await selectors.arole_of(user=self.scope["user"], sheet_id=self.sheet_id)
+        if role == self.role:
+            return True
+        if role is not None:
+            await self.end(broadcast.CLOSE_ROLE_CHANGED)
+        elif await selectors.asheet_rev(sheet_id=self.sheet_id) is None:
+            await self.end(broadcast.CLOSE_SHEET_DELETED)
+        else:
+            await self.end(broadcast.CLOSE_ACCESS_REMOVED)
+        return False
+
     async def sheet_check(self, event):
-        """The hub's periodic look at the database: catch up if a broadcast went missing."""
+        """The hub's periodic look at the database: close if the sheet or this user's role went away or
+        changed meanwhile (its event lost, or sent before this socket joined), catch up if a broadcast
+        went missing. Roles read before this socket joined say nothing about it."""
+        role = event["roles"].get(self.user_id) if self.joined <= event["as_of"] else self.role
         if event["rev"] is None:
-            await self.close(code=broadcast.CLOSE_SHEET_DELETED)
+            await self.end(broadcast.CLOSE_SHEET_DELETED)
+        elif role != self.role:
+            await self.end(broadcast.CLOSE_ACCESS_REMOVED if role is None else broadcast.CLOSE_ROLE_CHANGED)
         elif event["rev"] > self.sequencer.rev:
             self.checked_rev = max(self.checked_rev, event["rev"])  # broadcasts may still be on the way
             self.expect_gap_filled()
 
     async def sheet_closed(self, event):
-        if event.get("user_id") in (None, self.me.user_id):
-            await self.close(code=event["code"])
+        if event.get("user_id") in (None, self.user_id):
+            await self.end(event["code"])
+
+    async def login_changed(self, event):
+        """A login of this socket's user may have ended (sheet/sessions.py): closes with 4401 if it was
+        the one that authenticated this socket. A logout names its session; anything else (a new
+        password, the user deactivated or deleted) has each socket check its own."""
+        if self.session_digest is None or event["ended"] != self.session_digest:
+            if await sessions.alogin_holds(session_key=self.session_key, user_id=self.user_id):
+                return
+        logger.info("sheet %s socket %s: the login it was opened with ended; closing", self.sheet_id, self.conn)
+        await self.end(broadcast.CLOSE_LOGIN_ENDED)
 
     async def presence_text(self, event):
         """Who is on the sheet, from the hub; sent when it differs from what this client has."""

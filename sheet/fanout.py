@@ -13,11 +13,16 @@ at most every ``PRESENCE_DELAY``, encoded once. Only a process's first socket on
 other processes who is there (each answers once, with its own sockets), so a join costs one message
 per process, not one per socket on the sheet.
 
+The process is also the member of a group per user with sockets on it (``user_group_name``): a
+login that ends (logout, password change, deactivation) is told to the user's sockets there, on every
+process, and each checks its own session (sheet/sessions.py). The hub counts each user's sockets, and
+refuses one past ``TABULA_MAX_SOCKETS_PER_USER`` on this process (``TooManySockets``).
+
 The hub also keeps the sockets honest when the channel layer misbehaves (Redis pub/sub loses what
 is in flight when Redis restarts, and says nothing): every ``CHECK_SECONDS``, and at once when a
 broadcast failed or a read from the layer failed and works again, it re-joins its groups and tells
-each socket the sheet's revision in the database, so a socket that missed a broadcast fills the gap
-from the change log.
+each socket the sheet's revision and its user's role in the database, so a socket that missed a
+broadcast fills the gap from the change log, and one that missed its role's change or removal closes.
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ import weakref
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.db import DatabaseError
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from redis.exceptions import RedisError
 
 from sheet import protocol
 from sheet.domain.values import PresenceEntry
-from sheet.models import Sheet
+from sheet.models import Member, Sheet
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +47,23 @@ CHECK_SECONDS = 5.0
 RETRY_SECONDS = 0.5
 PRESENCE_DELAY = 0.05  # presence changes within this long reach the sockets as one message
 PRESENCE_EVENTS = ("presence.update", "presence.leave", "presence.roster")
-UNAVAILABLE = (DatabaseError, RedisError, OSError)
+USER_EVENTS = ("login.changed",)  # for every socket of the message's ``user``, whatever its sheet
+# The database or the channel layer is not there (down, restarting, a connection lost): a socket
+# closes with 4503 and its client comes back later. A database refusing what was asked of it
+# (DataError, IntegrityError, ProgrammingError) is not this: that is one message's error.
+UNAVAILABLE = (OperationalError, InterfaceError, RedisError, OSError)
+
+
+class TooManySockets(Exception):
+    """The user has ``TABULA_MAX_SOCKETS_PER_USER`` sockets on this server process already."""
 
 
 def group_name(sheet_id: int) -> str:
     return f"sheet.{sheet_id}"
+
+
+def user_group_name(user_id: int) -> str:
+    return f"user.{user_id}"
 
 
 def presence_fields(conn: str, entry: PresenceEntry) -> dict:
@@ -58,8 +76,12 @@ def presence_entry(fields: dict) -> PresenceEntry:
 
 
 @database_sync_to_async
-def sheet_revs(sheet_ids) -> dict[int, int]:
-    return dict(Sheet.objects.filter(pk__in=list(sheet_ids)).values_list("pk", "rev"))
+def sheet_states(users_by_sheet: dict[int, set[int]]) -> tuple[dict[int, int], dict[tuple[int, int], str]]:
+    """Each sheet's revision, and the role of each of these users on it (sheet id, user id)."""
+    revs = dict(Sheet.objects.filter(pk__in=list(users_by_sheet)).values_list("pk", "rev"))
+    users = set().union(*users_by_sheet.values())
+    members = Member.objects.filter(sheet_id__in=list(users_by_sheet), user_id__in=list(users))
+    return revs, {(sheet_id, user_id): role for sheet_id, user_id, role in members.values_list("sheet_id", "user_id", "role")}
 
 
 class Hub:
@@ -69,6 +91,8 @@ class Hub:
         self.channel: str | None = None
         self.starting = asyncio.Lock()
         self.sockets: dict[int, dict[str, object]] = {}  # sheet id -> conn id -> consumer
+        self.users: dict[int, dict[str, object]] = {}  # user id -> conn id -> consumer
+        self.joins = 0  # sockets joined so far: a socket's number tells whether a check's reads saw it
         self.tasks: list[asyncio.Task] = []
         self.pending_check: asyncio.Task | None = None
         self.stopped = False
@@ -86,33 +110,56 @@ class Hub:
                 self.tasks = [asyncio.create_task(self.read()), asyncio.create_task(self.check_periodically())]
 
     async def join(self, consumer) -> bool:
-        """Adds the socket; True when it is the process's first on its sheet (it should ask who is there)."""
+        """Adds the socket (its ``sheet_id``, ``user_id`` and ``conn``) and numbers it (``joined``); True
+        when it is the process's first on its sheet (it should ask who is there). Raises TooManySockets
+        when its user has ``TABULA_MAX_SOCKETS_PER_USER`` on this process already: counted here, between
+        two awaits, so sockets connecting together cannot pass the limit, and gone with the process."""
         await self.start()
+        mine = self.users.setdefault(consumer.user_id, {})
+        limit = settings.TABULA_MAX_SOCKETS_PER_USER
+        if limit and len(mine) >= limit:
+            raise TooManySockets(f"user {consumer.user_id} has {len(mine)} sockets on this process")
+        self.joins += 1
+        consumer.joined = self.joins
+        first_of_user = not mine
+        mine[consumer.conn] = consumer
         local = self.sockets.setdefault(consumer.sheet_id, {})
         first = not local
         local[consumer.conn] = consumer
-        if first:
-            try:
+        try:
+            if first:
                 await self.layer.group_add(group_name(consumer.sheet_id), self.channel)
-            except BaseException:
-                self.forget(consumer)
-                raise
+            if first_of_user:
+                await self.layer.group_add(user_group_name(consumer.user_id), self.channel)
+        except BaseException:
+            self.forget(consumer)
+            raise
         return first
 
     async def leave(self, consumer) -> None:
-        if self.forget(consumer):
-            await self.layer.group_discard(group_name(consumer.sheet_id), self.channel)
+        for group in self.forget(consumer):
+            await self.layer.group_discard(group, self.channel)
 
-    def forget(self, consumer) -> bool:
-        """Drops the socket; True when it was the process's last one on its sheet (the group can go)."""
+    def forget(self, consumer) -> list[str]:
+        """Drops the socket; returns the groups this process no longer needs (it was the last socket on
+        its sheet, or of its user)."""
         local = self.sockets.get(consumer.sheet_id)
         if local is None or local.pop(consumer.conn, None) is None:
-            return False
-        if local:
-            return False
-        del self.sockets[consumer.sheet_id]
-        self.presence.pop(consumer.sheet_id, None)
-        return True
+            return []
+        unused = []
+        if not local:
+            del self.sockets[consumer.sheet_id]
+            self.presence.pop(consumer.sheet_id, None)
+            unused.append(group_name(consumer.sheet_id))
+        mine = self.users.get(consumer.user_id, {})
+        mine.pop(consumer.conn, None)
+        if not mine:
+            self.users.pop(consumer.user_id, None)
+            unused.append(user_group_name(consumer.user_id))
+        return unused
+
+    def socket_count(self, user_id: int) -> int:
+        return len(self.users.get(user_id, ()))
 
     def hand_out(self, message: dict) -> None:
         """Puts a message in the inbox of each local socket it is for (one socket, with ``to``)."""
@@ -121,8 +168,11 @@ class Hub:
             return
         if message.get("origin") == self.channel and self.channel is not None:
             return  # handed out when it was sent (broadcast.changes)
-        local = self.sockets.get(message.get("sheet"), {})
-        targets = [local[message["to"]]] if message.get("to") in local else [] if "to" in message else local.values()
+        if message.get("type") in USER_EVENTS:
+            targets = self.users.get(message["user"], {}).values()
+        else:
+            local = self.sockets.get(message.get("sheet"), {})
+            targets = [local[message["to"]]] if message.get("to") in local else [] if "to" in message else local.values()
         for consumer in list(targets):
             if consumer.deliver_now(message):
                 continue
@@ -200,19 +250,23 @@ class Hub:
             await self.check()
 
     async def check(self) -> None:
-        """Re-joins every group this process needs and gives each socket the sheet's revision."""
-        sheet_ids = list(self.sockets)
-        if not sheet_ids:
+        """Re-joins every group this process needs and gives each socket the sheet's revision and the
+        roles on it, as the database has them (``as_of``: read after the sockets numbered up to it
+        joined; a socket that joined later may have been given its role after the read)."""
+        users_by_sheet = {sheet_id: {c.user_id for c in local.values()} for sheet_id, local in self.sockets.items()}
+        if not users_by_sheet:
             return
+        as_of = self.joins
         try:
-            for sheet_id in sheet_ids:
-                await self.layer.group_add(group_name(sheet_id), self.channel)
-            revs = await sheet_revs(sheet_ids)
+            for group in [*map(group_name, users_by_sheet), *map(user_group_name, list(self.users))]:
+                await self.layer.group_add(group, self.channel)
+            revs, roles = await sheet_states(users_by_sheet)
         except UNAVAILABLE:
             logger.warning("fan-out hub check failed; trying again in %ss", CHECK_SECONDS, exc_info=True)
             return
-        for sheet_id in sheet_ids:
-            self.hand_out({"type": "sheet.check", "sheet": sheet_id, "rev": revs.get(sheet_id)})
+        for sheet_id, users in users_by_sheet.items():
+            sheet_roles = {user_id: roles.get((sheet_id, user_id)) for user_id in users}
+            self.hand_out({"type": "sheet.check", "sheet": sheet_id, "rev": revs.get(sheet_id), "roles": sheet_roles, "as_of": as_of})
 
     def stop(self) -> None:
         self.stopped = True

@@ -269,6 +269,9 @@ class LocalStack:
             "TABULA_GUNICORN_BIND": f"127.0.0.1:{self.gunicorn_port}",
             "TABULA_GUNICORN_WORKERS": str(self.gunicorn_workers),
             "TABULA_DAPHNE_BASE_PORT": str(self.daphne_base_port),
+            # No cap on one user's sockets (the site's is 50 per process): the benchmarks hold
+            # thousands of sockets as one user.
+            "TABULA_MAX_SOCKETS_PER_USER": "0",
         }
 
     def process_env(self) -> dict[str, str]:

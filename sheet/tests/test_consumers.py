@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import runpy
 import uuid
 from types import SimpleNamespace
@@ -16,11 +17,12 @@ from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.db import DataError, OperationalError
 from django.test import Client
 from model_bakery import baker
 
 from proj.asgi import application
-from sheet import broadcast, fanout, protocol, selectors, services
+from sheet import broadcast, fanout, protocol, selectors, services, sessions
 from sheet.domain.flow import SendBacklog
 from sheet.domain.grid import Grid
 from sheet.domain.rules import user_color
@@ -235,6 +237,19 @@ class SheetConsumerHandshakeTest:
     async def test_connect_without_origin_refused(self, team, sockets):
         connected, _ = await sockets.handshake(team.sheet_id, [(b"cookie", team.cookie["ada"])])
         assert not connected
+
+    async def test_connect_beyond_sockets_per_user_refused_others_and_later_ones_accepted(self, team, sockets, settings):
+        settings.TABULA_MAX_SOCKETS_PER_USER = 2
+        bob_tabs = [await sockets.open(team.cookie["bob"], team.sheet_id) for _ in range(2)]
+
+        connected, _ = await sockets.handshake(team.sheet_id, [ORIGIN, (b"cookie", team.cookie["bob"])])
+
+        assert not connected
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)  # the limit is per user
+        await bob_tabs[0].communicator.disconnect(timeout=1)
+        again = await sockets.open(team.cookie["bob"], team.sheet_id)
+        await again.send(set_one("still-editing", "x"))
+        assert [(c["rev"], c["op"]) for c in (await again.change(), await ada.change())] == [(1, "still-editing")] * 2
 
     @pytest.mark.parametrize("name, role", [("ada", "owner"), ("bob", "editor"), ("cy", "viewer")])
     async def test_connect_member_gets_hello_with_rev_me_role_and_presence(self, team, sockets, name, role):
@@ -558,6 +573,88 @@ class SheetConsumerBadInputTest:
         assert [c["op"] for c in seen[:-1]] == [a["op"] for a in sorted(applied, key=lambda a: a["rev"])]
         assert (seen[-1]["op"], seen[-1]["rev"]) == ("bob-calm", len(applied) + 1)
 
+    async def test_message_over_rate_refused_before_it_is_parsed_op_named(self, team, sockets, settings):
+        limits(settings, ops_per_second=1, ops_burst=1)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        await ada.send(set_one("first", "x"))
+        assert (await ada.change())["op"] == "first"
+
+        await ada.send('{"type": "set", "op": "second", "cells": [not json at all')
+
+        error = await ada.receive()
+        assert (error["type"], error["code"], error["op"]) == ("error", "rate_limited", "second")
+
+    async def test_viewer_message_over_16_kib_forbidden_without_parsing(self, team, sockets, monkeypatch):
+        decoded = []
+        decode = protocol.decode
+        monkeypatch.setattr(protocol, "decode", lambda text, limits: decoded.append(len(text)) or decode(text, limits))
+        cy = await sockets.open(team.cookie["cy"], team.sheet_id)
+
+        await cy.send(set_one("big", "x" * 17_000))
+
+        error = await cy.receive()
+        assert (error["type"], error["code"], error["op"]) == ("error", "forbidden", "big")
+        assert decoded == []
+        await cy.send({"type": "sync", "since": 0})
+        assert await cy.receive() == {"type": "synced", "rev": 0}
+        assert await sheet_rev(team.sheet_id) == 0
+
+
+class SheetConsumerServerFailureTest:
+    """The server failing to handle one message answers that message; only the database or the channel
+    layer being unavailable closes the socket (4503, its client comes back later)."""
+
+    async def test_failure_handling_message_error_invalid_logged_socket_stays_open(self, team, sockets, monkeypatch, caplog):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        submit = services.submit_operation
+
+        def broken(**kwargs):
+            if kwargs["operation"].op == "unlucky":
+                raise RuntimeError("a bug")
+            return submit(**kwargs)
+
+        monkeypatch.setattr(services, "submit_operation", broken)
+
+        await ada.send(set_one("unlucky", "x"))
+
+        error = await ada.receive()
+        assert (error["type"], error["code"], error["op"]) == ("error", "invalid", "unlucky")
+        assert any(r.exc_info and isinstance(r.exc_info[1], RuntimeError) for r in caplog.records if r.levelno >= logging.ERROR)
+        await ada.send(set_one("lucky", "y"))
+        assert [(c["rev"], c["op"]) for c in [await ada.change()]] == [(1, "lucky")]
+
+    async def test_operation_failing_in_database_error_invalid_socket_stays_open(self, team, sockets, monkeypatch, caplog):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        commit_batch = services._commit_batch
+
+        def refusing(sheet_id, requests):
+            if requests[0][1].op == "refused":
+                raise DataError("value too long for the column")
+            return commit_batch(sheet_id, requests)
+
+        monkeypatch.setattr(services, "_commit_batch", refusing)
+
+        await ada.send(set_one("refused", "x"))
+
+        error = await ada.receive()
+        assert (error["type"], error["code"], error["op"]) == ("error", "invalid", "refused")
+        assert any(r.exc_info and isinstance(r.exc_info[1], DataError) for r in caplog.records if r.levelno >= logging.ERROR)
+        await ada.send(set_one("accepted", "y"))
+        assert [c["op"] for c in (await ada.change(), await bob.change())] == ["accepted", "accepted"]
+
+    async def test_database_unavailable_closes_socket_4503(self, team, sockets, monkeypatch):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+
+        def unavailable(sheet_id, requests):
+            raise OperationalError("the database system is starting up")
+
+        monkeypatch.setattr(services, "_commit_batch", unavailable)
+
+        await ada.send(set_one("later", "x"))
+
+        assert await ada.close_code() == broadcast.CLOSE_UNAVAILABLE
+
 
 # ---------------------------------------------------------------- catching up
 
@@ -865,6 +962,142 @@ class SheetConsumerClosingTest:
         assert (error["type"], error["code"], error["op"]) == ("error", "forbidden", "now-viewer")
         await ada.send(set_one("owner-edit", "y"))
         assert [(c["rev"], c["op"]) for c in [await ada.change()]] == [(1, "owner-edit")]
+
+
+PASSWORD = "old-password-for-tests-1"
+
+
+def log_in(user) -> tuple[Client, bytes]:
+    """A session of the user's of its own: the client that holds it, and its cookie for a socket."""
+    client = Client()
+    client.force_login(user)
+    return client, f"sessionid={client.cookies[django_settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+@database_sync_to_async
+def with_password(user):
+    user.set_password(PASSWORD)
+    user.save()
+
+
+class SheetConsumerLoginEndedTest:
+    """A socket lives as long as the login it was opened with (sheet/sessions.py)."""
+
+    async def test_logout_closes_that_sessions_sockets_4401_other_session_stays(self, team, sockets):
+        (laptop, laptop_cookie), (_, phone_cookie) = [await database_sync_to_async(log_in)(team.bob) for _ in range(2)]
+        on_laptop = [await sockets.open(laptop_cookie, team.sheet_id) for _ in range(2)]
+        on_phone = await sockets.open(phone_cookie, team.sheet_id)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+
+        response = await database_sync_to_async(laptop.post)("/accounts/logout/")
+
+        assert response.status_code == 302
+        assert [await s.close_code() for s in on_laptop] == [4401, 4401]
+        await on_phone.send(set_one("from-phone", "x"))
+        assert [c["op"] for c in (await on_phone.change(), await ada.change())] == ["from-phone", "from-phone"]
+
+    async def test_password_change_closes_every_session_of_that_user_4401_new_key_connects(self, team, sockets):
+        await with_password(team.bob)
+        (here, here_cookie), (_, elsewhere_cookie) = [await database_sync_to_async(log_in)(team.bob) for _ in range(2)]
+        on_here = await sockets.open(here_cookie, team.sheet_id)
+        on_elsewhere = await sockets.open(elsewhere_cookie, team.sheet_id)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        form = {"old_password": PASSWORD, "new_password1": "new-password-for-tests-2", "new_password2": "new-password-for-tests-2"}
+
+        response = await database_sync_to_async(here.post)("/accounts/password_change/", form)
+
+        assert response.status_code == 302, response.content
+        assert [await on_elsewhere.close_code(), await on_here.close_code()] == [4401, 4401]
+        cycled = f"sessionid={here.cookies[django_settings.SESSION_COOKIE_NAME].value}".encode()
+        assert cycled != here_cookie
+        again = await sockets.open(cycled, team.sheet_id)  # Django kept this browser logged in
+        connected, _ = await sockets.handshake(team.sheet_id, [ORIGIN, (b"cookie", elsewhere_cookie)])
+        assert not connected
+        await again.send(set_one("after-change", "x"))
+        assert [c["op"] for c in (await again.change(), await ada.change())] == ["after-change", "after-change"]
+
+    @pytest.mark.parametrize("end", ["deactivated", "deleted"])
+    async def test_user_deactivated_or_deleted_sockets_close_4401(self, team, sockets, end):
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+
+        if end == "deactivated":
+            team.bob.is_active = False
+            await database_sync_to_async(team.bob.save)()
+        else:
+            await database_sync_to_async(team.bob.delete)()
+
+        assert await bob.close_code() == 4401
+        await ada.send(set_one("ada-stays", "x"))
+        assert (await ada.change())["op"] == "ada-stays"
+
+    async def test_password_set_on_admin_user_page_closes_their_sockets_4401(self, team, sockets):
+        await with_password(team.bob)
+        _, cookie = await database_sync_to_async(log_in)(team.bob)
+        bob = await sockets.open(cookie, team.sheet_id)
+        root = await database_sync_to_async(baker.make)(get_user_model(), username="root", is_staff=True, is_superuser=True)
+        admin, _ = await database_sync_to_async(log_in)(root)
+        form = {"password1": "set-by-the-admin-3", "password2": "set-by-the-admin-3", "usable_password": "true"}
+
+        response = await database_sync_to_async(admin.post)(f"/admin/auth/user/{team.bob.pk}/password/", form)
+
+        assert response.status_code == 302, response.content
+        assert await bob.close_code() == 4401
+
+    async def test_login_elsewhere_and_other_saves_close_nothing(self, team, sockets):
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+
+        await database_sync_to_async(log_in)(team.bob)  # saves last_login only
+        team.bob.first_name = "Bob"
+        await database_sync_to_async(team.bob.save)()  # saves every field, the password unchanged
+        await broadcast.login_changed(team.bob.pk, ended_session=sessions.digest("some-other-session"))
+
+        await bob.send(set_one("still-here", "x"))
+        assert (await bob.change())["op"] == "still-here"
+
+
+@database_sync_to_async
+def set_role_quietly(sheet_id: int, user, role: str | None) -> None:
+    """Changes a role in the database only, as when its event was lost (say Redis restarted)."""
+    if role is None:
+        Member.objects.filter(sheet_id=sheet_id, user=user).delete()
+    else:
+        Member.objects.filter(sheet_id=sheet_id, user=user).update(role=role)
+
+
+class SheetConsumerRoleRecheckTest:
+    """A socket that missed being told its role went away or changed reads no more history and closes."""
+
+    async def test_sync_after_role_removed_quietly_closes_4403_sends_no_history(self, team, sockets):
+        await commit_sets(team, 2)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        await set_role_quietly(team.sheet_id, team.bob, None)
+
+        await bob.send({"type": "sync", "since": 0})
+
+        output = await bob.output()
+        assert (output["type"], output.get("code")) == ("websocket.close", 4403)
+
+    async def test_sync_after_role_changed_quietly_closes_4409(self, team, sockets):
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        await set_role_quietly(team.sheet_id, team.bob, "viewer")
+
+        await bob.send({"type": "sync", "since": 0})
+
+        assert await bob.close_code() == 4409
+
+    async def test_hub_check_closes_sockets_whose_role_went_or_changed_quietly(self, team, sockets):
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        cy = await sockets.open(team.cookie["cy"], team.sheet_id)
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+        await set_role_quietly(team.sheet_id, team.bob, None)
+        await set_role_quietly(team.sheet_id, team.cy, "editor")
+
+        await fanout.hub().check()
+
+        assert [await bob.close_code(), await cy.close_code()] == [4403, 4409]
+        await ada.send(set_one("ada-stays", "x"))
+        assert (await ada.change())["op"] == "ada-stays"
 
 
 class FanoutHubTest:

@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import urllib.parse
+import urllib.request
 
 import pytest
 import websockets
 from websockets.asyncio.client import connect
 
 from sheet.domain.grid import Grid
+from tests import support
 from tests.integration.clients import SheetSocket
-from tests.integration.conftest import MAX_MESSAGE_BYTES, SEND_BACKLOG_BYTES
+from tests.integration.conftest import MAX_MESSAGE_BYTES, PASSWORD, SEND_BACKLOG_BYTES
 
 pytestmark = pytest.mark.processes
 
@@ -246,3 +249,54 @@ class MembershipOverHttpTest:
 
         assert status == 200, body
         assert [await s.close_code() for s in sockets] == [4404, 4404]
+
+
+def post_form(session: support.HttpSession, path: str, fields: dict) -> int:
+    """Posts a form as the browser would (its CSRF token from the cookie); the status after redirects."""
+    data = urllib.parse.urlencode({**fields, "csrfmiddlewaretoken": session.cookie("csrftoken")}).encode()
+    request = urllib.request.Request(session.base_url + path, data=data, headers={"Referer": session.base_url + path})
+    with session.opener.open(request, timeout=30) as response:
+        return response.status
+
+
+class LoginEndedAcrossProcessesTest:
+    """A login that ends on gunicorn closes the sockets it opened on every daphne process (4401), and
+    only those: the same user's other session keeps its sockets."""
+
+    @pytest.fixture
+    def dan(self, deployment, shared_sheet, request):
+        """A user of this test's own (its password may change), an editor of the shared sheet."""
+        username = f"dan-{request.node.name[-40:]}".replace("[", "-").replace("]", "")
+        support.create_user(deployment.env, username, PASSWORD)
+        status, body = deployment.session("ada").request("PUT", f"/api/sheets/{shared_sheet['id']}/members/{username}", {"role": "editor"})
+        assert status == 201, body
+        return username
+
+    async def test_logout_on_gunicorn_closes_that_sessions_sockets_on_both_daphnes_4401(self, deployment, shared_sheet, dan):
+        sheet_id = shared_sheet["id"]
+        laptop, phone = deployment.session(dan), deployment.session(dan)
+        on_laptop = [await SheetSocket.open(deployment, laptop, sheet_id, daphne=i) for i in (0, 1)]
+        on_phone = [await SheetSocket.open(deployment, phone, sheet_id, daphne=i) for i in (0, 1)]
+
+        assert await asyncio.to_thread(post_form, laptop, "/accounts/logout/", {}) == 200
+
+        assert [await s.close_code() for s in on_laptop] == [4401, 4401]
+        await on_phone[0].send(set_one("from-phone", 1, 1, "x"))
+        assert [(await s.change())["op"] for s in on_phone] == ["from-phone", "from-phone"]
+        for s in on_phone:
+            await s.close()
+
+    async def test_password_changed_on_gunicorn_closes_other_sessions_sockets_4401(self, deployment, shared_sheet, dan):
+        sheet_id = shared_sheet["id"]
+        here, elsewhere = deployment.session(dan), deployment.session(dan)
+        on_elsewhere = [await SheetSocket.open(deployment, elsewhere, sheet_id, daphne=i) for i in (0, 1)]
+        new_password = "changed-on-gunicorn-2"
+        form = {"old_password": PASSWORD, "new_password1": new_password, "new_password2": new_password}
+
+        assert await asyncio.to_thread(post_form, here, "/accounts/password_change/", form) == 200
+
+        assert [await s.close_code() for s in on_elsewhere] == [4401, 4401]
+        again = await SheetSocket.open(deployment, here, sheet_id, daphne=1)  # kept logged in, under a new key
+        await again.send(set_one("after-change", 2, 2, "y"))
+        assert (await again.change())["op"] == "after-change"
+        await again.close()
