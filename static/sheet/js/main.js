@@ -13,6 +13,10 @@ import { StoredOutbox } from "./stored.js";
 const SEND_PER_SECOND = 200; // below the server's sustained limit, leaving room for select and sync
 const NOTICE_MS = 10000;
 const PROBE_EVERY = 4; // failed reconnects between checks that the sheet is still ours
+const LOGIN_CHECK_MS = 15000; // while logged out: how often to look whether this browser logged in again
+// After a 4401, how long to let a password change made in this browser deliver the session's new key
+// before asking the server whether the browser is logged in (see loginEnded).
+const LOGIN_SETTLE_MS = 1500;
 
 const cellKey = (rowId, colId) => JSON.stringify([rowId, colId]);
 const MAX_NAMED_CELLS = 3; // a notice names this many cells, then says how many more
@@ -37,6 +41,8 @@ class SheetSession {
     this.syncing = false;
     this.reloading = false;
     this.gone = null; // why the sheet can no longer be reached, once it cannot
+    this.loginNeeded = false; // this browser is logged out: the page waits for it to log in again
+    this.loginTimer = null;
     this.sentThisSecond = 0;
     this.pumpTimer = null;
     this.selection = [];
@@ -81,7 +87,7 @@ class SheetSession {
     for (const name of ["online", "offline"]) window.addEventListener(name, () => this.showConnection());
     window.addEventListener("beforeunload", (event) => {
       // Waiting edits are kept in this browser and sent next time, but only this page can send them now.
-      if (this.edits.waiting && !this.gone) {
+      if (this.edits.waiting && !this.halted) {
         event.preventDefault();
         event.returnValue = "";
       }
@@ -122,6 +128,11 @@ class SheetSession {
     return this.role === "viewer";
   }
 
+  /** True while nothing can be sent: the sheet is gone for us, or this browser is logged out. */
+  get halted() {
+    return Boolean(this.gone) || this.loginNeeded;
+  }
+
   // ------------------------------------------------------------ snapshot
 
   /** The sheet as the server has it now, or null (and the reason on screen). */
@@ -135,7 +146,9 @@ class SheetSession {
     }
     const body = await response.json().catch(() => null);
     if (response.ok) return protocol.readSnapshot(body);
-    if ([401, 403, 404].includes(response.status)) {
+    if (response.status === 401) {
+      this.loggedOut();
+    } else if ([403, 404].includes(response.status)) {
       this.stopForGood(protocol.apiErrorMessage(body) || "This sheet is not available to you.");
     } else {
       this.notify(protocol.apiErrorMessage(body) || `Loading the sheet failed (${response.status}).`);
@@ -147,7 +160,7 @@ class SheetSession {
   async snapshotWhenReachable() {
     for (;;) {
       const snapshot = await this.fetchSnapshot();
-      if (snapshot || this.gone) return snapshot;
+      if (snapshot || this.gone || this.loginNeeded) return snapshot;
       await new Promise((resolve) => setTimeout(resolve, 2000));
     }
   }
@@ -214,6 +227,14 @@ class SheetSession {
   }
 
   hello(message) {
+    if (message.me.id !== this.config.userId) {
+      // Another tab logged this browser in as someone else: this page's edits are not theirs to send.
+      this.socket.stop();
+      this.stopForGood(
+        `This browser is now logged in as ${message.me.name}. Reload the page to work as them; the edits this page had not sent yet are kept in this browser for when you log in again.`,
+      );
+      return;
+    }
     this.live = true;
     this.me = message.me;
     this.syncing = false;
@@ -369,7 +390,7 @@ class SheetSession {
   // ------------------------------------------------------------ the user's actions
 
   userEdited(changes) {
-    if (this.isViewer || this.gone) {
+    if (this.isViewer || this.halted) {
       this.refresh(changes.map((c) => this.idsAt(c.row, c.col)).filter(Boolean));
       return;
     }
@@ -406,7 +427,7 @@ class SheetSession {
    */
   userPasted({ changes, beyond }) {
     this.userEdited(changes);
-    if (!beyond.length || this.isViewer || this.gone) return;
+    if (!beyond.length || this.isViewer || this.halted) return;
     // The paste's corners (a big paste has too many cells to spread into Math.min's arguments).
     let [top, left, lastRow, lastCol] = [Infinity, Infinity, -1, -1];
     for (const c of [changes[0] ?? beyond[0], ...beyond]) {
@@ -517,7 +538,7 @@ class SheetSession {
 
   /** The "add rows" bar under the grid: more empty rows at the bottom, as many as asked (within the limits). */
   userAddedRows(count) {
-    if (this.isViewer || this.gone || !Number.isInteger(count) || count < 1) return;
+    if (this.isViewer || this.halted || !Number.isInteger(count) || count < 1) return;
     const room = this.limits.maxRows - this.model.rowIds.length;
     if (room <= 0) {
       this.notify(`A sheet holds at most ${plural(this.limits.maxRows, "row")}.`);
@@ -530,7 +551,7 @@ class SheetSession {
   }
 
   userRestructured(action) {
-    if (this.isViewer || this.gone) return;
+    if (this.isViewer || this.halted) return;
     const rows = this.model.rowIds;
     const cols = this.model.colIds;
     const ids = (order) => (action.positions || []).map((p) => order[p]).filter((id) => id !== undefined);
@@ -601,24 +622,112 @@ class SheetSession {
 
   /** After repeated refusals: is the sheet still there for us? (A refused handshake carries no reason.) */
   async probe() {
-    try {
-      const response = await fetch(protocol.snapshotUrl(this.config.sheetId), { method: "GET", credentials: "same-origin" });
-      if ([401, 403, 404].includes(response.status)) {
-        const body = await response.json().catch(() => null);
-        this.socket.stop();
-        this.stopForGood(protocol.apiErrorMessage(body) || "This sheet is no longer available to you.");
-      }
-    } catch {
-      // the server is still unreachable: keep retrying
+    const reach = await this.reach();
+    if (reach === "logged out") this.loggedOut();
+    else if (reach === "gone") {
+      this.socket.stop();
+      this.stopForGood("This sheet is no longer available to you.");
     }
   }
 
+  /**
+   * What this browser's session reaches now: "sheet" (it is logged in and has a role here), "logged
+   * out", "gone" (no role, or no sheet), or null when the server cannot be reached. A small request:
+   * the sheet's member list.
+   */
+  async reach() {
+    try {
+      const response = await fetch(protocol.membersUrl(this.config.sheetId), { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (response.ok) return "sheet";
+      if (response.status === 401) return "logged out";
+      if ([403, 404].includes(response.status)) return "gone";
+    } catch {
+      // unreachable: say nothing
+    }
+    return null;
+  }
+
   closedForGood(code) {
+    if (code === protocol.CLOSE_LOGIN_ENDED) {
+      this.loginEnded();
+      return;
+    }
     const why = code === protocol.CLOSE_SHEET_DELETED ? "This sheet was deleted." : "Your access to this sheet was removed.";
     this.stopForGood(why);
   }
 
+  /**
+   * The login the socket was opened with ended (4401): a logout, a new password, the account disabled
+   * or deleted. This browser may still be logged in (its password changed here, which keeps the
+   * session under a new key, or another tab logged in again): then it just reconnects. Otherwise the
+   * person is asked to log in again, and the edits not sent yet stay in the browser's storage.
+   *
+   * A password change made in this browser closes the socket before its own answer has given the
+   * browser the new key. A request sent with the old key meanwhile is answered as logged out, and that
+   * answer deletes the browser's session cookie: the new key too, when it arrived first. So the page
+   * waits a moment before it asks.
+   */
+  async loginEnded() {
+    this.live = false;
+    this.presence.clear();
+    this.grid.setHighlights([]);
+    this.showConnection();
+    await new Promise((resolve) => setTimeout(resolve, LOGIN_SETTLE_MS));
+    const reach = await this.reach();
+    if (reach === "logged out") this.loggedOut();
+    else if (reach === "gone") this.stopForGood("This sheet is no longer available to you.");
+    else this.socket.start(); // logged in, or the server unreachable: the socket's retries find out
+  }
+
+  /** This browser is logged out: say so, with a way back, and come back by itself once it logs in again. */
+  loggedOut() {
+    if (this.loginNeeded || this.gone) return;
+    this.loginNeeded = true;
+    this.live = false;
+    this.socket?.stop();
+    this.presence.clear();
+    if (this.grid) {
+      this.grid.setReadOnly(true);
+      this.grid.setHighlights([]);
+    }
+    const waiting = this.edits.waiting;
+    const kept = waiting ? ` Your ${plural(waiting, "edit")} not sent yet ${waiting === 1 ? "is" : "are"} kept in this browser and sent when you are back.` : "";
+    this.notify(`You are logged out.${kept}`, { sticky: true, link: { href: protocol.loginUrl(window.location.pathname), text: "Log in again" } });
+    this.showConnection();
+    const check = async () => {
+      const reach = await this.reach();
+      if (!this.loginNeeded) return;
+      if (reach === "sheet") this.loggedIn();
+      else if (reach === "gone") this.stopForGood("This sheet is no longer available to you.");
+    };
+    this.loginCheck = check;
+    this.loginTimer = setInterval(check, LOGIN_CHECK_MS);
+    window.addEventListener("focus", check);
+  }
+
+  /** Logged in again (in another tab): back to work. */
+  loggedIn() {
+    this.stopWatchingLogin();
+    if (!this.model) {
+      window.location.reload(); // the sheet never loaded
+      return;
+    }
+    this.loginNeeded = false;
+    this.grid.setReadOnly(this.isViewer);
+    this.page.notice.hidden = true;
+    this.socket.start();
+    this.showConnection();
+  }
+
+  stopWatchingLogin() {
+    clearInterval(this.loginTimer);
+    if (this.loginCheck) window.removeEventListener("focus", this.loginCheck);
+    this.loginCheck = null;
+  }
+
   stopForGood(why) {
+    this.stopWatchingLogin();
+    this.loginNeeded = false;
     this.gone = why;
     this.live = false;
     this.presence.clear();
@@ -645,6 +754,8 @@ class SheetSession {
     let text;
     if (this.gone) {
       [state, text] = ["offline", "disconnected"];
+    } else if (this.loginNeeded) {
+      [state, text] = ["offline", "logged out"];
     } else if (this.live) {
       [state, text] = ["live", "live"];
     } else if (waiting) {
@@ -664,12 +775,19 @@ class SheetSession {
     document.title = `${name} · Tabula`;
   }
 
-  notify(text, { sticky = false } = {}) {
+  /** Shows a notice for a while (or until dismissed, when sticky), with an optional link {href, text} after it. */
+  notify(text, { sticky = false, link = null } = {}) {
     const notice = this.page.notice;
     notice.textContent = text;
+    if (link) {
+      const anchor = document.createElement("a");
+      anchor.href = link.href;
+      anchor.textContent = link.text;
+      notice.append(" ", anchor);
+    }
     notice.hidden = false;
     clearTimeout(this.noticeTimer);
-    if (!sticky && !this.gone) this.noticeTimer = setTimeout(() => (notice.hidden = true), NOTICE_MS);
+    if (!sticky && !this.halted) this.noticeTimer = setTimeout(() => (notice.hidden = true), NOTICE_MS);
   }
 }
 
@@ -686,7 +804,7 @@ function boot() {
     addRows: document.getElementById("add-rows"),
   };
   page.notice.addEventListener("click", () => {
-    if (!session.gone) page.notice.hidden = true;
+    if (!session.halted) page.notice.hidden = true;
   });
   const session = new SheetSession(config, page);
   page.addRows?.addEventListener("submit", (event) => {

@@ -2,6 +2,7 @@
 // field names (docs/protocol.md describes them): it builds every client message and turns every
 // server message and snapshot into the plain shapes the other modules use.
 
+export const CLOSE_LOGIN_ENDED = 4401;
 export const CLOSE_ACCESS_REMOVED = 4403;
 export const CLOSE_SHEET_DELETED = 4404;
 export const CLOSE_ROLE_CHANGED = 4409;
@@ -90,6 +91,9 @@ export function readSnapshot(json) {
 
 export const snapshotUrl = (sheetId) => `/api/sheets/${encodeURIComponent(sheetId)}/`;
 export const socketPath = (sheetId) => `/ws/sheets/${encodeURIComponent(sheetId)}/`;
+export const membersUrl = (sheetId) => `/api/sheets/${encodeURIComponent(sheetId)}/members`;
+/** The login page, leading back to `next` (a path on this site) once logged in. */
+export const loginUrl = (next) => `/accounts/login/?next=${encodeURIComponent(next)}`;
 
 function readUser(user) {
   return {

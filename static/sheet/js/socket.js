@@ -4,9 +4,11 @@
 // message it pings, and a socket that does not answer within PONG_WAIT_MS counts as down, as does
 // every socket once the browser says it is offline. The server closes a socket its client sent
 // nothing on for 30 s, so a page that only watches a busy sheet pings after KEEPALIVE_MS of sending
-// nothing, though it hears plenty.
+// nothing, though it hears plenty. A close that says the sheet, the role or the login is gone stops
+// it: its owner decides what comes next (after a 4401 the browser may be logged in still, with a new
+// session key after a password change, and then `start` again reconnects).
 
-import { CLOSE_ACCESS_REMOVED, CLOSE_ROLE_CHANGED, CLOSE_SHEET_DELETED, encode, ping, socketPath } from "./protocol.js";
+import { CLOSE_ACCESS_REMOVED, CLOSE_LOGIN_ENDED, CLOSE_ROLE_CHANGED, CLOSE_SHEET_DELETED, encode, ping, socketPath } from "./protocol.js";
 
 const FIRST_DELAY_MS = 250;
 const MAX_DELAY_MS = 5000;
@@ -15,7 +17,7 @@ const KEEPALIVE_MS = 12000;
 const PONG_WAIT_MS = 4000;
 const CHECK_EVERY_MS = 1000;
 const CLOSE_DEAD = 4000; // what onDown reports for a connection this side gave up on
-const FINAL_CODES = new Set([CLOSE_ACCESS_REMOVED, CLOSE_SHEET_DELETED]);
+const FINAL_CODES = new Set([CLOSE_LOGIN_ENDED, CLOSE_ACCESS_REMOVED, CLOSE_SHEET_DELETED]);
 
 export function socketUrl(sheetId, location = window.location) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -25,7 +27,8 @@ export function socketUrl(sheetId, location = window.location) {
 export class SheetSocket {
   /**
    * handlers: onOpen(), onMessage(text), onDown({code, attempt, delay}) when the connection is lost
-   * (or could not be made) and a retry is scheduled, onGone(code) when the server closed it for good.
+   * (or could not be made) and a retry is scheduled, onGone(code) when the server closed it for good
+   * (the socket then stays stopped until `start`).
    */
   constructor(url, handlers) {
     this.url = url;
@@ -47,7 +50,10 @@ export class SheetSocket {
   }
 
   start() {
+    if (!this.stopped && (this.ws !== null || this.timer !== null)) return; // running already
+    clearTimeout(this.timer);
     this.stopped = false;
+    this.attempt = 0;
     this.#connect();
   }
 
