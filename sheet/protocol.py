@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
+import re
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -65,14 +67,44 @@ def decode(text: str | bytes, limits: Limits) -> dict:
     if size > limits.max_message_bytes:
         raise TooLarge(f"a message holds at most {limits.max_message_bytes} bytes")
     try:
-        content = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
+        if (BIG_INTEGER_BYTES if isinstance(text, bytes) else BIG_INTEGER).search(text):
+            content = _decode_big_integers(text)
+        else:
+            content = orjson.loads(text)
+    except (ValueError, RecursionError) as exc:  # orjson.JSONDecodeError is a ValueError
         raise Invalid(f"not valid JSON: {exc}") from None
     if not isinstance(content, dict):
         raise Invalid("a message is a JSON object")
     if (NUL_ESCAPE.encode() if isinstance(text, bytes) else NUL_ESCAPE) in text and _holds_nul(content):
         raise Invalid("text cannot hold the character U+0000")
     return content
+
+
+# orjson reads an integer past 64 bits as a float; such a message (an id no sheet issued, say, which
+# is not_found rather than invalid) is read by the standard library, which keeps it an integer.
+BIG_INTEGER = re.compile(r"\d{19}")
+BIG_INTEGER_BYTES = re.compile(rb"\d{19}")
+
+
+def _decode_big_integers(text: str | bytes):
+    content = json.loads(text, parse_constant=_refuse_constant)
+    if _holds_bad_text(content):
+        raise Invalid("text must be valid Unicode (a lone surrogate is not)")
+    return content
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a JSON value Tabula accepts")
+
+
+def _holds_bad_text(value) -> bool:
+    if isinstance(value, str):
+        return bad_text(value) is not None
+    if isinstance(value, dict):
+        return any(_holds_bad_text(k) or _holds_bad_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_bad_text(v) for v in value)
+    return False
 
 
 def _holds_nul(value) -> bool:

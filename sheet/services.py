@@ -455,8 +455,10 @@ def _transaction():
     (nothing to write, no such sheet, an error) is rolled back here. Elsewhere ``transaction.atomic``.
 
     psycopg's own errors (a pipeline reports its statements' errors when it ends, outside Django's
-    cursor) come out as Django's, as the other database calls' do: the consumers close a socket
-    with 4503 on a ``DatabaseError``.
+    cursor) come out as Django's, as the other database calls' do: a lost connection is an
+    ``OperationalError`` (the consumers close the socket with 4503, and its client resends later), a
+    refused statement another ``DatabaseError`` (SheetQueues commits the batch's operations one by
+    one, and the one at fault is told ``invalid``).
     """
     if connection.vendor != "postgresql" or connection.in_atomic_block or not connection.get_autocommit():
         with transaction.atomic(), connection.wrap_database_errors:

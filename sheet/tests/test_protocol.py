@@ -146,6 +146,18 @@ class DecodeTest:
         assert protocol.decode('{"a": "\\ud83d\\ude00"}', LIMITS) == {"a": "\U0001f600"}
         assert protocol.decode('{"a": "\\\\u0000"}', LIMITS) == {"a": "\\u0000"}  # a backslash, then "u0000"
 
+    def test_decode_integer_past_64_bits_stays_an_integer(self):
+        # An id no sheet issued: not_found later, not invalid here as a float would be.
+        assert protocol.decode('{"row": 1180591620717411303424, "col": -18446744073709551617}', LIMITS) == {
+            "row": 2**70,
+            "col": -(2**64) - 1,
+        }
+
+    @pytest.mark.parametrize("text", ['{"a": "\\ud800", "n": 11805916207174113034241}', '{"a": NaN, "n": 11805916207174113034241}'])
+    def test_decode_big_integer_with_bad_text_or_constant_still_invalid(self, text):
+        with pytest.raises(Invalid):
+            protocol.decode(text, LIMITS)
+
     def test_decode_invalid_utf8_bytes_invalid(self):
         with pytest.raises(Invalid):
             protocol.decode(b'{"a": "\xed\xa0\x80"}', LIMITS)
