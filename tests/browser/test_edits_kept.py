@@ -55,9 +55,9 @@ class PasteGrowsSheetTest:
         paste(olivia, 0, 0, block)
 
         expect(olivia.locator("#notice")).to_contain_text("The sheet grows by 900 rows to fit the paste.")
-        olivia.wait_for_function("window.tabula.grid.hot.countRows() === 1000")
-        edgar.wait_for_function("window.tabula.grid.hot.countRows() === 1000")
-        olivia.wait_for_function("window.tabula.edits.waiting === 0")
+        olivia.wait_for_function("() => window.tabula.grid.hot.countRows() === 1000")
+        edgar.wait_for_function("() => window.tabula.grid.hot.countRows() === 1000")
+        olivia.wait_for_function("() => window.tabula.edits.waiting === 0")
         _, values = snapshot_values(api, sheet_id)
         assert len(values) == 1000
         assert [row[:20] for row in values] == block
@@ -74,7 +74,7 @@ class PasteGrowsSheetTest:
 
         expect(olivia.locator("#notice")).to_contain_text("The sheet grows by 1 column to fit the paste.")
         expect(olivia.locator("#notice")).to_contain_text("Not pasted: the last 1 column (a sheet holds at most 1,000 columns).")
-        olivia.wait_for_function("window.tabula.edits.waiting === 0")
+        olivia.wait_for_function("() => window.tabula.edits.waiting === 0")
         _, values = snapshot_values(api, sheet_id)
         assert values[0][997:] == ["a", "b", "c"]
 
@@ -84,7 +84,7 @@ class PasteGrowsSheetTest:
 
         olivia.get_by_role("button", name="Add").click()
 
-        olivia.wait_for_function("window.tabula.grid.hot.countRows() === 1100")
+        olivia.wait_for_function("() => window.tabula.grid.hot.countRows() === 1100")
         assert len(snapshot_values(api, sheet_id)[1]) == 1100
 
 
@@ -109,7 +109,7 @@ class WaitingEditsKeptTest:
         again = olivia.context.new_page()
         again.goto(f"{site.base_url}/sheets/{sheet_id}/")
         expect(cell(again, 2, 1)).to_have_text("typed offline")
-        again.wait_for_function("window.tabula.edits.waiting === 0")
+        again.wait_for_function("() => window.tabula.edits.waiting === 0")
         _, values = snapshot_values(api, sheet_id)
         assert values[2][1] == "typed offline"
         assert stored_outbox(again) == []
@@ -129,7 +129,7 @@ class WaitingEditsKeptTest:
 
         wait_for_sheet(olivia)
         expect(cell(olivia, 1, 1)).to_have_text("before reload")
-        olivia.wait_for_function("window.tabula.edits.waiting === 0")
+        olivia.wait_for_function("() => window.tabula.edits.waiting === 0")
         assert snapshot_values(api, sheet_id)[1][1][1] == "before reload"
 
     def test_a_stored_edit_the_server_refuses_is_dropped_and_said_once(self, site, pages):
@@ -146,7 +146,7 @@ class WaitingEditsKeptTest:
         wait_for_sheet(olivia)
 
         expect(olivia.locator("#notice")).to_contain_text("Not saved: unknown row id 999999")
-        olivia.wait_for_function("window.tabula.edits.waiting === 0")
+        olivia.wait_for_function("() => window.tabula.edits.waiting === 0")
         assert stored_outbox(olivia) == []
         olivia.reload()
         wait_for_sheet(olivia)
@@ -204,6 +204,30 @@ class DeadConnectionTest:
             os.killpg(site.server.proc.pid, signal.SIGCONT)
         expect(olivia.locator("#connection")).to_have_attribute("data-state", "live", timeout=TIMEOUT_MS)
 
+    def test_a_server_that_accepts_then_closes_at_once_is_retried_ever_more_slowly(self, site, pages):
+        # The backoff starts again only after a connection that lasted, not at every open: a page
+        # whose every connection was closed at once (say by an operation the server could not take)
+        # reconnected four times a second.
+        sheet_id, _ = new_sheet(site, "Closing server")
+        olivia = pages("olivia", sheet_id)
+        opened, closing = [], True
+
+        def accept_then_close(ws):
+            if not closing:
+                ws.connect_to_server()
+                return
+            opened.append(time.monotonic())
+            ws.send('{"type": "pong"}')  # open, as far as the page can tell
+            ws.close(code=4503)
+
+        olivia.route_web_socket("**/ws/**", accept_then_close)
+        olivia.evaluate("window.tabula.socket.ws.close()")
+        olivia.wait_for_timeout(8000)
+
+        assert 3 <= len(opened) <= 7, opened  # 0.25 s, 0.5, 1, 2, 4 between them: not 30
+        closing = False
+        expect(olivia.locator("#connection")).to_have_attribute("data-state", "live", timeout=TIMEOUT_MS)
+
 
 class TextOverLimitTest:
     def test_typed_text_over_the_limit_stays_in_the_editor(self, site, pages):
@@ -223,8 +247,8 @@ class TextOverLimitTest:
         for _ in range(1000):
             olivia.keyboard.press("Backspace")
         olivia.keyboard.press("Enter")
-        olivia.wait_for_function("window.tabula.grid.editingCell() === null")
-        olivia.wait_for_function("window.tabula.edits.waiting === 0")
+        olivia.wait_for_function("() => window.tabula.grid.editingCell() === null")
+        olivia.wait_for_function("() => window.tabula.edits.waiting === 0")
         assert snapshot_values(api, sheet_id)[1][1][1] == "y" * 10_000
 
 
@@ -272,7 +296,7 @@ class KeysStopAtEdgesTest:
         assert after(["ArrowRight"], (0, 2)) == [0, 2]
         assert after(["Enter", "x", "Shift+Enter"], (0, 1)) == [0, 1]  # typed in B1, then up: stays
         assert after(["Enter", "y", "Enter"], (9, 1)) == [9, 1]  # typed in B10, then down: stays
-        olivia.wait_for_function("window.tabula.edits.waiting === 0")
+        olivia.wait_for_function("() => window.tabula.edits.waiting === 0")
         _, values = snapshot_values(api, sheet_id)
         assert (values[0][1], values[9][1]) == ("x", "y")
         assert after(["Control+ArrowDown"], (0, 0)) == [3, 0]  # to the next filled cell

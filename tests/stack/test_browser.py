@@ -195,5 +195,5 @@ class NothingLostThroughNginxTest:
         alice.reload()
 
         wait_for_sheet(alice)
-        alice.wait_for_function("window.tabula.edits.waiting === 0")
+        alice.wait_for_function("() => window.tabula.edits.waiting === 0")
         assert snapshot_values(api, sheet_id)[1][3][3] == "kept across the reload"

@@ -16,6 +16,10 @@ const QUIET_MS = 5000;
 const KEEPALIVE_MS = 12000;
 const PONG_WAIT_MS = 4000;
 const CHECK_EVERY_MS = 1000;
+// The backoff starts again from its shortest wait once a connection has stayed up this long, not at
+// every open: a server that accepts and then closes at once (overloaded, or refusing what this page
+// sends) is retried ever more slowly instead of hammered.
+const STABLE_MS = 10000;
 const CLOSE_DEAD = 4000; // what onDown reports for a connection this side gave up on
 const FINAL_CODES = new Set([CLOSE_LOGIN_ENDED, CLOSE_ACCESS_REMOVED, CLOSE_SHEET_DELETED]);
 
@@ -39,6 +43,7 @@ export class SheetSocket {
     this.stopped = false;
     this.heardAt = 0;
     this.sentAt = 0;
+    this.openedAt = 0;
     this.pingedAt = null;
     this.checker = null;
     window.addEventListener("online", () => this.reconnectNow());
@@ -89,8 +94,7 @@ export class SheetSocket {
     const ws = new WebSocket(this.url);
     this.ws = ws;
     ws.addEventListener("open", () => {
-      this.attempt = 0;
-      this.heardAt = this.sentAt = Date.now();
+      this.openedAt = this.heardAt = this.sentAt = Date.now();
       this.pingedAt = null;
       clearInterval(this.checker);
       this.checker = setInterval(() => this.#checkAlive(ws), CHECK_EVERY_MS);
@@ -109,6 +113,7 @@ export class SheetSocket {
   #checkAlive(ws) {
     if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
     const now = Date.now();
+    if (now - this.openedAt > STABLE_MS && this.pingedAt === null) this.attempt = 0;
     if (this.pingedAt !== null && now - this.pingedAt > PONG_WAIT_MS) this.#giveUp();
     else if (this.pingedAt === null && (now - this.heardAt > QUIET_MS || now - this.sentAt > KEEPALIVE_MS)) {
       this.pingedAt = now;
