@@ -996,6 +996,17 @@ class SheetConsumerLoginEndedTest:
         await on_phone.send(set_one("from-phone", "x"))
         assert [c["op"] for c in (await on_phone.change(), await ada.change())] == ["from-phone", "from-phone"]
 
+    async def test_another_user_logging_in_in_that_browser_closes_its_sockets_4401(self, team, sockets):
+        # No logout: Django flushes the session when someone else logs in over it.
+        await with_password(team.cy)
+        laptop, laptop_cookie = await database_sync_to_async(log_in)(team.bob)
+        bobs = await sockets.open(laptop_cookie, team.sheet_id)
+
+        response = await database_sync_to_async(laptop.post)("/accounts/login/", {"username": "cy", "password": PASSWORD})
+
+        assert response.status_code == 302
+        assert await bobs.close_code() == 4401
+
     async def test_password_change_closes_every_session_of_that_user_4401_new_key_connects(self, team, sockets):
         await with_password(team.bob)
         (here, here_cookie), (_, elsewhere_cookie) = [await database_sync_to_async(log_in)(team.bob) for _ in range(2)]
