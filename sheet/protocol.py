@@ -11,7 +11,6 @@ import itertools
 import json
 import math
 import re
-import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from datetime import datetime
