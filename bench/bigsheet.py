@@ -197,6 +197,7 @@ def profile_snapshot(sheet_id: int, runs: int) -> dict:
         cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
         plan = cursor.fetchone()[0]
         plan = plan if isinstance(plan, list) else json.loads(plan)
+
     def texts():
         with selectors.snapshot_rows(sheet_id=sheet_id, role="owner") as (head, rows):
             return head, list(rows)
