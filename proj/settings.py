@@ -263,6 +263,7 @@ TABULA_LIMITS = {
     "max_sync_bytes": env_int("TABULA_MAX_SYNC_BYTES", 8 * 1024 * 1024),
     "max_sheets_per_user": env_int("TABULA_MAX_SHEETS_PER_USER", 1_000),
     "creates_per_hour": env_int("TABULA_CREATES_PER_HOUR", 100),
+    "max_members": env_int("TABULA_MAX_MEMBERS", 1_000),
 }
 # A socket its client sent nothing on for this long is closed and leaves presence; 0: never.
 TABULA_SOCKET_SILENCE_SECONDS = env_int("TABULA_SOCKET_SILENCE_SECONDS", 30)

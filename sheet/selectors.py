@@ -51,8 +51,13 @@ arole_of = database_sync_to_async(role_of)
 
 
 def sheets_for(*, user) -> list[SheetSummary]:
-    memberships = Member.objects.filter(user_id=user.pk).select_related("sheet").order_by("-sheet__updated_at", "sheet_id")
+    """The user's sheets, the most recently changed first: at most MAX_LISTED_SHEETS of them (one
+    person owns at most max_sheets_per_user, but anyone may share a sheet with them)."""
+    memberships = Member.objects.filter(user_id=user.pk).select_related("sheet").order_by("-sheet__updated_at", "sheet_id")[:MAX_LISTED_SHEETS]
     return [SheetSummary(m.sheet.id, m.sheet.name, m.sheet.rev, m.role, m.sheet.updated_at) for m in memberships]
+
+
+MAX_LISTED_SHEETS = 5_000
 
 
 def column_ids(*, sheet_id: int) -> list[int]:

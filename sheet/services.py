@@ -750,6 +750,9 @@ def set_member(*, sheet_id: int, user, username: str, role, as_admin: bool = Fal
             raise Conflict("the owner's role cannot be changed")
         if member is not None and member.role == role:
             return False
+        limit = current_limits().max_members
+        if member is None and Member.objects.filter(sheet=sheet).count() >= limit:
+            raise TooLarge(f"a sheet is shared with at most {limit:,} people")
         Member.objects.update_or_create(sheet=sheet, user=target, defaults={"role": role})
         if member is not None:
             _after_commit(broadcast.member_changed_sync, sheet_id, target.pk, removed=False)

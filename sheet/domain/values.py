@@ -30,6 +30,7 @@ class Limits:
     max_sync_bytes: int = 8 * 1024 * 1024  # what one changes or sync answer may send
     max_sheets_per_user: int = 1_000  # sheets one user owns
     creates_per_hour: int = 100  # sheets one user may create in an hour
+    max_members: int = 1_000  # people one sheet is shared with, its owner included
 
 
 @dataclass(frozen=True)

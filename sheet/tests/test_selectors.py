@@ -171,6 +171,12 @@ class SheetsForTest:
             (older.pk, "Older", 4, "viewer", now - timedelta(days=1)),
         ]
 
+    def test_sheets_for_at_most_the_listed_limit_latest_first(self, ada, monkeypatch):
+        monkeypatch.setattr(selectors, "MAX_LISTED_SHEETS", 2)
+        ids = [services.create_sheet(user=ada, name=f"S{i}", rows=1, cols=1).id for i in range(3)]
+        Sheet.objects.filter(pk=ids[0]).update(updated_at=Sheet.objects.get(pk=ids[2]).updated_at + timedelta(hours=1))
+        assert [s.id for s in selectors.sheets_for(user=ada)] == [ids[0], ids[2]]
+
     def test_sheets_for_no_roles_empty(self, sheet_id):
         assert selectors.sheets_for(user=baker.make(get_user_model())) == []
 

@@ -614,6 +614,15 @@ class SetMemberTest:
         assert selectors.role_of(user=bob, sheet_id=sheet_id) == "viewer"
         assert Member.objects.filter(sheet_id=sheet_id, user=bob).count() == 1
 
+    def test_set_member_past_members_limit_too_large_role_changes_still_allowed(self, ada, sheet_id, bob, settings):
+        limits(settings, max_members=2)  # ada and bob
+        services.set_member(sheet_id=sheet_id, user=ada, username="bob", role="editor")
+        baker.make(get_user_model(), username="cy")
+        with pytest.raises(TooLarge):
+            services.set_member(sheet_id=sheet_id, user=ada, username="cy", role="viewer")
+        assert services.set_member(sheet_id=sheet_id, user=ada, username="bob", role="viewer") is False
+        assert Member.objects.filter(sheet_id=sheet_id).count() == 2
+
     def test_set_member_same_role_again_unchanged(self, ada, sheet_id, bob):
         services.set_member(sheet_id=sheet_id, user=ada, username="bob", role="viewer")
         assert services.set_member(sheet_id=sheet_id, user=ada, username="bob", role="viewer") is False
