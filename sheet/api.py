@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import itertools
 import uuid
 
 from django.core.exceptions import RequestDataTooBig
@@ -85,7 +84,8 @@ def api(*methods):
 def snapshot_response(request, *, sheet_id: int, role: str, status: int = 200) -> HttpResponse:
     """The snapshot, read and sent a piece at a time (under gunicorn; an ASGI server gets it whole,
     as Django would gather a streamed answer there anyway). Its first piece is read here, so a sheet
-    that cannot be read fails before the answer starts."""
+    that cannot be read fails before the answer starts. The read's transaction lasts until the answer
+    is read to its end or closed, as a WSGI server always does (a test must do it too)."""
 
     def pieces():
         with selectors.snapshot_rows(sheet_id=sheet_id, role=role) as (head, row_texts):
@@ -95,7 +95,12 @@ def snapshot_response(request, *, sheet_id: int, role: str, status: int = 200) -
     first = next(body)
     if isinstance(request, ASGIRequest):
         return HttpResponse(b"".join([first, *body]), status=status, content_type="application/json")
-    return StreamingHttpResponse(itertools.chain([first], body), status=status, content_type="application/json")
+
+    def answer():  # a generator, so that closing the answer closes the read (itertools.chain would not)
+        yield first
+        yield from body
+
+    return StreamingHttpResponse(answer(), status=status, content_type="application/json")
 
 
 def role_or_404(request, sheet_id: int) -> str:

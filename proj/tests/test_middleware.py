@@ -72,5 +72,6 @@ class SecurityHeadersTest:
     def test_security_headers_snapshot_not_cached(self, client, ada):
         sheet_id = services.create_sheet(user=ada, name="S", rows=1, cols=1).id
         response = client.get(f"/api/sheets/{sheet_id}/")
+        response.close()  # a streamed snapshot holds its read transaction open until closed
         assert response.status_code == 200
         assert "no-store" in response["Cache-Control"]

@@ -12,6 +12,7 @@ from channels.layers import channel_layers, get_channel_layer
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import call_command
+from django.db import connection
 from django.http import HttpResponse
 from django.test import Client
 from model_bakery import baker
@@ -458,6 +459,13 @@ class OpsTest:
         assert_error(call(client, method, path.format(id=team.sheet_id), body), 429, "rate_limited")
         assert call(client, "GET", f"/api/sheets/{team.sheet_id}/").status_code == 200  # reads are not counted
         assert (sheet_state(team.sheet_id)[0]["name"], Member.objects.filter(sheet_id=team.sheet_id).count()) == ("Budget", 3)
+
+    def test_get_snapshot_streamed_its_read_ends_when_the_answer_is_closed(self, team):
+        blocks = len(connection.atomic_blocks)
+        response = client_for(team.cy).get(f"/api/sheets/{team.sheet_id}/")
+        assert response.streaming and len(connection.atomic_blocks) == blocks + 1  # read on demand
+        response.close()  # as a WSGI server does, read to the end or not
+        assert len(connection.atomic_blocks) == blocks
 
     def test_post_ops_viewer_refused_before_body_read_403(self, team):
         # Not even parsed: a viewer's malformed (or huge) body gets the same 403 as a good one.
