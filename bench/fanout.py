@@ -832,7 +832,7 @@ def start_profilers(targets: dict[str, int], scenario: Scenario, kind: str, args
 
 # Where a daphne process spends its samples: the share of samples whose stack passes through each of these.
 PROFILE_MARKERS = {
-    "commit_operation: ORM + SQL in the database thread": "commit_operation (sheet/services.py",
+    "commit_operation: ORM + SQL in the database thread": "commit_operation (sheet/services/operations.py",
     "close_old_connections hop before every dispatched message (channels AsyncConsumer.dispatch)": "aclose_old_connections (channels/db.py",
     "close_old_connections in the thread (django)": "close_old_connections (django/db/__init__.py",
     "SheetConsumer.sheet_change: one socket's delivery of a change": "SheetConsumer.sheet_change (",

@@ -1,6 +1,6 @@
 """The admin site: sheets, their members and the change log.
 
-Every edit of a sheet or a membership goes through sheet/services.py, made by the staff user with
+Every edit of a sheet or a membership goes through sheet/services/, made by the staff user with
 the owner's rights (``as_admin``) and under every other rule (the owner's role stays, a role is
 editor or viewer and only for an active user): logged, broadcast, and the sockets concerned told,
 as when the owner makes it. A sheet is created by its owner only (its rows and columns with it).

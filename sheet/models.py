@@ -1,4 +1,4 @@
-"""Tabula's tables and their constraints. Reads live in selectors.py, writes in services.py.
+"""Tabula's tables and their constraints. Reads live in selectors.py, writes in services/.
 
 A sheet's members, rows, columns and changes are found through unique constraints and indexes that
 all start with the sheet, so their foreign keys to the sheet have no index of their own: it would be

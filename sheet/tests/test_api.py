@@ -20,6 +20,7 @@ from model_bakery import baker
 from sheet import broadcast, services
 from sheet.domain.values import CellWrite, SetCells
 from sheet.models import Change, Member, Sheet
+from sheet.services import lifecycle
 from sheet.tests.test_services import scenario_result
 
 pytestmark = pytest.mark.django_db
@@ -207,7 +208,7 @@ class SheetsTest:
         assert not Member.objects.filter(user=team.dee).exists()
 
     def test_post_sheets_big_answered_without_rows_rows_from_get(self, team, monkeypatch):
-        monkeypatch.setattr(services, "SNAPSHOT_ON_CREATE_CELLS", 5)
+        monkeypatch.setattr(lifecycle, "SNAPSHOT_ON_CREATE_CELLS", 5)
         response = call(client_for(team.dee), "POST", "/api/sheets/", {"name": "Wide", "rows": 3, "cols": 2})
         assert response.status_code == 201
         head = response.json()

@@ -28,6 +28,7 @@ from sheet.domain.grid import Grid
 from sheet.domain.rules import user_color
 from sheet.domain.values import CellWrite, Change, InsertRows, SetCells
 from sheet.models import Member, Sheet
+from sheet.services import batching
 
 WAIT = 10  # seconds to wait for an expected message before failing
 ORIGIN = (b"origin", b"http://127.0.0.1")
@@ -626,14 +627,14 @@ class SheetConsumerServerFailureTest:
     async def test_operation_failing_in_database_error_invalid_socket_stays_open(self, team, sockets, monkeypatch, caplog):
         ada = await sockets.open(team.cookie["ada"], team.sheet_id)
         bob = await sockets.open(team.cookie["bob"], team.sheet_id)
-        commit_batch = services._commit_batch
+        commit_batch = batching._commit_batch
 
         def refusing(sheet_id, requests):
             if requests[0][1].op == "refused":
                 raise DataError("value too long for the column")
             return commit_batch(sheet_id, requests)
 
-        monkeypatch.setattr(services, "_commit_batch", refusing)
+        monkeypatch.setattr(batching, "_commit_batch", refusing)
 
         await ada.send(set_one("refused", "x"))
 
@@ -649,7 +650,7 @@ class SheetConsumerServerFailureTest:
         def unavailable(sheet_id, requests):
             raise OperationalError("the database system is starting up")
 
-        monkeypatch.setattr(services, "_commit_batch", unavailable)
+        monkeypatch.setattr(batching, "_commit_batch", unavailable)
 
         await ada.send(set_one("later", "x"))
 

@@ -20,6 +20,7 @@ from sheet import broadcast, protocol, selectors, services
 from sheet.domain.errors import Forbidden, Invalid, NotFound, OperationError, TooLarge
 from sheet.domain.values import CellWrite, DeleteCols, DeleteRows, InsertCols, InsertRows, Rename, SetCells
 from sheet.models import Change, Column, Member, Row, Sheet
+from sheet.services import batching, store
 from tests import support
 
 pytestmark = pytest.mark.django_db
@@ -135,7 +136,7 @@ class ApplyOperationTest:
         assert list(Row.objects.filter(sheet_id=sheet_id).order_by("rid").values_list("values", flat=True)) == [["a"], [None, None], []]
 
     def test_apply_operation_column_change_rewrites_rows_in_chunks(self, ada, monkeypatch):
-        monkeypatch.setattr(services, "ROWS_PER_UPDATE", 2)
+        monkeypatch.setattr(store, "ROWS_PER_UPDATE", 2)
         sheet_id = services.create_sheet(user=ada, name="Long", rows=5, cols=2).id
         apply(sheet_id, ada, put(*((r, c, f"{r}{c}") for r in range(1, 6) for c in (1, 2)), op="s"))
         apply(sheet_id, ada, InsertCols("i", 2, 1))
@@ -382,7 +383,7 @@ class CommitSetsTest:
         assert Sheet.objects.get(pk=sheet_id).rev == 2
 
     def test_commit_sets_more_rows_than_one_update_takes_every_row_written(self, ada, sheet_id, monkeypatch):
-        monkeypatch.setattr(services, "ROWS_PER_UPDATE", 2)
+        monkeypatch.setattr(store, "ROWS_PER_UPDATE", 2)
 
         (result,) = services.commit_sets(sheet_id=sheet_id, requests=[(ada, put((1, 1, "a"), (2, 2, 7), (3, 1, True), op="rows"))])
 
@@ -411,7 +412,7 @@ class SheetQueuesTest:
         assert [(rev, json.loads(text)["op"]) for rev, text in message["changes"]] == [(n + 1, f"op-{n}") for n in range(5)]
 
     async def test_batch_stops_before_its_cells_pass_the_limit(self, ada, sheet_id, layer, monkeypatch):
-        monkeypatch.setattr(services, "MAX_BATCH_CELLS", 3)
+        monkeypatch.setattr(batching, "MAX_BATCH_CELLS", 3)
         channel = await layer.new_channel()
         await layer.group_add(broadcast.group_name(sheet_id), channel)
         operations = [put((1, 1, "a"), (1, 2, "b"), op="two"), put((2, 1, "c"), op="one"), put((3, 1, "d"), (3, 2, "e"), op="two more")]
@@ -454,7 +455,7 @@ class SheetQueuesTest:
         def down(sheet_id, requests):
             raise OperationalError("connection refused")
 
-        monkeypatch.setattr(services, "_commit_batch", down)
+        monkeypatch.setattr(batching, "_commit_batch", down)
         operations = [put((1, 1, "a"), op="a"), put((2, 1, "b"), op="b")]
 
         results = await asyncio.gather(
@@ -1097,6 +1098,7 @@ django.setup()
 from django.contrib.auth import get_user_model
 from django.db import connection, connections
 from sheet import services
+from sheet.services import store
 from sheet.domain.values import CellWrite, SetCells
 from sheet.models import Change, Sheet
 
@@ -1115,18 +1117,18 @@ def batch(user, op, value, sheet=sheet_id):
         ended.append(connection.connection.info.transaction_status.name)
     return [type(r).__name__ if isinstance(r, Exception) else r.change.rev for r in results]
 
-write_batch = services._write_batch
+write_batch = store.write_batch
 def refused(cursor, sheet_id, **kwargs):
     write_batch(cursor, sheet_id, **kwargs)
     cursor.execute("SELECT * FROM no_such_table")
 
 outcomes = {"stranger": batch(stranger, "s", "no")}
-services._write_batch = refused
+store.write_batch = refused
 try:
     batch(owner, "refused", "lost")
 except Exception as exc:
     outcomes["refused"] = type(exc).__name__
-services._write_batch = write_batch
+store.write_batch = write_batch
 outcomes["after"] = batch(owner, "after", "kept")
 if connection.vendor == "postgresql":  # the server ends the connection between two batches
     other = connections.create_connection("default")

@@ -1,0 +1,328 @@
+"""The SQL of the write path, and nothing else knows it: the row arrays' column moves, the batch of
+``set`` operations' one read and its writes, its transaction. PostgreSQL gets one statement per job
+with arrays as parameters, pipelined; SQLite the plain equivalent."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+from django.db import connection, transaction
+
+from sheet.domain.values import Author, Change, LastWrite
+from sheet.limits import current as current_limits
+
+
+def issued(ids, limit: int) -> list[int]:
+    """The ids worth looking up (1 to ``limit``, the most ever issued): only issued ones can exist, and
+    any other int may not even fit the column."""
+    return [i for i in set(ids) if 1 <= i <= limit]
+
+
+ROWS_PER_UPDATE = 5000  # rows per UPDATE statement: SQLite takes at most 32,766 parameters
+
+
+MAX_ID = 2**63 - 1  # the largest row or column id the database can hold
+
+
+# Columns were inserted or deleted: the rows holding cells right of them change. On PostgreSQL one
+# statement does it in the database (100,000 rows x 10 in under a second); elsewhere Python rewrites
+# the rows.
+
+
+def insert_cells(sheet_id: int, at: int, count: int) -> None:
+    """Moves each row's cells from index ``at`` on ``count`` places right, empty cells in between."""
+    if connection.vendor == "postgresql":
+        head = f"jsonb_path_query_array(\"values\", '$[0 to {at - 1}]') || " if at else ""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE sheet_row SET "values" = {head}to_jsonb(array_fill(NULL::int, ARRAY[%s])) '  # noqa: S608 (ints)
+                f"|| jsonb_path_query_array(\"values\", '$[{at} to last]') "
+                'WHERE sheet_id = %s AND jsonb_array_length("values") > %s',
+                [count, sheet_id, at],
+            )
+        return
+
+    def make_room(values: list) -> None:
+        values[at:at] = [None] * count
+
+    rewrite_rows(sheet_id, make_room, longer_than=at)
+
+
+def delete_cells(sheet_id: int, indexes: list[int]) -> None:
+    """Removes each row's cells at these indexes (those past a row's end are empty already)."""
+    gone = sorted(set(indexes), reverse=True)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'UPDATE sheet_row SET "values" = "values"{"".join(f" - {i}" for i in gone)} '  # noqa: S608 (ints)
+                'WHERE sheet_id = %s AND jsonb_array_length("values") > %s',
+                [sheet_id, gone[-1]],
+            )
+        return
+
+    def drop(values: list) -> None:
+        for index in gone:
+            if index < len(values):
+                del values[index]
+
+    rewrite_rows(sheet_id, drop, longer_than=gone[-1])
+
+
+def rewrite_rows(sheet_id: int, change: Callable[[list], None], *, longer_than: int) -> None:
+    """Applies ``change`` to the values of every row that holds more than ``longer_than`` of them,
+    a chunk of rows at a time so a 100,000-row sheet is never all in memory (SQLite)."""
+    after = 0
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(
+                'SELECT rid, "values" FROM sheet_row WHERE sheet_id = %s AND json_array_length("values") > %s AND rid > %s ORDER BY rid LIMIT %s',
+                [sheet_id, longer_than, after, ROWS_PER_UPDATE],
+            )
+            chunk = cursor.fetchall()
+            if not chunk:
+                return
+            rows = {rid: orjson.loads(text) for rid, text in chunk}
+            for values in rows.values():
+                change(values)
+            update_rows(cursor, sheet_id, rows)
+            after = chunk[-1][0]
+
+
+def last_writes(cursor, sheet_id: int, *, since: int, latest: int) -> dict[tuple[int, int], LastWrite]:
+    """Who wrote each cell last among the ``set`` changes after revision ``since``, reading at most
+    the newest ``max_sync_changes`` of them (a sender that far behind has its sync answered with
+    ``reload`` too; writes before those are not reported)."""
+    since = max(since, latest - current_limits().max_sync_changes)
+    cursor.execute(
+        "SELECT rev, author_id, author_name, CAST(data AS TEXT) FROM sheet_change WHERE sheet_id = %s AND rev > %s AND kind = 'set' ORDER BY rev",
+        [sheet_id, since],
+    )
+    last: dict[tuple[int, int], LastWrite] = {}
+    for rev, author_id, author_name, data in cursor.fetchall():
+        write = LastWrite(rev, Author(author_id or 0, author_name))
+        for cell in orjson.loads(data)["cells"]:
+            last[(cell["row"], cell["col"])] = write
+    return last
+
+
+@dataclass
+class Found:
+    """What a batch of ``set`` operations needs to know: its users' roles, which of its op ids were
+    applied before, the values of the rows it names that exist, and the index in the column order
+    of each of its columns that exists."""
+
+    roles: dict[int, str] = field(default_factory=dict)
+    ops: set[str] = field(default_factory=set)
+    rows: dict[int, list] = field(default_factory=dict)
+    cols: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, answer) -> Found:
+        found = cls()
+        for tag, key, text in answer:
+            if tag == "role":
+                found.roles[key] = text
+            elif tag == "op":
+                found.ops.add(text)
+            elif tag == "row":
+                found.rows[key] = orjson.loads(text)
+            else:
+                found.cols[key] = int(text)
+        return found
+
+
+def placeholders(values) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def batch_cursor():
+    """A cursor for commit_sets. On PostgreSQL one that sends parameters apart from the statement
+    (server-side binding) instead of Django's, which quotes them into the SQL text: a 10,000-cell
+    paste's values are then neither escaped by psycopg nor parsed back out of the text by PostgreSQL,
+    and every list is one array parameter, sent in binary (``%b``: in text each element would be
+    escaped, JSON's many quotes one by one). Each statement's text is then the same for every batch,
+    so psycopg prepares it (``DATABASE_PREPARED_STATEMENTS`` in proj/settings.py)."""
+    if connection.vendor == "postgresql":
+        import psycopg  # only where PostgreSQL is used
+
+        connection.ensure_connection()
+        return connection.make_cursor(psycopg.Cursor(connection.connection))
+    return connection.cursor()
+
+
+# What a batch of ``set`` operations reads, by kind: its tag, the table, the column it is looked up by
+# (and that column's array type), the key the answer gives, and the text it gives (t is the row found).
+_BATCH_READS = (
+    ("role", "sheet_member", "user_id", "int[]", "t.user_id", "t.role"),
+    ("op", "sheet_change", "op", "text[]", "0", "t.op"),
+    ("row", "sheet_row", "rid", "bigint[]", "t.rid", 'CAST(t."values" AS TEXT)'),
+    (
+        "col",
+        "sheet_column",
+        "cid",
+        "bigint[]",
+        "t.cid",
+        "CAST((SELECT COUNT(*) FROM sheet_column o WHERE o.sheet_id = t.sheet_id AND o.position < t.position) AS TEXT)",
+    ),
+)
+
+
+def read_batch(cursor, sheet_id: int, *, users, ops, rows, cols) -> None:
+    """Asks for everything a batch of ``set`` operations needs to know, in one statement (each part
+    tagged); ``Found.of`` reads the answer.
+
+    On PostgreSQL each wanted key is looked up on its own (``LATERAL … LIMIT 1``), through the unique
+    index on (sheet, key), whatever the planner believes: on a young table, before its statistics
+    say how many changes one sheet has, it otherwise scans all of the sheet's change log for the
+    batch's op ids (hundreds of entries a commit in the benchmarks, and growing).
+    """
+    parts, params = [], []
+    for wanted, (tag, table, column, array_type, key, text) in zip((users, ops, rows, cols), _BATCH_READS, strict=True):
+        if not wanted:
+            continue
+        if connection.vendor == "postgresql":
+            parts.append(
+                f"SELECT '{tag}', f.k, f.v FROM unnest(%b::{array_type}) AS w(k) CROSS JOIN LATERAL "  # noqa: S608 (constants)
+                f"(SELECT {key} AS k, {text} AS v FROM {table} t WHERE t.sheet_id = %s AND t.{column} = w.k LIMIT 1) AS f"
+            )
+            params += [list(wanted), sheet_id]
+        else:
+            parts.append(f"SELECT '{tag}', {key}, {text} FROM {table} t WHERE t.sheet_id = %s AND t.{column} IN ({placeholders(wanted)})")  # noqa: S608
+            params += [sheet_id, *wanted]
+    cursor.execute(" UNION ALL ".join(parts), params)
+
+
+@contextlib.contextmanager
+def batch_transaction():
+    """commit_sets' transaction. Yields True when commit_sets is to send BEGIN and COMMIT itself, with
+    its other statements: on PostgreSQL outside any transaction, where Django's would cost a round
+    trip of its own for COMMIT. Whatever such a transaction has not committed when commit_sets ends
+    (nothing to write, no such sheet, an error) is rolled back here. Elsewhere ``transaction.atomic``.
+
+    psycopg's own errors (a pipeline reports its statements' errors when it ends, outside Django's
+    cursor) come out as Django's, as the other database calls' do: a lost connection is an
+    ``OperationalError`` (the consumers close the socket with 4503, and its client resends later), a
+    refused statement another ``DatabaseError`` (SheetQueues commits the batch's operations one by
+    one, and the one at fault is told ``invalid``).
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block or not connection.get_autocommit():
+        with transaction.atomic(), connection.wrap_database_errors:
+            yield False
+        return
+    import psycopg  # only where PostgreSQL is used
+
+    connection.ensure_connection()
+    pg = connection.connection
+    try:
+        with connection.wrap_database_errors:
+            yield True
+    finally:
+        if not pg.closed and pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            with contextlib.suppress(psycopg.Error):  # then the connection is lost, and so is the transaction
+                pg.execute("ROLLBACK")
+        if pg.closed:  # lost (PostgreSQL restarted, say): the next batch connects afresh
+            connection.close()
+
+
+def pipeline():
+    """PostgreSQL's pipeline mode: the statements inside go to the server together, one round trip
+    for all of them (the server still runs them one after the other). Elsewhere, nothing."""
+    if connection.vendor == "postgresql":
+        return connection.connection.pipeline()
+    return contextlib.nullcontext()
+
+
+def write_batch(cursor, sheet_id: int, *, rows: dict[int, list], changes: list[Change], now: datetime) -> None:
+    """The rows' new values, the change log's new entries and the sheet's revision."""
+    update_rows(cursor, sheet_id, rows)
+    at = connection.ops.adapt_datetimefield_value(now)
+    entries = [(c.rev, c.op, c.by.id, c.by.name, c.kind, orjson.dumps(c.data).decode()) for c in changes]
+    if connection.vendor == "postgresql":  # one array per column
+        cursor.execute(
+            "INSERT INTO sheet_change (sheet_id, rev, op, author_id, author_name, at, kind, data) "
+            "SELECT %s, e.rev, e.op, e.author_id, e.author_name, %s, e.kind, CAST(e.data AS jsonb) "
+            "FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[]) "
+            "AS e(rev, op, author_id, author_name, kind, data)",
+            [sheet_id, at, *map(list, zip(*entries, strict=True))],
+        )
+    else:
+        cursor.execute(
+            "INSERT INTO sheet_change (sheet_id, rev, op, author_id, author_name, at, kind, data) VALUES "  # noqa: S608 (placeholders)
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(entries)),
+            [v for rev, op, author_id, name, kind, data in entries for v in (sheet_id, rev, op, author_id, name, at, kind, data)],
+        )
+    cursor.execute("UPDATE sheet_sheet SET rev = %s, updated_at = %s WHERE id = %s", [changes[-1].rev, at, sheet_id])
+
+
+def update_rows(cursor, sheet_id: int, rows: dict[int, list]) -> None:
+    """Stores the rows' new values: on PostgreSQL in one statement, elsewhere one per ROWS_PER_UPDATE rows."""
+    pairs = [(rid, orjson.dumps(values).decode()) for rid, values in rows.items()]
+    if connection.vendor == "postgresql":
+        if pairs:
+            cursor.execute(
+                'UPDATE sheet_row SET "values" = CAST(v.vals AS jsonb) FROM unnest(%b::bigint[], %b::text[]) AS v(rid, vals) '
+                # The rid test again, so the rows are found through (sheet, rid) rather than by reading
+                # all of the sheet's rows, which the planner may think cheaper on a young table.
+                "WHERE sheet_row.sheet_id = %s AND sheet_row.rid = ANY(%b::bigint[]) AND sheet_row.rid = v.rid",
+                [*map(list, zip(*pairs, strict=True)), sheet_id, list(rows)],
+            )
+        return
+    for start in range(0, len(pairs), ROWS_PER_UPDATE):
+        chunk = pairs[start : start + ROWS_PER_UPDATE]
+        cursor.execute(
+            f'UPDATE sheet_row SET "values" = v.column2 FROM (VALUES {", ".join(["(%s, %s)"] * len(chunk))}) AS v '  # noqa: S608 (placeholders)
+            "WHERE sheet_row.sheet_id = %s AND sheet_row.rid = v.column1",
+            [*(x for pair in chunk for x in pair), sheet_id],
+        )
+
+
+class SetsTransaction:
+    """commit_sets' transaction and its two cursors, one that writes and one that reads. On PostgreSQL
+    the transaction's BEGIN, the lock and the batch's read go to the server in one round trip, and
+    the writes and COMMIT in another."""
+
+    def __enter__(self) -> SetsTransaction:
+        self.stack = contextlib.ExitStack()
+        self.explicit = self.stack.enter_context(batch_transaction())
+        self.cursor = self.stack.enter_context(batch_cursor())
+        self.reader = self.stack.enter_context(batch_cursor())
+        return self
+
+    def __exit__(self, *exc_info) -> bool | None:
+        return self.stack.__exit__(*exc_info)
+
+    def lock_and_read(self, sheet_id: int, *, users, ops, rows, cols) -> tuple[tuple[int, int, int] | None, Found]:
+        """Locks the sheet, then reads everything the batch needs: the sheet's (rev, rows_issued,
+        cols_issued), None when there is no such sheet, and what ``Found`` holds."""
+        # Row locks where the database has them; SQLite's IMMEDIATE transaction holds the database.
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        with pipeline():  # the reads run after the lock is granted, so they see what its last holder committed
+            if self.explicit:
+                self.cursor.execute("BEGIN")
+            if connection.vendor == "postgresql":
+                # The statements below are prepared (proj/settings.py). PostgreSQL may run a prepared
+                # statement with one generic plan, made once for any parameters, and keeps to it once
+                # the plans made for the actual parameters cost more on average. One made while the
+                # tables were young (a new database, a new sheet) can read a sheet's whole change log
+                # for each op id: one run of 1,000 edits a second fell into it (7,800 rows read per
+                # edit, acknowledgements 37 s late). Here every run gets a plan for its parameters;
+                # the statement is still not parsed again.
+                self.cursor.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            self.cursor.execute(f"SELECT rev, rows_issued, cols_issued FROM sheet_sheet WHERE id = %s{lock}", [sheet_id])  # noqa: S608 (constants)
+            read_batch(self.reader, sheet_id, users=users, ops=ops, rows=rows, cols=cols)
+            locked = self.cursor.fetchone()
+            found = Found.of(self.reader.fetchall())
+        return locked, found
+
+    def last_writes(self, sheet_id: int, *, since: int, latest: int) -> dict[tuple[int, int], LastWrite]:
+        return last_writes(self.reader, sheet_id, since=since, latest=latest)
+
+    def write_and_commit(self, sheet_id: int, *, rows: dict[int, list], changes: list[Change], now: datetime) -> None:
+        with pipeline():
+            write_batch(self.cursor, sheet_id, rows=rows, changes=changes, now=now)
+            if self.explicit:
+                self.cursor.execute("COMMIT")
