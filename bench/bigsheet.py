@@ -2,7 +2,7 @@
 
     python -m bench.bigsheet [--sizes 10000,100000] [--runs 5] [--page-runs 3] [--pastes 3]
 
-It starts the local production stack (tests/localstack.py: PostgreSQL, a private Redis, gunicorn and
+It starts the local production stack (stack/local.py: PostgreSQL, a private Redis, gunicorn and
 two daphne processes under supervisord, nginx over TLS) and, for each size, creates a sheet of that
 many rows and 10 columns through the API (POST /api/sheets/ with rows and cols) and fills every cell
 through the API too: `set` operations of 1,000 rows x 10 columns (10,000 cells, the limit) posted to
@@ -588,8 +588,8 @@ def new_context(browser, stack, session):
 def run(args) -> dict:
     from playwright.sync_api import sync_playwright
 
+    from stack.local import LocalStack
     from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS
-    from tests.localstack import LocalStack
 
     result: dict = {
         "benchmark": "bigsheet",

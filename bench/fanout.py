@@ -1,6 +1,6 @@
 """Fan-out: N sockets on one sheet, W of them writing ``set`` operations at R per second for T seconds.
 
-The same load runs against the local production stack (tests/localstack.py: nginx over TLS, two daphne
+The same load runs against the local production stack (stack/local.py: nginx over TLS, two daphne
 processes, Redis, PostgreSQL) and against the floor (bench/floor.py: a bare ``websockets`` server that
 rebroadcasts every message), in the same run, and the report compares them::
 
@@ -52,7 +52,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # for tests.localstack and sheet.domain when run as a script
+    sys.path.insert(0, str(ROOT))  # for stack.local and sheet.domain when run as a script
 
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
@@ -550,7 +550,7 @@ class Tabula:
         self.stack = None
 
     def start(self) -> None:
-        from tests.localstack import LocalStack
+        from stack.local import LocalStack
 
         self.stack = LocalStack()
         print(f"starting the local stack in {self.stack.dir} ...", flush=True)
@@ -1160,7 +1160,7 @@ def main(argv=None) -> int:
     try:
         tls = None
         if args.floor_tls:
-            from tests.localstack import make_certificate
+            from stack.local import make_certificate
 
             cert, key = make_certificate(scratch)
             tls = (str(cert), str(key))

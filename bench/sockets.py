@@ -2,7 +2,7 @@
 
     python -m bench.sockets [--sockets 5000] [--batch 250] [--clients 2] [--sheets 1]
 
-It starts the local production stack (tests/localstack.py: PostgreSQL, a private Redis, gunicorn and
+It starts the local production stack (stack/local.py: PostgreSQL, a private Redis, gunicorn and
 two daphne processes under supervisord, nginx over TLS), logs one user in, creates the sheet(s), and
 then opens sockets in batches straight to ONE daphne process (its loopback port, as nginx would, with
 the session cookie and an allowed Origin) from ``--clients`` client processes running asyncio. A
@@ -347,7 +347,7 @@ def broadcast(clients: Clients, session, sheet_ids: list[int], cells: list[tuple
 
 
 def run(args) -> dict:
-    from tests.localstack import LocalStack
+    from stack.local import LocalStack
 
     limits = raise_fd_limit()  # daphne inherits it through supervisord
     needed = args.sockets // max(1, args.clients) + 200

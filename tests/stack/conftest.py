@@ -1,10 +1,10 @@
-"""One production-shaped stack (tests/localstack.py) shared by the tests of this folder."""
+"""One production-shaped stack (stack/local.py) shared by the tests of this folder."""
 
 import shutil
 
 import pytest
 
-from tests.localstack import LocalStack
+from stack.local import LocalStack
 
 REQUIRED = {"nginx": "nginx", "supervisord": "supervisor", "redis-server": "redis-server"}
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import websockets
 from websockets.asyncio.client import connect
 
-from tests.localstack import LocalStack
-from tests.support import HttpSession
+from stack.clients import HttpSession
+from stack.local import LocalStack
 
 
 def grid_of(snapshot: dict) -> dict[tuple, object]:

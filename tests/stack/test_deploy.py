@@ -16,8 +16,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from tests.localstack import SHIPPED_LIMITS, VENV, LocalStack
-from tests.support import PYTHON, ROOT, HttpSession, free_port, wait_for_port
+from stack.clients import HttpSession
+from stack.local import SHIPPED_LIMITS, VENV, LocalStack
+from stack.processes import PYTHON, ROOT, free_port, wait_for_port
 
 PRODUCTION_ENV = {
     "TABULA_ENV": "production",

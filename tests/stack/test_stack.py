@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.localstack import LocalStack
+from stack.local import LocalStack
 
 pytestmark = pytest.mark.processes
 

@@ -36,15 +36,14 @@ import sys
 import tempfile
 import time
 import urllib.request
-from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from psycopg import sql
+from stack import processes
+from stack.clients import HttpSession
+from stack.postgres import StackDatabase
 
-from tests import support, support_pg
-
-ROOT = support.ROOT
+ROOT = processes.ROOT
 DEPLOY = ROOT / "deploy"
 VENV = Path(sys.executable).parent.parent
 DAPHNE_PROCESSES = 2  # numprocs in deploy/supervisor/tabula.conf
@@ -88,7 +87,7 @@ def render(text: str, replacements: dict[str, str]) -> str:
     """Replaces each production value by the local one; every value must occur in the text."""
     for production, local in replacements.items():
         if production not in text:
-            raise ValueError(f"{production!r} is not in the configuration any more: update tests/localstack.py")
+            raise ValueError(f"{production!r} is not in the configuration any more: update stack/local.py")
         text = text.replace(production, local)
     return text
 
@@ -96,7 +95,7 @@ def render(text: str, replacements: dict[str, str]) -> str:
 def free_port_pair() -> int:
     """A free port P with P + 1 free too (the daphne processes listen on consecutive ports)."""
     for _ in range(100):
-        port = support.free_port()
+        port = processes.free_port()
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port + 1)) != 0:
                 try:
@@ -138,48 +137,6 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-# ------------------------------------------------------------------ PostgreSQL
-
-
-class StackDatabase:
-    """A throwaway database on the machine's PostgreSQL, or on a private cluster (tests/support_pg.py)."""
-
-    def __init__(self):
-        self.server = support_pg.postgres_server()
-        self.name = self.server.create_database("tabula_stack")
-        self.url = self.server.url(self.name)
-
-    def outage(self, seconds: float) -> None:
-        """PostgreSQL refuses new connections for ``seconds`` and drops the open ones.
-
-        A private cluster is shut down (fast mode) and started again; on the machine's server, which
-        others share, only this database refuses connections (ALLOW_CONNECTIONS false).
-        """
-        if self.server.private:
-            data = self.server.base_dir / "data"
-            options = f"-p {self.server.port} -k {self.server.base_dir} -c listen_addresses={self.server.host} -c fsync=off"
-            pg_ctl = str(self.server.bin_dir / "pg_ctl")
-            support_pg._as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"])
-            try:
-                time.sleep(seconds)
-            finally:
-                support_pg._as_postgres([pg_ctl, "-D", str(data), "-o", options, "-l", str(self.server.base_dir / "postgres.log"), "-w", "start"])
-            return
-        database = sql.Identifier(self.name)
-        with self.server.connect() as conn:
-            conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(database))
-            try:
-                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [self.name])
-                time.sleep(seconds)
-            finally:
-                conn.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(database))
-
-    def stop(self) -> None:
-        with suppress(Exception):
-            self.server.drop_database(self.name)
-        self.server.stop()  # only a private cluster is stopped
-
-
 # ------------------------------------------------------------------ the stack
 
 
@@ -211,16 +168,16 @@ class LocalStack:
         self.dir = Path(directory or tempfile.mkdtemp(prefix="tabula-stack-"))
         self.gunicorn_workers = gunicorn_workers
         self.logs = self.dir / "log"
-        self.port = support.free_port()
-        self.http_port = support.free_port()
-        self.gunicorn_port = support.free_port()
+        self.port = processes.free_port()
+        self.http_port = processes.free_port()
+        self.gunicorn_port = processes.free_port()
         self.daphne_base_port = free_port_pair()
         self.url = f"https://127.0.0.1:{self.port}"
         self.ws_url = f"wss://127.0.0.1:{self.port}"
         self.postgres = None
-        self.redis: support.ServerProcess | None = None
-        self.supervisord: support.ServerProcess | None = None
-        self.nginx: support.ServerProcess | None = None
+        self.redis: processes.ServerProcess | None = None
+        self.supervisord: processes.ServerProcess | None = None
+        self.nginx: processes.ServerProcess | None = None
         self.users: dict[str, str] = {}
 
     # ---------------------------------------------------------- start and stop
@@ -241,7 +198,7 @@ class LocalStack:
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self.cert, self.key = make_certificate(self.dir)
         self.postgres = StackDatabase()
-        self.redis = support.start_redis(self.dir / "redis")
+        self.redis = processes.start_redis(self.dir / "redis")
         self.database_url = self.postgres.url
         self.redis_url = f"redis://127.0.0.1:{self.redis.port}/0"
         self.settings = self.app_settings()
@@ -251,7 +208,7 @@ class LocalStack:
         subprocess.run([str(DEPLOY / "bin" / "migrate")], cwd=ROOT, env=self.env, check=True, capture_output=True, timeout=300)
         self.start_supervisord()
         self.write_nginx_config()
-        self.nginx = support.ServerProcess(self.nginx_command(), self.env, self.logs / "nginx.out", self.port).start()
+        self.nginx = processes.ServerProcess(self.nginx_command(), self.env, self.logs / "nginx.out", self.port).start()
         self.wait_until_serving()
         return self
 
@@ -310,11 +267,11 @@ files = {self.dir}/supervisor-tabula.conf
 """
         )
         supervisord = shutil.which("supervisord") or "/usr/bin/supervisord"
-        self.supervisord = support.ServerProcess(
+        self.supervisord = processes.ServerProcess(
             [supervisord, "-n", "-c", str(self.supervisor_conf)], self.env, self.logs / "supervisord.out"
         ).start()
         for port in (self.gunicorn_port, *self.daphne_ports):
-            support.wait_for_port(port, timeout=60, proc=self.supervisord.proc)
+            processes.wait_for_port(port, timeout=60, proc=self.supervisord.proc)
         self.wait_running()
 
     def wait_running(self, timeout: float = 60) -> None:
@@ -428,13 +385,13 @@ http {{
 
     def create_user(self, username: str, password: str) -> None:
         if self.users.get(username) != password:
-            support.create_user(self.app_env(), username, password)
+            processes.create_user(self.app_env(), username, password)
             self.users[username] = password
 
-    def session(self, username: str, password: str) -> support.HttpSession:
+    def session(self, username: str, password: str) -> HttpSession:
         """A logged-in HTTP session through nginx (the user is created when missing)."""
         self.create_user(username, password)
-        return support.HttpSession(self.url, ssl_context=self.ssl_context()).login(username, password)
+        return HttpSession(self.url, ssl_context=self.ssl_context()).login(username, password)
 
     def log(self, name: str) -> str:
         path = self.logs / name
@@ -462,7 +419,7 @@ http {{
         """Stops Redis (its groups and queues are lost: nothing is saved) and starts it again on the same port."""
         self.redis.stop()
         time.sleep(down_seconds)
-        self.redis = support.ServerProcess(self.redis.args, self.redis.env, self.redis.log_path, self.redis.port).start()
+        self.redis = processes.ServerProcess(self.redis.args, self.redis.env, self.redis.log_path, self.redis.port).start()
 
     def postgres_outage(self, seconds: float) -> None:
         self.postgres.outage(seconds)
@@ -482,7 +439,7 @@ def main(argv=None) -> int:
     try:
         print(f"starting the stack in {stack.dir} ...", flush=True)
         stack.start()
-        support.manage(stack.app_env(), "seed_demo", "--username", args.user, "--password", args.password)
+        processes.manage(stack.app_env(), "seed_demo", "--username", args.user, "--password", args.password)
         print(f"Tabula is at {stack.url}/ (user {args.user}, password {args.password})")
         print(f"The certificate is self-signed: {stack.cert}")
         print(f"PostgreSQL: {stack.database_url}\nRedis: {stack.redis_url}\nLogs: {stack.logs}")
