@@ -2,12 +2,12 @@
 
 import pytest
 
-from tests import support_pg
+from stack import postgres as stack_postgres
 
 
 @pytest.fixture(scope="session")
 def postgres():
     """A PostgreSQL server (the machine's, or a private cluster started for this run and stopped after it)."""
-    server = support_pg.postgres_server()
+    server = stack_postgres.postgres_server()
     yield server
     server.stop()
