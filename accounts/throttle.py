@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import BaseCache, cache
 
+from sheet import rates
+
 # How long a username or address is remembered as locked before (for the doubling) after its last lockout.
 STRIKES_KEPT_SECONDS = 24 * 3600
 
@@ -114,14 +116,8 @@ class LoginThrottle:
         return subjects
 
     def _count_failure(self, kind: str, subject: str) -> int:
-        key = self._key(kind, subject, "failures")
-        # The window starts at the first failure: incr keeps the key's expiry.
-        self.cache.add(key, 0, timeout=self.policy.window_seconds)
-        try:
-            return self.cache.incr(key)
-        except ValueError:  # expired between add and incr
-            self.cache.set(key, 1, timeout=self.policy.window_seconds)
-            return 1
+        # The window starts at the first failure.
+        return rates.count(self._key(kind, subject, "failures"), seconds=self.policy.window_seconds, store=self.cache)
 
     def _lock(self, kind: str, subject: str) -> int:
         strikes_key = self._key(kind, subject, "strikes")

@@ -74,7 +74,7 @@ def decode(text: str | bytes, limits: Limits) -> dict:
         raise Invalid(f"not valid JSON: {exc}") from None
     if not isinstance(content, dict):
         raise Invalid("a message is a JSON object")
-    if (NUL_ESCAPE.encode() if isinstance(text, bytes) else NUL_ESCAPE) in text and _holds_nul(content):
+    if (NUL_ESCAPE.encode() if isinstance(text, bytes) else NUL_ESCAPE) in text and any("\x00" in s for s in strings_in(content)):
         raise Invalid("text cannot hold the character U+0000")
     return content
 
@@ -87,8 +87,9 @@ BIG_INTEGER_BYTES = re.compile(rb"\d{19}")
 
 def _decode_big_integers(text: str | bytes):
     content = json.loads(text, parse_constant=_refuse_constant)
-    if _holds_bad_text(content):
-        raise Invalid("text must be valid Unicode (a lone surrogate is not)")
+    problem = next(filter(None, map(bad_text, strings_in(content))), None)
+    if problem:
+        raise Invalid(problem)
     return content
 
 
@@ -96,24 +97,17 @@ def _refuse_constant(name):
     raise ValueError(f"{name} is not a JSON value Tabula accepts")
 
 
-def _holds_bad_text(value) -> bool:
+def strings_in(value) -> Iterator[str]:
+    """Every string of a decoded JSON value, keys included, however deep."""
     if isinstance(value, str):
-        return bad_text(value) is not None
-    if isinstance(value, dict):
-        return any(_holds_bad_text(k) or _holds_bad_text(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_bad_text(v) for v in value)
-    return False
-
-
-def _holds_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
-    return False
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
 
 
 def bad_text(value: str) -> str | None:

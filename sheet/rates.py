@@ -3,23 +3,27 @@ production)."""
 
 from __future__ import annotations
 
-from django.core.cache import cache
+from django.core.cache import BaseCache, cache
 
 from sheet.domain.errors import RateLimited
 from sheet.limits import current as current_limits
 
 
+def count(key: str, *, seconds: int, store: BaseCache = cache) -> int:
+    """Counts one more event under ``key`` in a window of ``seconds`` that starts with its first event
+    (incr keeps the key's expiry); returns the count so far, this one included."""
+    store.add(key, 0, timeout=seconds)
+    try:
+        return store.incr(key)
+    except ValueError:  # expired between add and incr
+        store.set(key, 1, timeout=seconds)
+        return 1
+
+
 def spend(key: str, *, limit: int, seconds: int, refusal: str) -> None:
     """Counts one request against ``key``'s budget of ``limit`` per ``seconds`` (a window that starts
     with its first request); past it raises RateLimited with ``refusal``."""
-    key = f"tabula:rate:{key}"
-    cache.add(key, 0, timeout=seconds)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=seconds)
-        used = 1
-    if used > limit:
+    if count(f"tabula:rate:{key}", seconds=seconds) > limit:
         raise RateLimited(refusal)
 
 
