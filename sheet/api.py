@@ -81,7 +81,7 @@ def api(*methods):
     return decorate
 
 
-def snapshot_response(request, *, sheet_id: int, role: str, status: int = 200) -> HttpResponse:
+def snapshot_response(request, *, sheet_id: int, role: str) -> HttpResponse:
     """The snapshot, read and sent a piece at a time (under gunicorn; an ASGI server gets it whole,
     as Django would gather a streamed answer there anyway). Its first piece is read here, so a sheet
     that cannot be read fails before the answer starts. The read's transaction lasts until the answer
@@ -94,13 +94,13 @@ def snapshot_response(request, *, sheet_id: int, role: str, status: int = 200) -
     body = pieces()
     first = next(body)
     if isinstance(request, ASGIRequest):
-        return HttpResponse(b"".join([first, *body]), status=status, content_type="application/json")
+        return HttpResponse(b"".join([first, *body]), content_type="application/json")
 
     def answer():  # a generator, so that closing the answer closes the read (itertools.chain would not)
         yield first
         yield from body
 
-    return StreamingHttpResponse(answer(), status=status, content_type="application/json")
+    return StreamingHttpResponse(answer(), content_type="application/json")
 
 
 def role_or_404(request, sheet_id: int) -> str:

@@ -158,9 +158,6 @@ class Hub:
             unused.append(user_group_name(consumer.user_id))
         return unused
 
-    def socket_count(self, user_id: int) -> int:
-        return len(self.users.get(user_id, ()))
-
     def hand_out(self, message: dict) -> None:
         """Puts a message in the inbox of each local socket it is for (one socket, with ``to``)."""
         if message.get("type") in PRESENCE_EVENTS:
