@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests import support
-from tests.browser.helpers import launch_chromium, log_in_to_sheet, new_context
+from tests.browser.helpers import launch_chromium, log_in_to_sheet, new_context, policy_refusals
 
 PASSWORD = "correct-horse-battery-staple"
 USERS = ("olivia", "edgar", "vera")  # owner, editor, viewer
@@ -69,7 +69,7 @@ def pages(browser, site):
 
     def open_page(username: str, sheet_id: int):
         context = new_context(browser)
-        context.on("console", lambda message: refused.append((message.text, message.location)) if "Content Security Policy" in message.text else None)
+        refused.append(policy_refusals(context))
         contexts.append(context)
         page = context.new_page()
         log_in_to_sheet(page, site.base_url, username, PASSWORD, sheet_id)
@@ -78,4 +78,4 @@ def pages(browser, site):
     yield open_page
     for context in contexts:
         context.close()
-    assert not refused, refused
+    assert not any(refused), refused

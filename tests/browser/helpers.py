@@ -34,6 +34,14 @@ PASTE_SCRIPT = """(text) => {
 }"""
 
 
+def policy_refusals(context) -> list:
+    """Every refusal of the pages' Content-Security-Policy that Chromium logs in this context, with
+    where it happened; a test's pages should leave it empty."""
+    refused = []
+    context.on("console", lambda message: refused.append((message.text, message.location)) if "Content Security Policy" in message.text else None)
+    return refused
+
+
 @contextmanager
 def launch_chromium() -> Iterator:
     """Debian's Chromium under Playwright's sync API. Use it from a module-scoped fixture: the sync API

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from sheet.domain.rules import PALETTE
 from tests import support
 from tests.browser.conftest import PASSWORD
-from tests.browser.helpers import new_context, wait_for_sheet
+from tests.browser.helpers import new_context, policy_refusals, wait_for_sheet
 
 pytestmark = pytest.mark.browser
 
@@ -80,11 +80,13 @@ def crowded(site):
 
 @pytest.fixture
 def visit(browser, site):
-    """A logged-in page at a viewport size, in a browser context of its own."""
-    contexts = []
+    """A logged-in page at a viewport size, in a browser context of its own. Whatever the test does,
+    no page breaks its Content-Security-Policy."""
+    contexts, refused = [], []
 
     def open_page(username: str, viewport: dict = DESKTOP):
         context = new_context(browser)
+        refused.append(policy_refusals(context))
         contexts.append(context)
         page = context.new_page()
         page.set_viewport_size(viewport)
@@ -94,6 +96,7 @@ def visit(browser, site):
     yield open_page
     for context in contexts:
         context.close()
+    assert not any(refused), refused
 
 
 def log_in(page, base_url: str, username: str, password: str = PASSWORD) -> None:
@@ -143,6 +146,31 @@ class PresenceColourTest:
         for i in range(3):
             text, background = pills.nth(i).evaluate("li => [getComputedStyle(li).color, getComputedStyle(li).backgroundColor]")
             assert contrast_ratio(css_rgb(text), css_rgb(background)) >= 4.5, (pills.nth(i).text_content(), text, background)
+
+
+class DeleteAsksFirstTest:
+    def test_delete_on_the_list_asks_and_a_no_keeps_the_sheet(self, site, visit):
+        status, snapshot = site.api("olivia").request("POST", "/api/sheets/", {"name": "Keep or drop", "rows": 1, "cols": 1})
+        assert status == 201, snapshot
+        page = visit("olivia")
+        row = page.locator("tr", has_text="Keep or drop")
+        asked = []
+
+        def answer(dialog, accept):
+            asked.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        page.once("dialog", lambda dialog: answer(dialog, False))
+        row.get_by_role("button", name="Delete").click()
+        page.wait_for_timeout(500)
+        assert asked == ["Delete this sheet and its history?"]
+        assert site.api("olivia").request("GET", f"/api/sheets/{snapshot['id']}/")[0] == 200
+
+        page.once("dialog", lambda dialog: answer(dialog, True))
+        row.get_by_role("button", name="Delete").click()
+        page.wait_for_load_state()
+        expect(page.locator("tr", has_text="Keep or drop")).to_have_count(0)
+        assert site.api("olivia").request("GET", f"/api/sheets/{snapshot['id']}/")[0] == 404
 
 
 class NotFoundPageTest:
