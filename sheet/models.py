@@ -48,20 +48,26 @@ class Member(models.Model):
 
 
 class Row(models.Model):
-    """A row and all its cells: ``values`` is a JSON array of its cells in column order, ``null``
-    for an empty one. It may stop short of the sheet's last column: the cells past its end are
-    empty (a new row is ``[]``, and a column added at the right end changes no row).
+    """A row and all its cells: ``values`` is a JSON array of its cells, each at its column's
+    ``slot``, ``null`` for an empty one. It may stop short of the sheet's highest slot: the cells past
+    its end are empty (a new row is ``[]``).
 
-    One record per row keeps a 1,000,000-cell sheet at 100,000 records that load in one query, and
-    keeping the cells in column order lets a snapshot join each row's stored text instead of
-    reordering every cell. The price: inserting or deleting a column rewrites the rows that hold
-    cells right of it.
+    One record per row keeps a 1,000,000-cell sheet at 100,000 records that load in one query. Cells
+    sit at their column's slot, not at its place in the column order, so inserting or deleting a
+    column rewrites no row; as long as the columns' slots run 0, 1, 2, ... left to right (a sheet
+    whose columns were only ever added at the right) a snapshot joins each row's stored text as it is.
+
+    ``position`` orders the rows, with room between neighbours (see ``services.positions``), so an
+    insert writes only the new rows. A deleted row stays, with its cells and its position, as a
+    tombstone (``deleted_rev``, the revision that deleted it), so undoing the delete brings it back
+    where it was; ``prune_changes`` removes tombstones older than the history it keeps.
     """
 
     sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="rows", db_index=False)  # see the module
     rid = models.BigIntegerField()
     position = models.BigIntegerField()
     values = models.JSONField(default=list)
+    deleted_rev = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["sheet", "rid"], name="row_id_unique_in_sheet")]
@@ -72,12 +78,21 @@ class Row(models.Model):
 
 
 class Column(models.Model):
+    """A column: ``slot`` is where its cells sit in every row's ``values``, for as long as the column
+    exists (a new column takes the lowest slot no other column holds, live or deleted). Deleted
+    columns stay as tombstones, their cells in the rows, as deleted rows do."""
+
     sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="columns", db_index=False)  # see the module
     cid = models.BigIntegerField()
     position = models.BigIntegerField()
+    slot = models.IntegerField()
+    deleted_rev = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["sheet", "cid"], name="column_id_unique_in_sheet")]
+        constraints = [
+            models.UniqueConstraint(fields=["sheet", "cid"], name="column_id_unique_in_sheet"),
+            models.UniqueConstraint(fields=["sheet", "slot"], name="column_slot_unique_in_sheet"),
+        ]
         indexes = [models.Index(fields=["sheet", "position"], name="column_order")]
 
     def __str__(self):
@@ -85,7 +100,8 @@ class Column(models.Model):
 
 
 class Change(models.Model):
-    """The change log: one entry per committed change, exactly what it applied."""
+    """The change log: one entry per committed change, exactly what it applied (``data``, as sent),
+    and what it replaced (``replaced``, never sent: what undo and the history need to go back)."""
 
     sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="changes", db_index=False)  # see the module
     rev = models.BigIntegerField()
@@ -95,6 +111,7 @@ class Change(models.Model):
     at = models.DateTimeField()
     kind = models.CharField(max_length=20)
     data = models.JSONField(default=dict)
+    replaced = models.JSONField(default=dict)
 
     class Meta:
         constraints = [

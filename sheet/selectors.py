@@ -11,6 +11,7 @@ import orjson
 from channels.db import database_sync_to_async
 from django.db import connection, transaction
 from django.db.models import Func, IntegerField, TextField
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
 from sheet.domain.rules import column_title
@@ -60,9 +61,10 @@ def sheets_for(*, user) -> list[SheetSummary]:
 MAX_LISTED_SHEETS = 5_000
 
 
-def column_ids(*, sheet_id: int) -> list[int]:
-    """The sheet's column ids, left to right."""
-    return list(ColumnRow.objects.filter(sheet_id=sheet_id).order_by("position").values_list("cid", flat=True))
+def live_columns(*, sheet_id: int) -> list[tuple[int, int]]:
+    """The (id, slot) of each of the sheet's columns, left to right (see Column)."""
+    columns = ColumnRow.objects.filter(sheet_id=sheet_id, deleted_rev__isnull=True).order_by("position")
+    return list(columns.values_list("cid", "slot"))
 
 
 class JsonLength(Func):
@@ -81,25 +83,56 @@ def snapshot_rows(*, sheet_id: int, role: str) -> Iterator[tuple[Snapshot, Itera
     iterator of each row's (id, values as a JSON array's text, as long as there are columns) in
     order, read from the database a chunk at a time while the context lasts, so that a big sheet is
     never all in memory. ``protocol.snapshot_pieces`` joins them into the snapshot's text without
-    parsing a cell."""
+    parsing a cell.
+
+    When the columns' slots run 0, 1, 2, ... left to right (see Row), each row's stored text is the
+    answer, padded or cut to the sheet's width; otherwise the cells are put in column order, by
+    PostgreSQL in the query, elsewhere here.
+    """
     with consistent_read():
-        head = snapshot_head(sheet_id=sheet_id, role=role)
-        width = len(head.columns)
-        rows = Row.objects.filter(sheet_id=sheet_id).order_by("position").annotate(text=Cast("values", TextField()), length=JsonLength("values"))
-        stored = rows.values_list("rid", "text", "length").iterator(chunk_size=5000)
-        yield head, ((rid, text if length == width else _padded(text, length, width)) for rid, text, length in stored)
+        columns = live_columns(sheet_id=sheet_id)
+        head = snapshot_head(sheet_id=sheet_id, role=role, columns=columns)
+        slots = [slot for _, slot in columns]
+        width = len(slots)
+        rows = Row.objects.filter(sheet_id=sheet_id, deleted_rev__isnull=True).order_by("position")
+        if slots == list(range(width)):
+            stored = rows.annotate(text=Cast("values", TextField()), length=JsonLength("values"))
+            stored = stored.values_list("rid", "text", "length").iterator(chunk_size=ROWS_PER_READ)
+            texts = ((rid, _fitted(text, length, width)) for rid, text, length in stored)
+        elif connection.vendor == "postgresql":
+            stored = rows.annotate(text=RawSQL(_in_column_order(slots), ()))  # noqa: S611 (ints)
+            texts = stored.values_list("rid", "text").iterator(chunk_size=ROWS_PER_READ)
+        else:
+            stored = rows.values_list("rid", "values").iterator(chunk_size=ROWS_PER_READ)
+            texts = ((rid, orjson.dumps([values[s] if s < len(values) else None for s in slots]).decode()) for rid, values in stored)
+        yield head, texts
 
 
-def snapshot_head(*, sheet_id: int, role: str) -> Snapshot:
+ROWS_PER_READ = 5000
+
+
+def _in_column_order(slots: list[int]) -> str:
+    """PostgreSQL's text of a row's cells at these slots (ints), in this order: arrays of at most 100
+    items (a function's most arguments), joined."""
+    parts = (", ".join(f'"sheet_row"."values" -> {int(s)}' for s in slots[i : i + 100]) for i in range(0, len(slots), 100))
+    return "CAST(" + " || ".join(f"jsonb_build_array({p})" for p in parts) + " AS TEXT)"
+
+
+def snapshot_head(*, sheet_id: int, role: str, columns: list[tuple[int, int]] | None = None) -> Snapshot:
     """The sheet's name, revision and columns; ``rows`` None (not read)."""
     sheet = Sheet.objects.get(pk=sheet_id)
-    columns = tuple(Column(cid, column_title(i)) for i, cid in enumerate(column_ids(sheet_id=sheet_id)))
-    return Snapshot(sheet.id, sheet.name, sheet.rev, role, columns, rows=None)
+    columns = live_columns(sheet_id=sheet_id) if columns is None else columns
+    return Snapshot(sheet.id, sheet.name, sheet.rev, role, tuple(Column(cid, column_title(i)) for i, (cid, _) in enumerate(columns)), rows=None)
 
 
-def _padded(text: str, length: int, cols: int) -> str:
-    """A stored row's JSON array, ``length`` items long, with the empty cells past its end added."""
-    nulls = ",".join(["null"] * (cols - length))
+def _fitted(text: str, length: int, width: int) -> str:
+    """A stored row's JSON array, ``length`` items long, as ``width`` items: the empty cells past its
+    end added, or the cells of deleted columns past the last live one cut."""
+    if length == width:
+        return text
+    if length > width:
+        return orjson.dumps(orjson.loads(text)[:width]).decode()
+    nulls = ",".join(["null"] * (width - length))
     return text.rstrip()[:-1] + ("," if length else "") + nulls + "]"
 
 
@@ -124,7 +157,7 @@ def change_value(row: ChangeRow) -> Change:
     data = row.data
     if row.kind == "set" and "overwritten" not in data:  # logged before sets reported what they replaced
         data = {**data, "overwritten": []}
-    return Change(row.rev, row.op, Author(row.author_id or 0, row.author_name), row.at, row.kind, data)
+    return Change(row.rev, row.op, Author(row.author_id or 0, row.author_name), row.at, row.kind, data, row.replaced)
 
 
 @dataclass(frozen=True)

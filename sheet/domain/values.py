@@ -116,7 +116,9 @@ class Change:
     """One committed change: what an operation actually applied, at revision ``rev``.
 
     ``data`` holds the kind's own fields exactly as the wire carries them (``cells``, ``before``,
-    ``rows``, ``cols`` or ``name``).
+    ``rows``, ``cols`` or ``name``); ``replaced`` what the change replaced, which the wire does not
+    carry: a ``set``'s ``values``, what each of its cells held before (in the order of ``cells``), and
+    a rename's old ``name``. Deleted rows and columns keep their cells themselves (see models.Row).
     """
 
     rev: int
@@ -125,6 +127,7 @@ class Change:
     at: datetime
     kind: str
     data: dict = field(default_factory=dict)
+    replaced: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from sheet.domain.errors import Forbidden, Invalid, NotFound, TooLarge
 from sheet.domain.values import Snapshot
 from sheet.limits import current as current_limits
 from sheet.models import Column, Member, Row, Sheet
-from sheet.services import access
+from sheet.services import access, positions
 from sheet.services.outcomes import Conflict
 
 logger = logging.getLogger(__name__)
@@ -43,8 +43,9 @@ def create_sheet(*, user, name: str, rows: int = 100, cols: int = 26) -> Snapsho
     with transaction.atomic():
         sheet = Sheet.objects.create(name=name, rows_issued=rows, cols_issued=cols, row_count=rows, col_count=cols)
         Member.objects.create(sheet=sheet, user=user, role=Member.Role.OWNER)
-        Column.objects.bulk_create([Column(sheet=sheet, cid=i + 1, position=i) for i in range(cols)], batch_size=1000)
-        Row.objects.bulk_create([Row(sheet=sheet, rid=i + 1, position=i) for i in range(rows)], batch_size=1000)
+        places = positions.created(max(rows, cols))
+        Column.objects.bulk_create([Column(sheet=sheet, cid=i + 1, position=places[i], slot=i) for i in range(cols)], batch_size=1000)
+        Row.objects.bulk_create([Row(sheet=sheet, rid=i + 1, position=places[i]) for i in range(rows)], batch_size=1000)
     if rows * cols > SNAPSHOT_ON_CREATE_CELLS:
         return selectors.snapshot_head(sheet_id=sheet.id, role=Member.Role.OWNER)
     return selectors.snapshot(sheet_id=sheet.id, role=Member.Role.OWNER)

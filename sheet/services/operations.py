@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import F, Max
 from django.utils import timezone
 
 from sheet import broadcast, protocol, selectors
@@ -17,26 +16,29 @@ from sheet.domain.values import WRITER_ROLES, Author, Change, DeleteCols, Delete
 from sheet.limits import current as current_limits
 from sheet.models import Change as ChangeRow
 from sheet.models import Column, Row, Sheet
-from sheet.services import access, store
+from sheet.services import access, positions, store
 from sheet.services.outcomes import Applied
 from sheet.services.sets import commit_sets
 
 
-def _next_positions(model, sheet: Sheet, before_id: int | None, count: int, id_field: str) -> int:
-    """Makes room for ``count`` new entries before ``before_id`` (or at the end); returns the first position."""
-    if before_id is None:
-        last = model.objects.filter(sheet=sheet).aggregate(m=Max("position"))["m"]
-        return 0 if last is None else last + 1
-    start = model.objects.filter(sheet=sheet, **{id_field: before_id}).values_list("position", flat=True).get()
-    model.objects.filter(sheet=sheet, position__gte=start).update(position=F("position") + count)
-    return start
-
-
 def _live(model, sheet: Sheet, id_field: str, ids, issued: int) -> set[int]:
-    return set(model.objects.filter(sheet=sheet, **{f"{id_field}__in": store.issued(ids, issued)}).values_list(id_field, flat=True))
+    found = model.objects.filter(sheet=sheet, deleted_rev__isnull=True, **{f"{id_field}__in": store.issued(ids, issued)})
+    return set(found.values_list(id_field, flat=True))
 
 
-def _apply_insert(sheet: Sheet, operation, limits: Limits) -> dict:
+def _free_slots(sheet: Sheet, count: int) -> list[int]:
+    """The ``count`` lowest slots no column of the sheet holds, live or deleted (see Column)."""
+    taken = set(Column.objects.filter(sheet=sheet).values_list("slot", flat=True))
+    free = []
+    slot = 0
+    while len(free) < count:
+        if slot not in taken:
+            free.append(slot)
+        slot += 1
+    return free
+
+
+def _apply_insert(sheet: Sheet, operation, limits: Limits) -> tuple[dict, dict]:
     is_rows = isinstance(operation, InsertRows)
     model, id_field = (Row, "rid") if is_rows else (Column, "cid")
     count_field, issued_field = ("row_count", "rows_issued") if is_rows else ("col_count", "cols_issued")
@@ -44,41 +46,46 @@ def _apply_insert(sheet: Sheet, operation, limits: Limits) -> dict:
     rules.check_capacity(getattr(sheet, count_field), operation.count, limits.max_rows if is_rows else limits.max_cols, f"{what}s")
     grown = (sheet.row_count + operation.count, sheet.col_count) if is_rows else (sheet.row_count, sheet.col_count + operation.count)
     rules.check_area(*grown, limits.max_cells)
+    before = None
     if operation.before is not None:
         issued = getattr(sheet, issued_field)
         rules.check_insert_anchor(operation.before, live=_live(model, sheet, id_field, [operation.before], issued), issued=issued, what=what)
-    if operation.before is not None and not is_rows:
-        store.insert_cells(sheet.id, selectors.column_ids(sheet_id=sheet.id).index(operation.before), operation.count)
-    start = _next_positions(model, sheet, operation.before, operation.count, id_field)
+        before = model.objects.filter(sheet=sheet, **{id_field: operation.before}).values_list("position", flat=True).get()
+    places = positions.room_for(model, sheet.id, operation.count, before=before)
     first_id = getattr(sheet, issued_field) + 1
     ids = list(range(first_id, first_id + operation.count))
-    model.objects.bulk_create([model(sheet=sheet, position=start + i, **{id_field: new_id}) for i, new_id in enumerate(ids)], batch_size=1000)
+    if is_rows:
+        records = [Row(sheet=sheet, rid=rid, position=p) for rid, p in zip(ids, places, strict=True)]
+    else:
+        slots = _free_slots(sheet, operation.count)
+        records = [Column(sheet=sheet, cid=cid, position=p, slot=s) for cid, p, s in zip(ids, places, slots, strict=True)]
+    model.objects.bulk_create(records, batch_size=1000)
     setattr(sheet, issued_field, ids[-1])
     setattr(sheet, count_field, getattr(sheet, count_field) + operation.count)
-    return protocol.change_data(operation.kind, before=operation.before, ids=ids)
+    return protocol.change_data(operation.kind, before=operation.before, ids=ids), {}
 
 
-def _apply_delete(sheet: Sheet, operation, limits: Limits) -> dict:
+def _apply_delete(sheet: Sheet, operation, limits: Limits) -> tuple[dict, dict]:
+    """Deleted rows and columns stay as tombstones, their cells with them (see Row)."""
     is_rows = isinstance(operation, DeleteRows)
     model, id_field = (Row, "rid") if is_rows else (Column, "cid")
     requested = operation.rows if is_rows else operation.cols
     issued = sheet.rows_issued if is_rows else sheet.cols_issued
     ids = rules.applied_deletes(requested, live=_live(model, sheet, id_field, requested, issued), issued=issued, what="row" if is_rows else "column")
-    if not is_rows and ids:
-        order = selectors.column_ids(sheet_id=sheet.id)
-        store.delete_cells(sheet.id, [order.index(c) for c in ids])
-    model.objects.filter(sheet=sheet, **{f"{id_field}__in": list(ids)}).delete()
+    model.objects.filter(sheet=sheet, **{f"{id_field}__in": list(ids)}).update(deleted_rev=sheet.rev + 1)
     count_field = "row_count" if is_rows else "col_count"
     setattr(sheet, count_field, getattr(sheet, count_field) - len(ids))
-    return protocol.change_data(operation.kind, ids=ids)
+    return protocol.change_data(operation.kind, ids=ids), {}  # the tombstones keep what they held
 
 
-def _apply_rename(sheet: Sheet, operation: Rename, limits: Limits) -> dict:
-    sheet.name = operation.name
-    return protocol.change_data("rename", name=operation.name)
+def _apply_rename(sheet: Sheet, operation: Rename, limits: Limits) -> tuple[dict, dict]:
+    old, sheet.name = sheet.name, operation.name
+    return protocol.change_data("rename", name=operation.name), {"name": old}
 
 
-APPLY: dict[type, Callable] = {  # every kind but ``set``, which commit_sets applies
+# Every kind but ``set``, which commit_sets applies: each applies the operation to the locked sheet and
+# returns the change's data and what it replaced (see domain.values.Change).
+APPLY: dict[type, Callable] = {
     InsertRows: _apply_insert,
     InsertCols: _apply_insert,
     DeleteRows: _apply_delete,
@@ -106,12 +113,20 @@ def commit_operation(*, sheet_id: int, user, operation: Operation, now: datetime
         original = next(iter(ChangeRow.objects.filter(sheet=sheet, op=operation.op)[:1]), None)
         if original is not None:
             return Applied(selectors.change_value(original), duplicate=True)
-        data = APPLY[type(operation)](sheet, operation, limits)
+        data, replaced = APPLY[type(operation)](sheet, operation, limits)
         sheet.rev += 1
         now = now or timezone.now()
-        change = Change(sheet.rev, operation.op, Author(user.pk, user.get_username()), now, operation.kind, data)
+        change = Change(sheet.rev, operation.op, Author(user.pk, user.get_username()), now, operation.kind, data, replaced)
         ChangeRow.objects.create(
-            sheet=sheet, rev=change.rev, op=change.op, author_id=user.pk, author_name=change.by.name, at=now, kind=change.kind, data=data
+            sheet=sheet,
+            rev=change.rev,
+            op=change.op,
+            author_id=user.pk,
+            author_name=change.by.name,
+            at=now,
+            kind=change.kind,
+            data=data,
+            replaced=replaced,
         )
         sheet.updated_at = now
         sheet.save(update_fields=["rev", "name", "rows_issued", "cols_issued", "row_count", "col_count", "updated_at"])

@@ -70,23 +70,25 @@ def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now:
                 results.append(exc)
                 continue
             by = Author(user.pk, user.get_username())
-            replaced = ()
+            overwritten = ()
             if based:
                 if operation.rev is not None:
-                    replaced = rules.overwritten(
+                    overwritten = rules.overwritten(
                         cells, base=operation.rev, sender=by, last_writes=last_writes, value_at=functools.partial(_value_at, rows, live_cols)
                     )
                 rules.record_writes(last_writes, cells, LastWrite(rev + 1, by))
+            old = []
             for cell in cells:
-                values, index = rows[cell.row], live_cols[cell.col]
-                if index < len(values):
-                    values[index] = cell.value
+                values, slot = rows[cell.row], live_cols[cell.col]
+                old.append(values[slot] if slot < len(values) else None)
+                if slot < len(values):
+                    values[slot] = cell.value
                 elif cell.value is not None:  # past the row's last stored cell (see Row)
-                    values += [None] * (index - len(values)) + [cell.value]
+                    values += [None] * (slot - len(values)) + [cell.value]
                 touched.add(cell.row)
             rev += 1
-            data = protocol.change_data("set", cells=cells, overwritten=replaced)
-            change = made[operation.op] = Change(rev, operation.op, by, now, "set", data)
+            data = protocol.change_data("set", cells=cells, overwritten=overwritten)
+            change = made[operation.op] = Change(rev, operation.op, by, now, "set", data, {"values": old})
             logged.append(change)
             results.append(Applied(change, duplicate=False))
         if logged:
@@ -95,8 +97,8 @@ def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now:
 
 
 def _value_at(rows: dict[int, list], live_cols: dict[int, int], cell) -> Any:
-    values, index = rows[cell.row], live_cols[cell.col]
-    return values[index] if index < len(values) else None
+    values, slot = rows[cell.row], live_cols[cell.col]
+    return values[slot] if slot < len(values) else None
 
 
 def _originals(sheet_id: int, ops: set[str]) -> dict[str, Change]:

@@ -1,11 +1,10 @@
-"""The SQL of the write path, and nothing else knows it: the row arrays' column moves, the batch of
-``set`` operations' one read and its writes, its transaction. PostgreSQL gets one statement per job
-with arrays as parameters, pipelined; SQLite the plain equivalent."""
+"""The SQL of the write path, and nothing else knows it: the batch of ``set`` operations' one read
+and its writes, its transaction, and the clearing of deleted columns' cells. PostgreSQL gets one
+statement per job with arrays as parameters, pipelined; SQLite the plain equivalent."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,66 +27,30 @@ ROWS_PER_UPDATE = 5000  # rows per UPDATE statement: SQLite takes at most 32,766
 MAX_ID = 2**63 - 1  # the largest row or column id the database can hold
 
 
-# Columns were inserted or deleted: the rows holding cells right of them change. On PostgreSQL one
-# statement does it in the database (100,000 rows x 10 in under a second); elsewhere Python rewrites
-# the rows.
-
-
-def insert_cells(sheet_id: int, at: int, count: int) -> None:
-    """Moves each row's cells from index ``at`` on ``count`` places right, empty cells in between."""
-    if connection.vendor == "postgresql":
-        head = f"jsonb_path_query_array(\"values\", '$[0 to {at - 1}]') || " if at else ""
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f'UPDATE sheet_row SET "values" = {head}to_jsonb(array_fill(NULL::int, ARRAY[%s])) '  # noqa: S608 (ints)
-                f"|| jsonb_path_query_array(\"values\", '$[{at} to last]') "
-                'WHERE sheet_id = %s AND jsonb_array_length("values") > %s',
-                [count, sheet_id, at],
-            )
-        return
-
-    def make_room(values: list) -> None:
-        values[at:at] = [None] * count
-
-    rewrite_rows(sheet_id, make_room, longer_than=at)
-
-
-def delete_cells(sheet_id: int, indexes: list[int]) -> None:
-    """Removes each row's cells at these indexes (those past a row's end are empty already)."""
-    gone = sorted(set(indexes), reverse=True)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f'UPDATE sheet_row SET "values" = "values"{"".join(f" - {i}" for i in gone)} '  # noqa: S608 (ints)
-                'WHERE sheet_id = %s AND jsonb_array_length("values") > %s',
-                [sheet_id, gone[-1]],
-            )
-        return
-
-    def drop(values: list) -> None:
-        for index in gone:
-            if index < len(values):
-                del values[index]
-
-    rewrite_rows(sheet_id, drop, longer_than=gone[-1])
-
-
-def rewrite_rows(sheet_id: int, change: Callable[[list], None], *, longer_than: int) -> None:
-    """Applies ``change`` to the values of every row that holds more than ``longer_than`` of them,
-    a chunk of rows at a time so a 100,000-row sheet is never all in memory (SQLite)."""
+def clear_slots(sheet_id: int, slots: list[int]) -> None:
+    """Empties the cells at these slots in every row of the sheet (deleted columns' cells, once no
+    kept change can bring the columns back), ROWS_PER_UPDATE rows per transaction so that no edit
+    waits long: nothing else writes these cells, so the sheet itself is not locked, only the rows of
+    the chunk at hand (where the database has row locks; SQLite's transaction holds it all)."""
+    lowest, gone = min(slots), set(slots)
+    length = "jsonb_array_length" if connection.vendor == "postgresql" else "json_array_length"
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     after = 0
-    with connection.cursor() as cursor:
-        while True:
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
-                'SELECT rid, "values" FROM sheet_row WHERE sheet_id = %s AND json_array_length("values") > %s AND rid > %s ORDER BY rid LIMIT %s',
-                [sheet_id, longer_than, after, ROWS_PER_UPDATE],
+                f'SELECT rid, "values" FROM sheet_row WHERE sheet_id = %s AND rid > %s AND {length}("values") > %s ORDER BY rid LIMIT %s{lock}',  # noqa: S608 (constants)
+                [sheet_id, after, lowest, ROWS_PER_UPDATE],
             )
             chunk = cursor.fetchall()
             if not chunk:
                 return
-            rows = {rid: orjson.loads(text) for rid, text in chunk}
-            for values in rows.values():
-                change(values)
+            rows = {}
+            for rid, text in chunk:
+                values = [None if i in gone else v for i, v in enumerate(orjson.loads(text) if isinstance(text, str) else text)]
+                while values and values[-1] is None:
+                    values.pop()
+                rows[rid] = values
             update_rows(cursor, sheet_id, rows)
             after = chunk[-1][0]
 
@@ -112,8 +75,8 @@ def last_writes(cursor, sheet_id: int, *, since: int, latest: int) -> dict[tuple
 @dataclass
 class Found:
     """What a batch of ``set`` operations needs to know: its users' roles, which of its op ids were
-    applied before, the values of the rows it names that exist, and the index in the column order
-    of each of its columns that exists."""
+    applied before, the values of the rows it names that exist, and the slot of each of its columns
+    that exists (see Row)."""
 
     roles: dict[int, str] = field(default_factory=dict)
     ops: set[str] = field(default_factory=set)
@@ -156,18 +119,12 @@ def batch_cursor():
 
 # What a batch of ``set`` operations reads, by kind: its tag, the table, the column it is looked up by
 # (and that column's array type), the key the answer gives, and the text it gives (t is the row found).
+# Deleted rows and columns (tombstones) are not found.
 _BATCH_READS = (
     ("role", "sheet_member", "user_id", "int[]", "t.user_id", "t.role"),
     ("op", "sheet_change", "op", "text[]", "0", "t.op"),
-    ("row", "sheet_row", "rid", "bigint[]", "t.rid", 'CAST(t."values" AS TEXT)'),
-    (
-        "col",
-        "sheet_column",
-        "cid",
-        "bigint[]",
-        "t.cid",
-        "CAST((SELECT COUNT(*) FROM sheet_column o WHERE o.sheet_id = t.sheet_id AND o.position < t.position) AS TEXT)",
-    ),
+    ("row", "sheet_row", "rid", "bigint[]", "t.rid", 'CAST(t."values" AS TEXT)', " AND t.deleted_rev IS NULL"),
+    ("col", "sheet_column", "cid", "bigint[]", "t.cid", "CAST(t.slot AS TEXT)", " AND t.deleted_rev IS NULL"),
 )
 
 
@@ -181,17 +138,18 @@ def read_batch(cursor, sheet_id: int, *, users, ops, rows, cols) -> None:
     batch's op ids (hundreds of entries a commit in the benchmarks, and growing).
     """
     parts, params = [], []
-    for wanted, (tag, table, column, array_type, key, text) in zip((users, ops, rows, cols), _BATCH_READS, strict=True):
+    for wanted, (tag, table, column, array_type, key, text, *live) in zip((users, ops, rows, cols), _BATCH_READS, strict=True):
         if not wanted:
             continue
+        live = "".join(live)
         if connection.vendor == "postgresql":
             parts.append(
                 f"SELECT '{tag}', f.k, f.v FROM unnest(%b::{array_type}) AS w(k) CROSS JOIN LATERAL "  # noqa: S608 (constants)
-                f"(SELECT {key} AS k, {text} AS v FROM {table} t WHERE t.sheet_id = %s AND t.{column} = w.k LIMIT 1) AS f"
+                f"(SELECT {key} AS k, {text} AS v FROM {table} t WHERE t.sheet_id = %s AND t.{column} = w.k{live} LIMIT 1) AS f"
             )
             params += [list(wanted), sheet_id]
         else:
-            parts.append(f"SELECT '{tag}', {key}, {text} FROM {table} t WHERE t.sheet_id = %s AND t.{column} IN ({placeholders(wanted)})")  # noqa: S608
+            parts.append(f"SELECT '{tag}', {key}, {text} FROM {table} t WHERE t.sheet_id = %s AND t.{column} IN ({placeholders(wanted)}){live}")  # noqa: S608
             params += [sheet_id, *wanted]
     cursor.execute(" UNION ALL ".join(parts), params)
 
@@ -240,20 +198,20 @@ def write_batch(cursor, sheet_id: int, *, rows: dict[int, list], changes: list[C
     """The rows' new values, the change log's new entries and the sheet's revision."""
     update_rows(cursor, sheet_id, rows)
     at = connection.ops.adapt_datetimefield_value(now)
-    entries = [(c.rev, c.op, c.by.id, c.by.name, c.kind, orjson.dumps(c.data).decode()) for c in changes]
+    entries = [(c.rev, c.op, c.by.id, c.by.name, c.kind, orjson.dumps(c.data).decode(), orjson.dumps(c.replaced).decode()) for c in changes]
     if connection.vendor == "postgresql":  # one array per column
         cursor.execute(
-            "INSERT INTO sheet_change (sheet_id, rev, op, author_id, author_name, at, kind, data) "
-            "SELECT %s, e.rev, e.op, e.author_id, e.author_name, %s, e.kind, CAST(e.data AS jsonb) "
-            "FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[]) "
-            "AS e(rev, op, author_id, author_name, kind, data)",
+            "INSERT INTO sheet_change (sheet_id, rev, op, author_id, author_name, at, kind, data, replaced) "
+            "SELECT %s, e.rev, e.op, e.author_id, e.author_name, %s, e.kind, CAST(e.data AS jsonb), CAST(e.replaced AS jsonb) "
+            "FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[]) "
+            "AS e(rev, op, author_id, author_name, kind, data, replaced)",
             [sheet_id, at, *map(list, zip(*entries, strict=True))],
         )
     else:
         cursor.execute(
-            "INSERT INTO sheet_change (sheet_id, rev, op, author_id, author_name, at, kind, data) VALUES "  # noqa: S608 (placeholders)
-            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(entries)),
-            [v for rev, op, author_id, name, kind, data in entries for v in (sheet_id, rev, op, author_id, name, at, kind, data)],
+            "INSERT INTO sheet_change (sheet_id, rev, op, author_id, author_name, at, kind, data, replaced) VALUES "  # noqa: S608 (placeholders)
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(entries)),
+            [v for entry in entries for v in (sheet_id, *entry[:4], at, *entry[4:])],
         )
     cursor.execute("UPDATE sheet_sheet SET rev = %s, updated_at = %s WHERE id = %s", [changes[-1].rev, at, sheet_id])
 

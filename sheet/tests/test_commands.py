@@ -8,9 +8,10 @@ from django.core.management import CommandError, call_command
 from model_bakery import baker
 
 from sheet import selectors, services
-from sheet.domain.values import Rename
+from sheet.domain.values import CellWrite, DeleteCols, DeleteRows, InsertCols, Rename, SetCells
 from sheet.management.commands.seed_demo import DEMO_ROWS
-from sheet.models import Change, Member, Sheet
+from sheet.models import Change, Column, Member, Row, Sheet
+from sheet.services import store
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +85,29 @@ class PruneChangesTest:
         with pytest.raises(CommandError):
             run("prune_changes", keep=-1)
         assert Change.objects.filter(sheet_id=sheet_id).count() == 5
+
+    def test_prune_changes_drops_tombstones_it_no_longer_needs_and_their_cells(self, monkeypatch):
+        monkeypatch.setattr(store, "ROWS_PER_UPDATE", 2)  # the cells are emptied a chunk of rows at a time
+        user = baker.make(get_user_model())
+        sheet_id = services.create_sheet(user=user, name="T", rows=5, cols=3).id
+
+        def commit(operation):
+            return services.commit_operation(sheet_id=sheet_id, user=user, operation=operation).change.rev
+
+        commit(SetCells("s", tuple(CellWrite(r, c, f"{r}.{c}") for r in range(1, 6) for c in (1, 2, 3))))
+        commit(DeleteCols("old col", (2,)))
+        commit(DeleteRows("old row", (1,)))
+        floor = commit(Rename("r", "T2"))
+        commit(DeleteCols("new col", (3,)))
+        commit(DeleteRows("new row", (2,)))
+        run("prune_changes", keep=2, sheet=sheet_id)
+        assert Sheet.objects.get(pk=sheet_id).history_floor == floor
+        # What the kept changes deleted stays (an undo may bring it back); the rest is gone for good.
+        assert sorted(Row.objects.filter(sheet_id=sheet_id).values_list("rid", flat=True)) == [2, 3, 4, 5]
+        assert sorted(Column.objects.filter(sheet_id=sheet_id).values_list("cid", flat=True)) == [1, 3]
+        stored = dict(Row.objects.filter(sheet_id=sheet_id).values_list("rid", "values"))
+        assert stored == {r: [f"{r}.1", None, f"{r}.3"] for r in range(2, 6)}
+        # The freed slot goes to the next new column, which starts empty.
+        new = services.commit_operation(sheet_id=sheet_id, user=user, operation=InsertCols("i", None, 1)).change.data["cols"]
+        assert Column.objects.get(sheet_id=sheet_id, cid=new[0]).slot == 1
+        assert [values for _, values in selectors.snapshot(sheet_id=sheet_id, role="owner").rows] == [(f"{r}.1", None) for r in range(3, 6)]

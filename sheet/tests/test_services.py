@@ -20,7 +20,7 @@ from sheet import broadcast, protocol, selectors, services
 from sheet.domain.errors import Forbidden, Invalid, NotFound, OperationError, TooLarge
 from sheet.domain.values import CellWrite, DeleteCols, DeleteRows, InsertCols, InsertRows, Rename, SetCells
 from sheet.models import Change, Column, Member, Row, Sheet
-from sheet.services import batching, store
+from sheet.services import batching, positions, store
 from tests import support
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +51,11 @@ def values(sheet_id):
 def order(sheet_id):
     snap = selectors.snapshot(sheet_id=sheet_id, role="owner")
     return [row_id for row_id, _ in snap.rows], [c.id for c in snap.columns]
+
+
+def stored(sheet_id):
+    """Each row's stored cells, by row id (see Row)."""
+    return list(Row.objects.filter(sheet_id=sheet_id).order_by("rid").values_list("values", flat=True))
 
 
 def put(*cells, op="put"):
@@ -102,6 +107,8 @@ class ApplyOperationTest:
         assert (change.kind, change.data) == ("delete_rows", {"rows": [2]})
         assert values(sheet_id) == {1: [None, None], 3: ["kept", None]}
         assert Sheet.objects.get(pk=sheet_id).row_count == 2
+        tombstone = Row.objects.get(sheet_id=sheet_id, rid=2)  # kept, with its cells, for undo
+        assert (tombstone.deleted_rev, tombstone.values) == (change.rev, ["gone"])
 
     def test_apply_operation_delete_cols_removes_column_and_its_cells(self, ada, sheet_id):
         apply(sheet_id, ada, put((1, 1, "gone"), (1, 2, "kept"), op="s"))
@@ -109,44 +116,83 @@ class ApplyOperationTest:
         assert (change.kind, change.data) == ("delete_cols", {"cols": [1]})
         assert values(sheet_id) == {1: ["kept"], 2: [None], 3: [None]}
         assert Sheet.objects.get(pk=sheet_id).col_count == 1
-        assert Row.objects.get(sheet_id=sheet_id, rid=1).values == ["kept"]  # the cell is gone, not only hidden
+        assert Column.objects.get(sheet_id=sheet_id, cid=1).deleted_rev == change.rev  # a tombstone
+        assert Row.objects.get(sheet_id=sheet_id, rid=1).values == ["gone", "kept"]  # no row rewritten; undo can bring it back
 
-    def test_apply_operation_insert_cols_in_the_middle_moves_cells_right_of_them(self, ada, sheet_id):
+    def test_apply_operation_insert_cols_in_the_middle_rewrites_no_row(self, ada, sheet_id):
         apply(sheet_id, ada, put((1, 1, "a"), (1, 2, "b"), (2, 1, "left only"), op="s"))
         apply(sheet_id, ada, InsertCols("i", 2, 2))
         assert values(sheet_id) == {1: ["a", None, None, "b"], 2: ["left only", None, None, None], 3: [None] * 4}
+        assert stored(sheet_id) == [["a", "b"], ["left only"], []]
         apply(sheet_id, ada, put((1, 4, "new"), (2, 3, "new too"), op="t"))
         assert values(sheet_id) == {1: ["a", None, "new", "b"], 2: ["left only", "new too", None, None], 3: [None] * 4}
+        assert stored(sheet_id) == [["a", "b", None, "new"], ["left only", None, "new too"], []]  # at the new columns' slots, 2 and 3
+
+    def test_apply_operation_insert_rows_in_the_middle_moves_no_other_row(self, ada, sheet_id):
+        before = dict(Row.objects.filter(sheet_id=sheet_id).values_list("rid", "position"))
+        apply(sheet_id, ada, InsertRows("i", 2, 3))
+        assert order(sheet_id)[0] == [1, 4, 5, 6, 2, 3]
+        assert {rid: p for rid, p in Row.objects.filter(sheet_id=sheet_id).values_list("rid", "position") if rid <= 3} == before
+
+    def test_apply_operation_new_column_takes_a_slot_no_column_holds(self, ada, sheet_id):
+        apply(sheet_id, ada, put((1, 2, "b"), op="s"))
+        apply(sheet_id, ada, DeleteCols("d", (2,)))
+        apply(sheet_id, ada, InsertCols("i", 1, 1))
+        assert dict(Column.objects.filter(sheet_id=sheet_id).values_list("cid", "slot")) == {1: 0, 2: 1, 3: 2}
+        assert values(sheet_id) == {1: [None, None], 2: [None, None], 3: [None, None]}  # not the deleted column's "b"
 
     def test_apply_operation_insert_cols_at_end_rewrites_no_row(self, ada, sheet_id):
         apply(sheet_id, ada, put((1, 2, "b"), op="s"))
         apply(sheet_id, ada, InsertCols("i", None, 3))
-        assert list(Row.objects.filter(sheet_id=sheet_id).order_by("rid").values_list("values", flat=True)) == [[None, "b"], [], []]
+        assert stored(sheet_id) == [[None, "b"], [], []]
         assert values(sheet_id) == {1: [None, "b", None, None, None], 2: [None] * 5, 3: [None] * 5}
 
     def test_apply_operation_set_past_a_rows_stored_end_extends_it(self, ada, sheet_id):
         apply(sheet_id, ada, put((1, 2, "b"), (2, 2, None), op="s"))
-        assert list(Row.objects.filter(sheet_id=sheet_id).order_by("rid").values_list("values", flat=True)) == [[None, "b"], [], []]
+        assert stored(sheet_id) == [[None, "b"], [], []]
 
-    def test_apply_operation_delete_cols_keeps_rows_that_end_before_them(self, ada, sheet_id):
+    def test_apply_operation_delete_cols_rewrites_no_row_snapshot_cuts_their_cells(self, ada, sheet_id):
         apply(sheet_id, ada, InsertCols("i", None, 2))
         apply(sheet_id, ada, put((1, 1, "a"), (2, 4, "d"), op="s"))
         apply(sheet_id, ada, DeleteCols("d", (2, 4)))
         assert values(sheet_id) == {1: ["a", None], 2: [None, None], 3: [None, None]}
-        assert list(Row.objects.filter(sheet_id=sheet_id).order_by("rid").values_list("values", flat=True)) == [["a"], [None, None], []]
+        assert stored(sheet_id) == [["a"], [None, None, None, "d"], []]
 
-    def test_apply_operation_column_change_rewrites_rows_in_chunks(self, ada, monkeypatch):
-        monkeypatch.setattr(store, "ROWS_PER_UPDATE", 2)
-        sheet_id = services.create_sheet(user=ada, name="Long", rows=5, cols=2).id
-        apply(sheet_id, ada, put(*((r, c, f"{r}{c}") for r in range(1, 6) for c in (1, 2)), op="s"))
-        apply(sheet_id, ada, InsertCols("i", 2, 1))
-        apply(sheet_id, ada, DeleteCols("d", (1,)))
-        assert values(sheet_id) == {r: [None, f"{r}2"] for r in range(1, 6)}
+    def test_apply_operation_many_inserts_at_one_spot_keep_the_order(self, ada, sheet_id, monkeypatch):
+        # Little room between positions, so that neighbours are spread out again and again.
+        monkeypatch.setattr(positions, "GAP", 8)
+        monkeypatch.setattr(positions, "MIN_ROOM", 2)
+        monkeypatch.setattr(positions, "FIRST_WINDOW", 1)
+        sheet_id = services.create_sheet(user=ada, name="Dense", rows=3, cols=1).id
+        expected = [1, 2, 3]
+        for i in range(40):
+            anchor = expected[[1, 0, -1, len(expected) // 2][i % 4]]
+            count = 1 + i % 3
+            ids = apply(sheet_id, ada, InsertRows(f"i{i}", anchor, count)).change.data["rows"]
+            at = expected.index(anchor)
+            expected[at:at] = ids
+            if i % 5 == 0:
+                apply(sheet_id, ada, DeleteRows(f"d{i}", (expected.pop(1),)))
+            assert order(sheet_id)[0] == expected
 
     def test_apply_operation_rename_changes_name(self, ada, sheet_id):
         change = apply(sheet_id, ada, Rename("r", "Plan")).change
         assert (change.kind, change.data) == ("rename", {"name": "Plan"})
         assert Sheet.objects.get(pk=sheet_id).name == "Plan"
+
+    def test_apply_operation_logs_what_each_change_replaced_not_sent(self, ada, sheet_id):
+        apply(sheet_id, ada, put((1, 1, "a"), (2, 2, 7), op="first"))
+        apply(sheet_id, ada, put((1, 1, "b"), (2, 2, None), (3, 1, True), (1, 1, "c"), op="second"))
+        apply(sheet_id, ada, Rename("r", "Plan"))
+        apply(sheet_id, ada, DeleteRows("d", (3,)))
+        logged = {c.op: c for c in selectors.changes_since(sheet_id=sheet_id, since=0).changes}
+        assert logged["first"].replaced == {"values": [None, None]}
+        # In the order of the change's cells; a cell written twice in one set keeps its first place.
+        assert [(c["row"], c["col"]) for c in logged["second"].data["cells"]] == [(1, 1), (2, 2), (3, 1)]
+        assert logged["second"].replaced == {"values": ["a", 7, None]}
+        assert logged["r"].replaced == {"name": "Budget"}
+        assert logged["d"].replaced == {}  # the row itself is kept, with its cells
+        assert "replaced" not in json.dumps(protocol.change(logged["second"]))
 
     def test_apply_operation_editor_may_change(self, sheet_id):
         bob = user_with_role(sheet_id, "editor")
@@ -191,7 +237,7 @@ class ApplyOperationTest:
         apply(sheet_id, ada, DeleteCols("d", (1,)))
         change = apply(sheet_id, ada, put((1, 1, "lost"), (1, 2, "kept"), op="s")).change
         assert change.data == {"cells": [{"row": 1, "col": 2, "value": "kept"}], "overwritten": []}
-        assert Row.objects.get(sheet_id=sheet_id, rid=1).values == ["kept"]
+        assert Row.objects.get(sheet_id=sheet_id, rid=1).values == [None, "kept"]
 
     def test_apply_operation_every_cell_dropped_still_takes_a_rev(self, ada, sheet_id):
         apply(sheet_id, ada, DeleteRows("d", (1,)))
@@ -866,8 +912,8 @@ class CommitOperationAcrossProcessesTest:
             race(url, tmp_path)
 
 
-# The same column changes on each database: the SQL that keeps each row's cells in column order
-# differs between them (jsonb on PostgreSQL), so both are run for real.
+# The same column changes on each database: the snapshot puts the cells in column order in SQL on
+# PostgreSQL and in Python elsewhere, so both are run for real.
 COLUMNS_SCENARIO = """
 import json
 import django
@@ -921,7 +967,8 @@ class RowStorageAcrossDatabasesTest:
         assert result["snapshot"] == expected
         assert [c["id"] for c in result["api"]["columns"]] == [7, 4, 5, 3, 6]
         assert result["api"]["rows"] == [{"id": i + 1, "values": v} for i, v in enumerate(expected)]
-        assert result["stored"] == [[None, None, None, 3.5], [None, None, "x"], [None, None, None, None, "far"]]
+        # Each cell at its column's slot (1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5, 7: 6), deleted ones too.
+        assert result["stored"] == [["a", None, 3.5], [None, True, None, None, "x"], [None] * 5 + ["far"]]
 
 
 # One batch of set operations with every outcome commit_sets knows, on each database: on PostgreSQL
@@ -1085,7 +1132,7 @@ class CommitSetsAcrossDatabasesTest:
             [3, "a", owner, "owner", {"cells": [{"row": 1, "col": 1, "value": tricky}, {"row": 2, "col": 2, "value": 7}], "overwritten": []}],
             [4, "b", owner, "owner", {"cells": [{"row": 2, "col": 1, "value": None}, {"row": 1, "col": 2, "value": False}], "overwritten": []}],
         ]
-        assert result["stored"] == [[tricky, False], [None, 7]]
+        assert result["stored"] == [[tricky, False], [None, 7], []]  # row 3 deleted (a tombstone), "dropped" not written
 
 
 # commit_sets' transaction ends however the batch does: nothing to write, no such sheet, or a write

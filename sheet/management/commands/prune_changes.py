@@ -1,15 +1,18 @@
-"""Drops old entries of the change log, keeping the newest ones of every sheet."""
+"""Drops old entries of the change log, keeping the newest ones of every sheet, and the deleted rows
+and columns (tombstones) that only those entries could have brought back."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from sheet.models import Change, Sheet
+from sheet.models import Change, Column, Row, Sheet
+from sheet.services import store
 
 
 class Command(BaseCommand):
     help = (
         "Keep only the newest KEEP changes of each sheet. Clients asking for older ones get "
-        "410 history_truncated (HTTP) or reload (socket) and fetch a fresh snapshot."
+        "410 history_truncated (HTTP) or reload (socket) and fetch a fresh snapshot. Rows and "
+        "columns deleted by the changes dropped are removed for good, with their cells."
     )
 
     def add_arguments(self, parser):
@@ -27,5 +30,17 @@ class Command(BaseCommand):
                 floor = max(locked.history_floor, locked.rev - keep)
                 deleted, _ = Change.objects.filter(sheet=locked, rev__lte=floor).delete()
                 Sheet.objects.filter(pk=sheet_id).update(history_floor=floor)
+                Row.objects.filter(sheet=locked, deleted_rev__lte=floor).delete()
             total += deleted
+            self.drop_columns(sheet_id, floor)
         self.stdout.write(f"deleted {total} changes")
+
+    def drop_columns(self, sheet_id: int, floor: int) -> None:
+        """Columns deleted at or below the floor: their cells are emptied first, outside the sheet's
+        lock (a 100,000-row sheet's rows take a while, and no edit can reach those cells), then the
+        records go, which frees their slots for new columns."""
+        gone = Column.objects.filter(sheet_id=sheet_id, deleted_rev__lte=floor)
+        slots = list(gone.values_list("slot", flat=True))
+        if slots:
+            store.clear_slots(sheet_id, slots)
+            gone.delete()
