@@ -31,7 +31,7 @@ def as_admin(request, action, **kwargs) -> bool:
     """One service call made by the admin user; a refusal becomes an error message on the page."""
     try:
         action(user=request.user, as_admin=True, **kwargs)
-    except (OperationError, services.Conflict) as exc:
+    except OperationError as exc:
         messages.error(request, getattr(exc, "message", str(exc)))
         return False
     return True

@@ -13,12 +13,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.defaults import page_not_found
 
-from sheet import protocol, rates, selectors, services
+from sheet import past, protocol, rates, selectors, services
 from sheet.domain.errors import Forbidden, Invalid, NotFound, OperationError, TooLarge
 from sheet.domain.values import WRITER_ROLES
 from sheet.limits import current as current_limits
 
-STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "too_large": 413, "rate_limited": 429}
+STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409, "history_truncated": 410, "too_large": 413, "rate_limited": 429}
 
 
 def error_response(code: str, message: str, status: int) -> JsonResponse:
@@ -71,10 +71,6 @@ def api(*methods):
                 return view(request, *args, **kwargs)
             except OperationError as exc:
                 return error_response(exc.code, exc.message, STATUS[exc.code])
-            except services.Conflict as exc:
-                return error_response("conflict", str(exc), 409)
-            except selectors.HistoryTruncated as exc:
-                return error_response("history_truncated", f"{exc}; fetch the sheet again", 410)
 
         return wrapper
 
@@ -124,7 +120,10 @@ def sheets(request):
 @api("GET", "PATCH", "DELETE")
 def sheet(request, sheet_id):
     if request.method == "GET":
-        return snapshot_response(request, sheet_id=sheet_id, role=role_or_404(request, sheet_id))
+        role = role_or_404(request, sheet_id)
+        if "rev" in request.GET:  # the sheet as it was then
+            return JsonResponse(protocol.snapshot(past.snapshot_at(sheet_id=sheet_id, rev=revision(request.GET["rev"], "rev"), role=role)))
+        return snapshot_response(request, sheet_id=sheet_id, role=role)
     if request.method == "DELETE":
         services.delete_sheet(sheet_id=sheet_id, user=request.user)
         return JsonResponse({}, status=200)
@@ -147,6 +146,31 @@ def member(request, sheet_id, username):
     role = json_body(request).get("role")
     created = services.set_member(sheet_id=sheet_id, user=request.user, username=username, role=role)
     return JsonResponse({"username": username, "role": role}, status=201 if created else 200)
+
+
+def revision(text: str, what: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise Invalid(f"{what} must be a revision number (a whole number, 0 or more)")
+    return int(text)
+
+
+def optional_number(request, key: str) -> int | None:
+    return None if key not in request.GET else revision(request.GET[key], key)
+
+
+@api("GET")
+def versions(request, sheet_id):
+    role_or_404(request, sheet_id)
+    found = past.versions(sheet_id=sheet_id, before=optional_number(request, "before"), limit=optional_number(request, "limit"))
+    return JsonResponse(protocol.sheet_versions(found))
+
+
+@api("GET")
+def cell_history(request, sheet_id, row, col):
+    role_or_404(request, sheet_id)
+    before, limit = optional_number(request, "before"), optional_number(request, "limit")
+    found = past.cell_history(sheet_id=sheet_id, row=row, col=col, before=before, limit=limit)
+    return JsonResponse(protocol.cell_versions(found))
 
 
 @api("GET")

@@ -112,12 +112,35 @@ class Change(models.Model):
     kind = models.CharField(max_length=20)
     data = models.JSONField(default=dict)
     replaced = models.JSONField(default=dict)
+    # The operation's session (its sender's browser tab, scoped to the author) and group: undo finds
+    # the changes of one author's session through them (services/undo.py).
+    session = models.CharField(max_length=64, default="", blank=True)
+    group = models.CharField(max_length=64, default="", blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["sheet", "rev"], name="one_change_per_rev"),
             models.UniqueConstraint(fields=["sheet", "op"], name="op_applied_once"),
         ]
+        indexes = [models.Index(fields=["sheet", "author", "session", "rev"], name="change_by_session")]
 
     def __str__(self):
         return f"{self.sheet_id}@{self.rev} {self.kind} by {self.author_name}"
+
+
+class CellEdit(models.Model):
+    """One cell written by one change (a ``set``, or a step of an undo, redo or restore): the value it
+    wrote and the value it replaced. The history of a cell and the sheet as it was at an earlier
+    revision read these, through the primary key, rather than every change's JSON. ``prune_changes``
+    drops them with their changes."""
+
+    pk = models.CompositePrimaryKey("sheet", "row", "col", "rev")
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="+", db_index=False)  # see the module
+    row = models.BigIntegerField()
+    col = models.BigIntegerField()
+    rev = models.BigIntegerField()
+    value = models.JSONField(null=True)
+    old = models.JSONField(null=True)
+
+    def __str__(self):
+        return f"{self.sheet_id}@{self.rev} ({self.row}, {self.col})"

@@ -32,17 +32,19 @@ from sheet.domain.values import (
     Ping,
     PresenceEntry,
     Rename,
+    Restore,
     Select,
     SetCells,
     SheetSummary,
     Snapshot,
     Sync,
+    Undo,
 )
 
 MAX_OP_CHARS = 64
 MAX_SELECT_RANGES = 100
 SAFE_INTEGER = 2**53 - 1
-OPERATION_TYPES = ("set", "insert_rows", "delete_rows", "insert_cols", "delete_cols")
+OPERATION_TYPES = ("set", "insert_rows", "delete_rows", "insert_cols", "delete_cols", "undo", "redo", "restore")
 
 
 # ---------------------------------------------------------------- parsing
@@ -251,15 +253,34 @@ def parse_operation(content: dict, limits: Limits) -> Operation:
     op = content.get("op")
     if not isinstance(op, str) or not op or len(op) > MAX_OP_CHARS:
         raise Invalid(f"op must be a string of 1 to {MAX_OP_CHARS} characters")
+    tags = {"session": _tag(content, "session"), "group": _tag(content, "group")}
     if kind == "set":
-        return SetCells(op, _cells(content, limits), _base_rev(content.get("rev")))
+        return SetCells(op, _cells(content, limits), _base_rev(content.get("rev")), **tags)
     if kind == "insert_rows":
-        return InsertRows(op, _optional_id(content.get("before"), "before"), _count(content, limits))
+        return InsertRows(op, _optional_id(content.get("before"), "before"), _count(content, limits), **tags)
     if kind == "insert_cols":
-        return InsertCols(op, _optional_id(content.get("before"), "before"), _count(content, limits))
+        return InsertCols(op, _optional_id(content.get("before"), "before"), _count(content, limits), **tags)
     if kind == "delete_rows":
-        return DeleteRows(op, _id_list(content, "rows", "row", limits.max_rows))
-    return DeleteCols(op, _id_list(content, "cols", "column", limits.max_cols))
+        return DeleteRows(op, _id_list(content, "rows", "row", limits.max_rows), **tags)
+    if kind == "delete_cols":
+        return DeleteCols(op, _id_list(content, "cols", "column", limits.max_cols), **tags)
+    if kind == "restore":
+        rev = content.get("rev")
+        if not _is_int(rev) or not 0 <= rev <= SAFE_INTEGER:
+            raise Invalid("rev must be the revision to go back to (an integer, 0 or more)")
+        return Restore(op, rev, **tags)
+    return Undo(op, redo=kind == "redo", **tags)
+
+
+def _tag(content: dict, key: str) -> str:
+    """An operation's ``session`` or ``group``: absent is the empty string (the user's default
+    session; no group)."""
+    value = content.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or not value or len(value) > MAX_OP_CHARS:
+        raise Invalid(f"{key} must be a string of 1 to {MAX_OP_CHARS} characters")
+    return value
 
 
 def _base_rev(rev) -> int | None:
@@ -300,7 +321,7 @@ def parse_rename(content, limits: Limits, *, default_op: str) -> Rename:
     op = content.get("op", default_op)
     if not isinstance(op, str) or not op or len(op) > MAX_OP_CHARS:
         raise Invalid(f"op must be a string of 1 to {MAX_OP_CHARS} characters")
-    return Rename(op, sheet_name(content.get("name"), limits))
+    return Rename(op, sheet_name(content.get("name"), limits), session=_tag(content, "session"), group=_tag(content, "group"))
 
 
 # ---------------------------------------------------------------- building
@@ -439,3 +460,18 @@ def sheet_summary(summary: SheetSummary) -> dict:
 
 def api_error(code: str, message: str) -> dict:
     return {"error": code, "message": message}
+
+
+def cell_versions(versions) -> dict:
+    """``GET …/cells/{row}/{col}/history``: each ``past.CellVersion``, newest first."""
+    return {"versions": [{"rev": v.rev, "at": timestamp(v.at), "by": author(v.by), "value": v.value, "computed": v.value} for v in versions]}
+
+
+def sheet_versions(versions) -> dict:
+    """``GET …/versions``: each ``history.Version``, newest first."""
+    return {
+        "versions": [
+            {"rev": v.rev, "first_rev": v.first_rev, "at": timestamp(v.at), "by": author(v.by), "kinds": list(v.kinds), "count": v.count}
+            for v in versions
+        ]
+    }

@@ -14,16 +14,13 @@ from django.db.models import Func, IntegerField, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
+from sheet.domain.errors import HistoryTruncated
 from sheet.domain.rules import column_title
 from sheet.domain.values import Author, Change, Column, SheetSummary, Snapshot
 from sheet.limits import current as current_limits
 from sheet.models import Change as ChangeRow
 from sheet.models import Column as ColumnRow
 from sheet.models import Member, Row, Sheet
-
-
-class HistoryTruncated(Exception):
-    """The changes asked for are no longer kept; the client needs a fresh snapshot."""
 
 
 @contextmanager
@@ -157,7 +154,8 @@ def change_value(row: ChangeRow) -> Change:
     data = row.data
     if row.kind == "set" and "overwritten" not in data:  # logged before sets reported what they replaced
         data = {**data, "overwritten": []}
-    return Change(row.rev, row.op, Author(row.author_id or 0, row.author_name), row.at, row.kind, data, row.replaced)
+    by = Author(row.author_id or 0, row.author_name)
+    return Change(row.rev, row.op, by, row.at, row.kind, data, row.replaced, session=row.session, group=row.group)
 
 
 @dataclass(frozen=True)

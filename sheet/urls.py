@@ -15,4 +15,6 @@ urlpatterns = [
     path("api/sheets/<int:sheet_id>/members/<str:username>", api.member, name="api-member"),
     path("api/sheets/<int:sheet_id>/changes", api.changes, name="api-changes"),
     path("api/sheets/<int:sheet_id>/ops", api.ops, name="api-ops"),
+    path("api/sheets/<int:sheet_id>/versions", api.versions, name="api-versions"),
+    path("api/sheets/<int:sheet_id>/cells/<int:row>/<int:col>/history", api.cell_history, name="api-cell-history"),
 ]

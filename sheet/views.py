@@ -29,7 +29,7 @@ def _form_action(request, action, success):
         rates.spend_write(request.user.pk)
         action()
         messages.success(request, success)
-    except (OperationError, services.Conflict) as exc:
+    except OperationError as exc:
         messages.error(request, getattr(exc, "message", str(exc)))
 
 

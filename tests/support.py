@@ -7,6 +7,7 @@ named here too for the tests; the test environment and the bare daphne and gunic
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -66,3 +67,19 @@ def start_gunicorn(env: dict, log_dir: Path, port: int | None = None, workers: i
     port = port or free_port()
     args = [str(BIN / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", str(workers), "proj.wsgi:application"]
     return ServerProcess(args, env, log_dir / f"gunicorn-{port}.log", port).start()
+
+
+def scenario_result(database: str, request, tmp_path, scenario: str, **settings) -> dict:
+    """Runs a scenario script in a process of its own against a migrated SQLite file or throwaway
+    PostgreSQL database (``database``), with these extra settings in its environment; returns the
+    JSON it printed."""
+
+    def run(database_url):
+        env = app_env(database_url=database_url, var_dir=tmp_path, **settings)
+        manage(env, "migrate", "--noinput")
+        return json.loads(run_python(env, scenario))
+
+    if database == "sqlite":
+        return run(f"sqlite:///{tmp_path / 'scenario.sqlite3'}")
+    with request.getfixturevalue("postgres").database(prefix="tabula_scenario") as url:
+        return run(url)

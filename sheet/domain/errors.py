@@ -27,3 +27,16 @@ class TooLarge(OperationError):
 
 class RateLimited(OperationError):
     code = "rate_limited"
+
+
+class HistoryTruncated(OperationError):
+    """What was asked for needs revisions below the history floor (or more changes than a reply
+    holds): the client needs a fresh snapshot."""
+
+    code = "history_truncated"
+
+
+class Conflict(OperationError):
+    """The request contradicts the state it meets: nothing to undo, the owner's own role."""
+
+    code = "conflict"

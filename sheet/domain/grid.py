@@ -33,7 +33,14 @@ class Grid:
         """Applies one ``change`` message. Revisions must arrive in order, one after the other."""
         if change["rev"] != self.rev + 1:
             raise ValueError(f"change {change['rev']} does not follow revision {self.rev}")
-        kind = change["kind"]
+        if change["kind"] == "batch":  # an undo or redo: ordinary steps, in order
+            for step in change["steps"]:
+                self._apply_kind(step["kind"], step)
+        else:
+            self._apply_kind(change["kind"], change)
+        self.rev = change["rev"]
+
+    def _apply_kind(self, kind: str, change: dict) -> None:
         if kind == "set":
             for cell in change["cells"]:
                 key = (cell["row"], cell["col"])
@@ -53,7 +60,6 @@ class Grid:
             gone = set(change["cols"])
             self.cols = [c for c in self.cols if c not in gone]
             self.cells = {k: v for k, v in self.cells.items() if k[1] not in gone}
-        self.rev = change["rev"]
 
     @staticmethod
     def _insert(order: list, before, new_ids: list) -> None:

@@ -40,6 +40,10 @@ class CellWrite:
     value: CellValue
 
 
+# Every operation may say which ``session`` (the sender's browser tab, scoped to the user) made it,
+# and the ``group`` it belongs to: undo takes back the latest group of the user's session as one step.
+
+
 @dataclass(frozen=True)
 class SetCells:
     op: str
@@ -47,6 +51,8 @@ class SetCells:
     # The revision the sender's grid showed, when it said: cells someone else wrote after it are
     # reported in the change as overwritten.
     rev: int | None = None
+    session: str = ""
+    group: str = ""
     kind = "set"
 
 
@@ -55,6 +61,8 @@ class InsertRows:
     op: str
     before: RowId | None
     count: int
+    session: str = ""
+    group: str = ""
     kind = "insert_rows"
 
 
@@ -62,6 +70,8 @@ class InsertRows:
 class DeleteRows:
     op: str
     rows: tuple[RowId, ...]
+    session: str = ""
+    group: str = ""
     kind = "delete_rows"
 
 
@@ -70,6 +80,8 @@ class InsertCols:
     op: str
     before: ColId | None
     count: int
+    session: str = ""
+    group: str = ""
     kind = "insert_cols"
 
 
@@ -77,6 +89,8 @@ class InsertCols:
 class DeleteCols:
     op: str
     cols: tuple[ColId, ...]
+    session: str = ""
+    group: str = ""
     kind = "delete_cols"
 
 
@@ -84,10 +98,38 @@ class DeleteCols:
 class Rename:
     op: str
     name: str
+    session: str = ""
+    group: str = ""
     kind = "rename"
 
 
-Operation = SetCells | InsertRows | DeleteRows | InsertCols | DeleteCols | Rename
+@dataclass(frozen=True)
+class Undo:
+    """Takes back the latest step of the sender's session not yet undone (``redo`` False), or
+    re-applies the latest one undone (``redo`` True)."""
+
+    op: str
+    redo: bool = False
+    session: str = ""
+    group: str = ""
+
+    @property
+    def kind(self) -> str:
+        return "redo" if self.redo else "undo"
+
+
+@dataclass(frozen=True)
+class Restore:
+    """Makes the sheet as it was at revision ``rev``, as one new change."""
+
+    op: str
+    rev: int
+    session: str = ""
+    group: str = ""
+    kind = "restore"
+
+
+Operation = SetCells | InsertRows | DeleteRows | InsertCols | DeleteCols | Rename | Undo | Restore
 
 
 @dataclass(frozen=True)
@@ -128,6 +170,8 @@ class Change:
     kind: str
     data: dict = field(default_factory=dict)
     replaced: dict = field(default_factory=dict)
+    session: str = ""  # the operation's, logged (not sent) so that undo finds a session's changes
+    group: str = ""
 
 
 @dataclass(frozen=True)

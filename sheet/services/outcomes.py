@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sheet.domain.errors import Conflict
 from sheet.domain.values import Change
 
-
-class Conflict(Exception):
-    """The request contradicts the sheet's state (HTTP 409)."""
+__all__ = ["Applied", "Conflict"]
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,9 @@ def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now:
                 touched.add(cell.row)
             rev += 1
             data = protocol.change_data("set", cells=cells, overwritten=overwritten)
-            change = made[operation.op] = Change(rev, operation.op, by, now, "set", data, {"values": old})
+            change = made[operation.op] = Change(
+                rev, operation.op, by, now, "set", data, {"values": old}, session=operation.session, group=operation.group
+            )
             logged.append(change)
             results.append(Applied(change, duplicate=False))
         if logged:

@@ -11,6 +11,7 @@ from datetime import datetime
 import orjson
 from django.db import connection, transaction
 
+from sheet.domain import history
 from sheet.domain.values import Author, Change, LastWrite
 from sheet.limits import current as current_limits
 
@@ -53,6 +54,22 @@ def clear_slots(sheet_id: int, slots: list[int]) -> None:
                 rows[rid] = values
             update_rows(cursor, sheet_id, rows)
             after = chunk[-1][0]
+
+
+def cells_at_slots(sheet_id: int, slots: list[int]) -> list[tuple[int, list]]:
+    """Each live row's (id, its cells at these slots), in order, for the rows that hold any of them:
+    only those cells are read out of each row's array, by the database."""
+    if connection.vendor == "postgresql":
+        picks, params, length = [f'CAST("values" -> {int(s)} AS TEXT)' for s in slots], [], "jsonb_array_length"
+    else:
+        picks, params, length = ['"values" -> %s'] * len(slots), [f"$[{int(s)}]" for s in slots], "json_array_length"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT rid, {', '.join(picks)} FROM sheet_row "  # noqa: S608 (ints)
+            f'WHERE sheet_id = %s AND deleted_rev IS NULL AND {length}("values") > %s ORDER BY position',
+            [*params, sheet_id, min(slots)],
+        )
+        return [(rid, [None if text is None else orjson.loads(text) for text in texts]) for rid, *texts in cursor.fetchall()]
 
 
 def last_writes(cursor, sheet_id: int, *, since: int, latest: int) -> dict[tuple[int, int], LastWrite]:
@@ -195,25 +212,59 @@ def pipeline():
 
 
 def write_batch(cursor, sheet_id: int, *, rows: dict[int, list], changes: list[Change], now: datetime) -> None:
-    """The rows' new values, the change log's new entries and the sheet's revision."""
+    """The rows' new values, the change log's new entries (with the cells they wrote) and the sheet's
+    revision."""
     update_rows(cursor, sheet_id, rows)
+    insert_cell_edits(cursor, sheet_id, changes)
     at = connection.ops.adapt_datetimefield_value(now)
-    entries = [(c.rev, c.op, c.by.id, c.by.name, c.kind, orjson.dumps(c.data).decode(), orjson.dumps(c.replaced).decode()) for c in changes]
+    entries = [
+        (c.rev, c.op, c.by.id, c.by.name, c.kind, orjson.dumps(c.data).decode(), orjson.dumps(c.replaced).decode(), c.session, c.group)
+        for c in changes
+    ]
     if connection.vendor == "postgresql":  # one array per column
         cursor.execute(
-            "INSERT INTO sheet_change (sheet_id, rev, op, author_id, author_name, at, kind, data, replaced) "
-            "SELECT %s, e.rev, e.op, e.author_id, e.author_name, %s, e.kind, CAST(e.data AS jsonb), CAST(e.replaced AS jsonb) "
-            "FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[]) "
-            "AS e(rev, op, author_id, author_name, kind, data, replaced)",
+            'INSERT INTO sheet_change (sheet_id, rev, op, author_id, author_name, at, kind, data, replaced, session, "group") '
+            "SELECT %s, e.rev, e.op, e.author_id, e.author_name, %s, e.kind, CAST(e.data AS jsonb), CAST(e.replaced AS jsonb), e.session, e.grp "
+            "FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[]) "
+            "AS e(rev, op, author_id, author_name, kind, data, replaced, session, grp)",
             [sheet_id, at, *map(list, zip(*entries, strict=True))],
         )
     else:
         cursor.execute(
-            "INSERT INTO sheet_change (sheet_id, rev, op, author_id, author_name, at, kind, data, replaced) VALUES "  # noqa: S608 (placeholders)
-            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(entries)),
+            'INSERT INTO sheet_change (sheet_id, rev, op, author_id, author_name, at, kind, data, replaced, session, "group") VALUES '  # noqa: S608 (placeholders)
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(entries)),
             [v for entry in entries for v in (sheet_id, *entry[:4], at, *entry[4:])],
         )
     cursor.execute("UPDATE sheet_sheet SET rev = %s, updated_at = %s WHERE id = %s", [changes[-1].rev, at, sheet_id])
+
+
+EDITS_PER_INSERT = 5000  # six parameters each: SQLite takes at most 32,766
+
+
+def insert_cell_edits(cursor, sheet_id: int, changes: list[Change]) -> None:
+    """Records each cell the changes wrote, with what it replaced (see models.CellEdit)."""
+    edits = [
+        (row, col, c.rev, orjson.dumps(value).decode(), orjson.dumps(old).decode())
+        for c in changes
+        for row, col, value, old in history.cells_written(c.kind, c.data, c.replaced)
+    ]
+    if not edits:
+        return
+    if connection.vendor == "postgresql":
+        cursor.execute(
+            "INSERT INTO sheet_celledit (sheet_id, row, col, rev, value, old) "
+            "SELECT %s, e.row, e.col, e.rev, CAST(e.value AS jsonb), CAST(e.old AS jsonb) "
+            "FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::text[], %b::text[]) AS e(row, col, rev, value, old)",
+            [sheet_id, *map(list, zip(*edits, strict=True))],
+        )
+        return
+    for start in range(0, len(edits), EDITS_PER_INSERT):
+        chunk = edits[start : start + EDITS_PER_INSERT]
+        cursor.execute(
+            "INSERT INTO sheet_celledit (sheet_id, row, col, rev, value, old) VALUES "  # noqa: S608 (placeholders)
+            + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk)),
+            [v for edit in chunk for v in (sheet_id, *edit)],
+        )
 
 
 def update_rows(cursor, sheet_id: int, rows: dict[int, list]) -> None:

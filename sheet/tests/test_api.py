@@ -21,7 +21,7 @@ from sheet import broadcast, services
 from sheet.domain.values import CellWrite, SetCells
 from sheet.models import Change, Member, Sheet
 from sheet.services import lifecycle
-from sheet.tests.test_services import scenario_result
+from tests import support
 
 pytestmark = pytest.mark.django_db
 
@@ -316,6 +316,78 @@ class MembersTest:
 
     def test_delete_member_owner_409(self, team):
         assert_error(call(client_for(team.ada), "DELETE", f"/api/sheets/{team.sheet_id}/members/ada"), 409, "conflict")
+
+
+class UndoOverHttpTest:
+    def test_undo_and_redo_over_http_per_session(self, team):
+        client, path = client_for(team.bob), f"/api/sheets/{team.sheet_id}/ops"
+        call(client, "POST", path, {**set_op("a", (1, 1, "x")), "session": "script"})
+        call(client, "POST", path, set_op("b", (2, 1, "no session")))
+        undone = call(client, "POST", path, {"type": "undo", "op": "u", "session": "script"})
+        assert undone.status_code == 201
+        assert (undone.json()["kind"], undone.json()["undo_of"]) == ("batch", 1)
+        values = [r["values"][0] for r in call(client, "GET", f"/api/sheets/{team.sheet_id}/").json()["rows"][:2]]
+        assert values == [None, "no session"]
+        again = call(client, "POST", path, {"type": "undo", "op": "u", "session": "script"})
+        assert (again.status_code, again.json()) == (200, undone.json())
+        assert call(client, "POST", path, {"type": "redo", "op": "r", "session": "script"}).json()["redo_of"] == 1
+        assert_error(call(client, "POST", path, {"type": "redo", "op": "r2", "session": "script"}), 409, "conflict")
+
+    @pytest.mark.parametrize("session", ["", 5, "x" * 65, None])
+    def test_bad_session_400(self, team, session):
+        body = {"type": "undo", "op": "u", "session": session}
+        if session is None:
+            body["group"] = []
+        assert_error(call(client_for(team.bob), "POST", f"/api/sheets/{team.sheet_id}/ops", body), 400, "invalid")
+
+    def test_viewer_undo_403(self, team):
+        assert_error(call(client_for(team.cy), "POST", f"/api/sheets/{team.sheet_id}/ops", {"type": "undo", "op": "u"}), 403, "forbidden")
+
+
+class HistoryOverHttpTest:
+    def test_snapshot_at_rev_versions_and_cell_history_for_any_member(self, team):
+        bob, path = client_for(team.bob), f"/api/sheets/{team.sheet_id}"
+        call(bob, "POST", f"{path}/ops", set_op("a", (1, 1, "first")))
+        then = call(bob, "GET", f"{path}/").json()
+        call(bob, "POST", f"{path}/ops", set_op("b", (1, 1, "second")))
+        viewer = client_for(team.cy)
+        at = call(viewer, "GET", f"{path}/?rev=1")
+        assert (at.status_code, at.json()) == (200, {**then, "role": "viewer"})
+        versions = call(viewer, "GET", f"{path}/versions").json()["versions"]
+        assert [(v["rev"], v["first_rev"], v["by"]["name"], v["kinds"], v["count"]) for v in versions] == [(2, 1, "bob", ["set"], 2)]
+        history = call(viewer, "GET", f"{path}/cells/1/1/history?limit=5").json()["versions"]
+        assert [(v["rev"], v["by"]["name"], v["value"]) for v in history] == [(2, "bob", "second"), (1, "bob", "first")]
+        assert set(history[0]) == {"rev", "at", "by", "value", "computed"}
+
+    @pytest.mark.parametrize("query", ["?rev=", "?rev=-1", "?rev=x", "?rev=1.5", "?rev=\u00b2", "?rev=9"])
+    def test_snapshot_at_bad_rev_400(self, team, query):
+        assert_error(call(client_for(team.ada), "GET", f"/api/sheets/{team.sheet_id}/{query}"), 400, "invalid")
+
+    @pytest.mark.parametrize("path", ["versions?limit=0", "versions?limit=1001", "versions?before=x", "cells/1/1/history?limit=-1"])
+    def test_history_bad_query_400(self, team, path):
+        assert_error(call(client_for(team.ada), "GET", f"/api/sheets/{team.sheet_id}/{path}"), 400, "invalid")
+
+    def test_history_below_floor_410(self, team):
+        client, path = client_for(team.ada), f"/api/sheets/{team.sheet_id}"
+        for i in range(3):
+            call(client, "POST", f"{path}/ops", set_op(f"o{i}", (1, 1, i)))
+        call_command("prune_changes", keep=1, stdout=io.StringIO())
+        for query in ("/?rev=1", "/versions?before=2", "/cells/1/1/history?before=2"):
+            assert_error(call(client, "GET", path + query), 410, "history_truncated")
+        assert_error(call(client, "POST", f"{path}/ops", {"type": "restore", "op": "r", "rev": 1}), 410, "history_truncated")
+
+    def test_history_of_unknown_cell_or_sheet_404(self, team):
+        assert_error(call(client_for(team.ada), "GET", f"/api/sheets/{team.sheet_id}/cells/4/1/history"), 404, "not_found")
+        for path in ("/?rev=0", "/versions", "/cells/1/1/history"):
+            assert_error(call(client_for(team.dee), "GET", f"/api/sheets/{team.sheet_id}{path}"), 404, "not_found")
+
+    def test_restore_by_editor_not_viewer(self, team):
+        path = f"/api/sheets/{team.sheet_id}/ops"
+        call(client_for(team.bob), "POST", path, set_op("a", (1, 1, "x")))
+        assert_error(call(client_for(team.cy), "POST", path, {"type": "restore", "op": "r", "rev": 0}), 403, "forbidden")
+        restored = call(client_for(team.bob), "POST", path, {"type": "restore", "op": "r", "rev": 0})
+        assert (restored.status_code, restored.json()["restore_of"]) == (201, 0)
+        assert call(client_for(team.bob), "GET", f"/api/sheets/{team.sheet_id}/").json()["rows"][0]["values"][0] is None
 
 
 class ChangesTest:
@@ -624,6 +696,6 @@ print(json.dumps({
 class PoisonAcrossDatabasesTest:
     @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
     def test_poison_text_refused_400_nothing_changed(self, database, request, tmp_path):
-        result = scenario_result(database, request, tmp_path, POISON_SCENARIO)
+        result = support.scenario_result(database, request, tmp_path, POISON_SCENARIO)
         assert result["statuses"] == [[400, "invalid"]] * 7 + [[400, "page"]]
         assert (result["sheets"], result["members"], result["changes"]) == ([["Budget", 0]], 1, 0)

@@ -10,7 +10,7 @@ from model_bakery import baker
 from sheet import selectors, services
 from sheet.domain.values import CellWrite, DeleteCols, DeleteRows, InsertCols, Rename, SetCells
 from sheet.management.commands.seed_demo import DEMO_ROWS
-from sheet.models import Change, Column, Member, Row, Sheet
+from sheet.models import CellEdit, Change, Column, Member, Row, Sheet
 from sheet.services import store
 
 pytestmark = pytest.mark.django_db
@@ -105,6 +105,7 @@ class PruneChangesTest:
         # What the kept changes deleted stays (an undo may bring it back); the rest is gone for good.
         assert sorted(Row.objects.filter(sheet_id=sheet_id).values_list("rid", flat=True)) == [2, 3, 4, 5]
         assert sorted(Column.objects.filter(sheet_id=sheet_id).values_list("cid", flat=True)) == [1, 3]
+        assert not CellEdit.objects.filter(sheet_id=sheet_id, rev__lte=floor).exists()  # the cells' history goes with the log
         stored = dict(Row.objects.filter(sheet_id=sheet_id).values_list("rid", "values"))
         assert stored == {r: [f"{r}.1", None, f"{r}.3"] for r in range(2, 6)}
         # The freed slot goes to the next new column, which starts empty.

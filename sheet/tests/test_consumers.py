@@ -356,6 +356,42 @@ class SheetConsumerOperationTest:
         assert [(c["rev"], c["op"]) for c in (await ada.change(), await cy.change())] == [(1, "fine"), (1, "fine")]
 
 
+class SheetConsumerUndoTest:
+    async def test_undo_in_one_tab_takes_back_only_its_edit_others_see_it(self, team, sockets):
+        ada_tab = await sockets.open(team.cookie["ada"], team.sheet_id)
+        ada_other_tab = await sockets.open(team.cookie["ada"], team.sheet_id)
+        bob = await sockets.open(team.cookie["bob"], team.sheet_id)
+        await ada_tab.send(op("set", "a1", cells=[cell(1, 1, "tab one")], session="one"))
+        await ada_other_tab.send(op("set", "a2", cells=[cell(2, 1, "tab two")], session="two"))
+        await bob.send(op("set", "b1", cells=[cell(1, 2, "bob")]))
+        assert len(await bob.changes(3)) == 3
+
+        await ada_tab.send(op("undo", "u1", session="one"))
+
+        undone = await bob.change()
+        assert (undone["kind"], undone["op"], undone["undo_of"], undone["skipped"]) == ("batch", "u1", 1, [])
+        assert undone["steps"] == [{"kind": "set", "cells": [cell(1, 1, None)], "overwritten": []}]
+        assert "replaced" not in undone
+        assert [r["values"][:2] for r in (await snapshot_json(team.sheet_id))["rows"][:2]] == [[None, "bob"], ["tab two", None]]
+
+    async def test_nothing_to_undo_conflict_nothing_changes(self, team, sockets):
+        ada = await sockets.open(team.cookie["ada"], team.sheet_id)
+
+        await ada.send(op("redo", "r1", session="one"))
+
+        error = await ada.receive()
+        assert (error["type"], error["op"], error["code"]) == ("error", "r1", "conflict")
+        assert await sheet_rev(team.sheet_id) == 0
+
+    async def test_viewer_undo_forbidden(self, team, sockets):
+        cy = await sockets.open(team.cookie["cy"], team.sheet_id)
+
+        await cy.send(op("undo", "u"))
+
+        error = await cy.receive()
+        assert (error["type"], error["op"], error["code"]) == ("error", "u", "forbidden")
+
+
 class SheetConsumerHttpEditTest:
     async def test_service_apply_operation_reaches_every_socket(self, team, sockets):
         ada = await sockets.open(team.cookie["ada"], team.sheet_id)

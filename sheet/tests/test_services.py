@@ -943,26 +943,10 @@ print(json.dumps({
 """
 
 
-def scenario_result(database: str, request, tmp_path, scenario: str, **settings) -> dict:
-    """Runs a scenario script in a process of its own against a migrated SQLite file or throwaway
-    PostgreSQL database (``database``), with these extra settings in its environment; returns the
-    JSON it printed."""
-
-    def run(database_url):
-        env = support.app_env(database_url=database_url, var_dir=tmp_path, **settings)
-        support.manage(env, "migrate", "--noinput")
-        return json.loads(support.run_python(env, scenario))
-
-    if database == "sqlite":
-        return run(f"sqlite:///{tmp_path / 'scenario.sqlite3'}")
-    with request.getfixturevalue("postgres").database(prefix="tabula_scenario") as url:
-        return run(url)
-
-
 class RowStorageAcrossDatabasesTest:
     @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
     def test_column_changes_keep_cells_in_column_order(self, database, request, tmp_path):
-        result = scenario_result(database, request, tmp_path, COLUMNS_SCENARIO)
+        result = support.scenario_result(database, request, tmp_path, COLUMNS_SCENARIO)
         expected = [[None, None, None, 3.5, None], [None, None, "x", None, None], [None, None, None, None, "far"]]
         assert result["snapshot"] == expected
         assert [c["id"] for c in result["api"]["columns"]] == [7, 4, 5, 3, 6]
@@ -1111,7 +1095,7 @@ print(json.dumps([r.change.data["overwritten"] for r in results]))
 class OverwrittenAcrossDatabasesTest:
     @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
     def test_a_replayed_set_is_told_what_it_replaced(self, database, request, tmp_path):
-        result = scenario_result(database, request, tmp_path, OVERWRITE_SCENARIO)
+        result = support.scenario_result(database, request, tmp_path, OVERWRITE_SCENARIO)
 
         by_bob = {"id": 2, "name": "bob"}
         assert result == [
@@ -1123,7 +1107,7 @@ class OverwrittenAcrossDatabasesTest:
 class CommitSetsAcrossDatabasesTest:
     @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
     def test_a_batch_with_every_outcome(self, database, request, tmp_path):
-        result = scenario_result(database, request, tmp_path, SETS_SCENARIO)
+        result = support.scenario_result(database, request, tmp_path, SETS_SCENARIO)
         tricky = result["tricky"]
         assert '"' in tricky and "\\" in tricky and "\U0001f600" in tricky
         assert result["results"] == [[3, "a", False], "Forbidden", "NotFound", [1, "before", True], "NotFound", [3, "a", True], [4, "b", False]]
@@ -1200,7 +1184,7 @@ print(json.dumps({
 class CommitSetsTransactionTest:
     @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
     def test_every_way_a_batch_ends_leaves_no_transaction_behind(self, database, request, tmp_path):
-        result = scenario_result(database, request, tmp_path, TRANSACTION_SCENARIO)
+        result = support.scenario_result(database, request, tmp_path, TRANSACTION_SCENARIO)
         if database == "sqlite":
             assert result["outcomes"] == {"stranger": ["NotFound"], "refused": "OperationalError", "after": [1], "missing": ["NotFound"]}
             assert (result["rev"], result["log"], result["ended"]) == (1, ["after"], [])
@@ -1239,8 +1223,8 @@ with connection.cursor() as cursor:  # utility statements have no plan of their 
 
 class PreparedStatementsTest:
     @pytest.mark.parametrize(
-        ("setting", "prepared"), [("on", ["BEGIN", "COMMIT", "INSERT", "SELECT", "SELECT", "SET", "UPDATE", "UPDATE"]), ("off", [])]
+        ("setting", "prepared"), [("on", ["BEGIN", "COMMIT", "INSERT", "INSERT", "SELECT", "SELECT", "SET", "UPDATE", "UPDATE"]), ("off", [])]
     )
     def test_the_edits_statements_are_prepared_and_planned_for_their_parameters(self, setting, prepared, request, tmp_path):
         settings = {"DATABASE_PREPARED_STATEMENTS": setting, "DATABASE_CONN_MAX_AGE": 60}
-        assert scenario_result("postgresql", request, tmp_path, PREPARED_SCENARIO, **settings) == prepared
+        assert support.scenario_result("postgresql", request, tmp_path, PREPARED_SCENARIO, **settings) == prepared

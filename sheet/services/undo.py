@@ -1,0 +1,140 @@
+"""Undo and redo of one user's session (the contract's "Undo, redo, restore"), inside
+``commit_operation``'s transaction: the sheet is locked, and the result is one ``batch`` change.
+
+Which changes a step takes and how each is taken back are rules of the domain (``domain.history``);
+this module reads what they need (the session's changes, what others wrote since, the state of the
+rows and columns concerned) and carries out the plans through the same code as ordinary edits.
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from sheet import past, protocol
+from sheet.domain import history
+from sheet.domain.errors import Conflict
+from sheet.domain.values import DeleteCols, DeleteRows, Limits, Restore, Undo
+from sheet.models import Change as ChangeRow
+from sheet.models import Column, Row, Sheet
+from sheet.selectors import live_columns
+from sheet.services import store, structure
+
+CHANGES_PER_READ = 200
+
+
+def apply(sheet: Sheet, operation: Undo, limits: Limits, *, author_id: int) -> tuple[dict, dict]:
+    """Takes back (or, for a redo, re-applies) the session's latest step; returns the ``batch``
+    change's data and what it replaced. Nothing to undo or redo is ``Conflict``."""
+    mine = ChangeRow.objects.filter(sheet=sheet, author_id=author_id, session=operation.session, rev__gt=sheet.history_floor)
+    entries = (history.Entry(*row) for row in mine.order_by("rev").values_list("rev", "group", "data__undo_of", "data__redo_of").iterator())
+    revs = history.next_step(entries, redo=operation.redo)
+    if not revs:
+        raise Conflict(f"nothing to {operation.kind} in this session")
+    targets = list(ChangeRow.objects.filter(sheet=sheet, rev__in=revs).order_by("rev"))
+    since = _since(sheet, after=revs[0], author_id=author_id, session=operation.session)
+    steps = [step for target in targets for step in history.steps_of(target.kind, target.data, target.replaced)]
+    made, replaced, skipped = [], [], []
+    for step in reversed(steps):
+        plan, left = history.invert(step, _state(sheet, step), since, sheet.id)
+        skipped += left
+        if plan is not None:
+            for data, what in CARRY_OUT[plan.kind](sheet, plan, limits):
+                made.append(data)
+                replaced.append(what)
+    if operation.redo:
+        data = {"steps": made, "redo_of": targets[-1].data["undo_of"], "skipped": skipped}
+    else:
+        data = {"steps": made, "undo_of": revs[-1], "skipped": skipped}
+    return data, {"steps": replaced}
+
+
+def restore(sheet: Sheet, operation: Restore, limits: Limits) -> tuple[dict, dict]:
+    """Makes the sheet as it was at ``operation.rev``: rows and columns that did not exist then are
+    deleted, those deleted since come back, cells get their values of then, the name its name of
+    then; returns the ``batch`` change's data and what it replaced (so it can be undone)."""
+    then = past.sheet_at(sheet_id=sheet.id, rev=operation.rev)
+    rows, cols = {rid for rid, _ in then.rows}, set(then.columns)
+    live_rows = set(Row.objects.filter(sheet=sheet, deleted_rev__isnull=True).values_list("rid", flat=True))
+    live_cols = set(Column.objects.filter(sheet=sheet, deleted_rev__isnull=True).values_list("cid", flat=True))
+    plans = [
+        history.Plan("delete_rows", ids=tuple(sorted(live_rows - rows))),
+        history.Plan("delete_cols", ids=tuple(sorted(live_cols - cols))),
+        history.Plan("revive_rows", ids=tuple(sorted(rows - live_rows))),
+        history.Plan("revive_cols", ids=tuple(sorted(cols - live_cols))),
+        history.Plan("set", cells=tuple(then.differ)),
+        history.Plan("rename", name=then.name),
+    ]
+    made, replaced = [], []
+    for plan in plans:
+        if plan.ids or plan.cells or (plan.kind == "rename" and plan.name != sheet.name):
+            for data, what in CARRY_OUT[plan.kind](sheet, plan, limits):
+                made.append(data)
+                replaced.append(what)
+    return {"steps": made, "restore_of": operation.rev, "skipped": []}, {"steps": replaced}
+
+
+def _since(sheet: Sheet, *, after: int, author_id: int, session: str) -> history.Since:
+    """What everyone but this session wrote after revision ``after``."""
+    since = history.Since()
+    others = ChangeRow.objects.filter(sheet=sheet, rev__gt=after, kind__in=("set", "batch", "rename")).exclude(author_id=author_id, session=session)
+    for kind, data, replaced in others.order_by("rev").values_list("kind", "data", "replaced").iterator(chunk_size=CHANGES_PER_READ):
+        since.add(history.steps_of(kind, data, replaced))
+    return since
+
+
+def _state(sheet: Sheet, step: history.Step) -> history.State:
+    """Which of the rows and columns ``step`` names are live now, and which are tombstones."""
+    if step.kind == "set":
+        rows, cols = {c["row"] for c in step.data["cells"]}, {c["col"] for c in step.data["cells"]}
+    else:
+        rows, cols = step.data.get("rows", ()), step.data.get("cols", ())
+    found_rows = Row.objects.filter(sheet=sheet, rid__in=list(rows)).values_list("rid", "deleted_rev") if rows else ()
+    found_cols = Column.objects.filter(sheet=sheet, cid__in=list(cols)).values_list("cid", "deleted_rev") if cols else ()
+    row_state, col_state = dict(found_rows), dict(found_cols)
+    return history.State(
+        live_rows=frozenset(i for i, dead in row_state.items() if dead is None),
+        live_cols=frozenset(i for i, dead in col_state.items() if dead is None),
+        dead_rows=frozenset(i for i, dead in row_state.items() if dead is not None),
+        dead_cols=frozenset(i for i, dead in col_state.items() if dead is not None),
+    )
+
+
+def _write_cells(sheet: Sheet, plan: history.Plan, limits: Limits) -> list[tuple[dict, dict]]:
+    slots = dict(live_columns(sheet_id=sheet.id))
+    rows = dict(Row.objects.filter(sheet=sheet, rid__in={c.row for c in plan.cells}, deleted_rev__isnull=True).values_list("rid", "values"))
+    old = []
+    for cell in plan.cells:  # the plan names live rows and columns only
+        values, slot = rows[cell.row], slots[cell.col]
+        old.append(values[slot] if slot < len(values) else None)
+        if slot < len(values):
+            values[slot] = cell.value
+        elif cell.value is not None:
+            values += [None] * (slot - len(values)) + [cell.value]
+    with connection.cursor() as cursor:
+        store.update_rows(cursor, sheet.id, rows)
+    return [({"kind": "set", **protocol.change_data("set", cells=plan.cells)}, {"values": old})]
+
+
+def _delete(sheet: Sheet, plan: history.Plan, limits: Limits) -> list[tuple[dict, dict]]:
+    operation = DeleteRows("", plan.ids) if plan.kind == "delete_rows" else DeleteCols("", plan.ids)
+    data, replaced = structure.delete(sheet, operation, limits)
+    return [({"kind": plan.kind, **data}, replaced)]
+
+
+def _revive(sheet: Sheet, plan: history.Plan, limits: Limits) -> list[tuple[dict, dict]]:
+    return structure.revive(sheet, rows=plan.kind == "revive_rows", ids=plan.ids, limits=limits)
+
+
+def _rename(sheet: Sheet, plan: history.Plan, limits: Limits) -> list[tuple[dict, dict]]:
+    old, sheet.name = sheet.name, plan.name
+    return [({"kind": "rename", **protocol.change_data("rename", name=plan.name)}, {"name": old})]
+
+
+CARRY_OUT = {
+    "set": _write_cells,
+    "delete_rows": _delete,
+    "delete_cols": _delete,
+    "revive_rows": _revive,
+    "revive_cols": _revive,
+    "rename": _rename,
+}
