@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import copy
 import json
 import socket
 import struct
@@ -73,9 +74,11 @@ class SheetSocket:
 class Follower:
     """Applies every change a socket receives to its own Grid, failing on any gap or reordering."""
 
-    def __init__(self, socket: SheetSocket, model: Grid):
+    def __init__(self, socket: SheetSocket, model: Grid, *, record: bool = False):
         self.socket = socket
         self.model = model
+        # With ``record``, the grid as it was at each revision it saw (to compare with ``?rev=R``).
+        self.states: dict[int, Grid] | None = {model.rev: copy.deepcopy(model)} if record else None
         self.seen: list[tuple[int, str]] = []  # (rev, op) of every change, in arrival order
         self.answers: dict[str, dict] = {}  # op id -> the change or error that answered it
         self.problems: list[str] = []
@@ -91,6 +94,8 @@ class Follower:
                         self.problems.append(f"change {message['rev']} arrived at revision {self.model.rev}")
                         return
                     self.model.apply(message)
+                    if self.states is not None:
+                        self.states[message["rev"]] = copy.deepcopy(self.model)
                     self.seen.append((message["rev"], message["op"]))
                     self.answers.setdefault(message["op"], message)
                 elif kind == "error":

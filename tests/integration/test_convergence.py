@@ -1,7 +1,9 @@
 """Randomised convergence: six sockets (two users) on two daphne processes send concurrent random edits,
-built from ids each client's own (lagging) model knows, so many name rows and columns deleted meanwhile.
-Every socket must see every change in revision order with no gap, and once everyone is quiet every
-client's model must equal the server's snapshot, whose change log has no hole.
+built from ids each client's own (lagging) model knows, so many name rows and columns deleted meanwhile,
+and undo and redo their own (each socket is a session of its own). Every socket must see every change
+in revision order with no gap, and once everyone is quiet every client's model must equal the
+server's snapshot, whose change log has no hole; and the sheet at any revision (``?rev=R``) must be
+what a client saw at that revision.
 
 Four more clients are browser pages whose network fails (``Page``, through a relay the test stalls and
 cuts, or their own socket closed). Offline they keep editing from their stale model into their outbox;
@@ -38,13 +40,20 @@ MAX_PAUSE = 0.04  # seconds between one client's operations; concurrency comes f
 VALUES = ["", "x", "hello", "ünïcode ✓", 0, 1, -7, 3.25, 1e20, True, False, None]
 
 
-def random_operation(rng: random.Random, model: Grid, op_id: str) -> dict:
-    """An operation chosen from what this client's model knows now (it may be stale by the time it lands)."""
+def random_operation(rng: random.Random, model: Grid, op_id: str, session: str) -> dict:
+    """An operation chosen from what this client's model knows now (it may be stale by the time it
+    lands), made in the client's ``session``."""
+    return {**random_kind(rng, model, op_id), "session": session}
+
+
+def random_kind(rng: random.Random, model: Grid, op_id: str) -> dict:
     rows, cols = model.rows, model.cols
-    choices = ["set"] * 6
+    choices = ["set"] * 6 + ["undo", "redo"]
     choices += ["insert_rows"] * (len(rows) < 30) + ["delete_rows"] * (len(rows) > 3)
     choices += ["insert_cols"] * (len(cols) < 10) + ["delete_cols"] * (len(cols) > 2)
     kind = rng.choice(choices) if rows and cols else rng.choice(["insert_rows", "insert_cols"])
+    if kind in ("undo", "redo"):
+        return {"type": kind, "op": op_id}
     if kind == "set":
         cells = [{"row": rng.choice(rows), "col": rng.choice(cols), "value": rng.choice(VALUES)} for _ in range(rng.randint(1, 4))]
         return {"type": "set", "op": op_id, "cells": cells}
@@ -59,7 +68,7 @@ def random_operation(rng: random.Random, model: Grid, op_id: str) -> dict:
 async def edit(rng: random.Random, name: str, follower: Follower, sent: list[str]) -> None:
     for i in range(OPS_PER_CLIENT):
         op_id = f"{name}-{i}"
-        await follower.socket.send(random_operation(rng, follower.model, op_id))
+        await follower.socket.send(random_operation(rng, follower.model, op_id, name))
         sent.append(op_id)
         await asyncio.sleep(rng.uniform(0, MAX_PAUSE))
 
@@ -105,7 +114,7 @@ async def roam(rng: random.Random, name: str, page: Page, plan: list[Outage]) ->
     for i in range(OPS_PER_CLIENT):
         while steps and steps[0][0] <= i:
             await steps.pop(0)[1]()
-        await page.make(random_operation(rng, page.model, f"{name}-{i}"))
+        await page.make(random_operation(rng, page.model, f"{name}-{i}", name))
         await asyncio.sleep(rng.uniform(0, MAX_PAUSE))
     for _, step in steps:
         await step()
@@ -130,7 +139,7 @@ class ConvergenceTest:
         for i in range(CLIENTS):
             socket = await SheetSocket.open(deployment, sessions["ada" if i % 2 == 0 else "bob"], sheet_id, daphne=i % 2)
             assert socket.hello["rev"] == shared_sheet["rev"] == 0, where
-            follower = Follower(socket, Grid.from_snapshot(shared_sheet))
+            follower = Follower(socket, Grid.from_snapshot(shared_sheet), record=i == 0)
             followers.append(follower)
             tasks.append(asyncio.create_task(follower.run()))
         sent: list[list[str]] = [[] for _ in followers]
@@ -176,7 +185,7 @@ class ConvergenceTest:
         for page in pages:
             counts.update(page.counts)
         print(f"{len(applied)} changes, {len(refused)} refused; pages: {dict(sorted(counts.items()))}")
-        assert set(refused.values()) <= {"not_found"}, (where, refused)
+        assert set(refused.values()) <= {"not_found", "conflict"}, (where, refused)  # conflict: nothing to undo or redo
         assert snapshot["rev"] == len(applied), where
         for client in [*followers, *pages]:
             assert client.model.matches(snapshot), (where, client.model.values(), snapshot)
@@ -202,4 +211,10 @@ class ConvergenceTest:
             replayed.apply(change)
         assert replayed.matches(snapshot), where
         kinds = {c["kind"] for c in log["changes"]}
-        assert kinds == {"set", "insert_rows", "delete_rows", "insert_cols", "delete_cols"}, (where, kinds)
+        assert kinds == {"set", "insert_rows", "delete_rows", "insert_cols", "delete_cols", "batch"}, (where, kinds)
+        assert {"undo_of", "redo_of"} <= {key for c in log["changes"] for key in c}, where
+        # The sheet at a revision is what a client saw then.
+        states = followers[0].states
+        for rev in sorted(random.Random(SEED).sample(sorted(states), 12)):
+            status, then = await request(sessions["bob"], "GET", f"/api/sheets/{sheet_id}/?rev={rev}")
+            assert status == 200 and states[rev].matches(then), (where, rev, states[rev].values(), then)

@@ -4,6 +4,8 @@
 // the op that carries it). An entry may also be a paste's rest, waiting for the rows and columns
 // its inserts add (`message` null, `paste` set): it is the page's to send when they are there.
 
+import { historyKind } from "./protocol.js";
+
 export class Edits {
   /** onChange(): the outbox changed (`stored()` gives it as it is kept). */
   constructor({ onChange = () => {} } = {}) {
@@ -16,13 +18,32 @@ export class Edits {
   /** Queues an operation; `cells` ([{rowId, colId, value}]) become pending under its op id. */
   add({ op, message, cells = [], paste = null }) {
     this.outbox.push({ op, message, sent: false, cells, paste });
+    this.#pend(op, cells, new Set());
+    this.onChange();
+  }
+
+  /**
+   * Puts `operations` (as `add` takes them) where the entry `op` is (a paste's rest, whose cells can
+   * be written now), so that they keep its place in the order: before an undo queued after the paste.
+   * A cell an operation queued later is pending for stays pending for that one.
+   */
+  replace(op, operations) {
+    const at = this.outbox.findIndex((entry) => entry.op === op);
+    if (at < 0) return;
+    this.settle(op);
+    const later = new Set(this.outbox.slice(at).map((entry) => entry.op));
+    this.outbox.splice(at, 0, ...operations.map(({ op: id, message, cells = [] }) => ({ op: id, message, sent: false, cells, paste: null })));
+    for (const { op: id, cells = [] } of operations) this.#pend(id, cells, later);
+    this.onChange();
+  }
+
+  #pend(op, cells, later) {
     this.cellsOf.set(op, cells.map(({ rowId, colId }) => ({ rowId, colId })));
     for (const { rowId, colId, value } of cells) {
       let row = this.pending.get(rowId);
       if (!row) this.pending.set(rowId, (row = new Map()));
-      row.set(colId, { value, op });
+      if (!later.has(row.get(colId)?.op)) row.set(colId, { value, op });
     }
-    this.onChange();
   }
 
   /** The outbox as it is stored, JSON-safe [{op, message, cells, paste}]: what `add` takes back after a reload. */
@@ -43,9 +64,25 @@ export class Edits {
     return this.outbox.some((entry) => entry.op === op);
   }
 
-  /** The operations still to send, oldest first. */
+  /**
+   * The operations still to send, oldest first. An undo or redo waits (and everything after it)
+   * while a paste queued before it still has cells to write: it must take back the whole paste.
+   */
   unsent() {
-    return this.outbox.filter((entry) => !entry.sent && entry.message);
+    const out = [];
+    let pasting = false;
+    for (const entry of this.outbox) {
+      if (entry.paste) pasting = true;
+      if (entry.sent || !entry.message) continue;
+      if (pasting && historyKind(entry.message)) break;
+      out.push(entry);
+    }
+    return out;
+  }
+
+  /** "undo" or "redo" when `op` is one of those waiting for its answer, else null. */
+  historyOf(op) {
+    return historyKind(this.outbox.find((entry) => entry.op === op)?.message);
   }
 
   /** After a lost connection every unacknowledged operation is sent again (op ids make that safe). */

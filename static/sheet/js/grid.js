@@ -22,15 +22,18 @@ export function plural(count, word) {
 
 export class Grid {
   /**
-   * options: licenseKey, readOnly, titles (column headers), rows (arrays of values), maxValueChars.
+   * options: licenseKey, readOnly, titles (column headers), rows (arrays of values), maxValueChars,
+   * shortcuts ({undo, redo}: the keys as the menu shows them).
    * handlers: onEdit([{row, col, value, old}]), onPaste({changes, beyond}) (changes as onEdit's, for
    * the cells inside the grid; beyond: [{row, col, value}] positions past its last row or column),
    * onStructure({kind, before, count} or {kind, positions}), onSelect([{top, left, bottom, right}]),
-   * onEditorMaybeClosed(), onTooLong(length) (typed text over the limit: the editor stays open with it).
+   * onEditorMaybeClosed(), onTooLong(length) (typed text over the limit: the editor stays open with it),
+   * onHistory("undo" | "redo") (the keys or the menu, never while a cell's editor is open).
    */
   constructor(container, options, handlers) {
     standInForCoreStyles();
     this.handlers = handlers;
+    this.shortcuts = options.shortcuts || { undo: "", redo: "" };
     this.titles = options.titles;
     this.highlights = [];
     this.readOnly = options.readOnly;
@@ -95,6 +98,37 @@ export class Grid {
       afterDocumentKeyDown: () => this.handlers.onEditorMaybeClosed(),
     });
     this.#registerDataEdgeKeys();
+    this.#registerHistoryKeys();
+  }
+
+  /**
+   * Undo and redo keys while the grid has the keyboard and no editor is open (inside one, the
+   * browser's own undo of the text typed): Ctrl (Cmd) + Z undoes; Ctrl + Y, Ctrl + Shift + Z and
+   * Cmd + Shift + Z redo. Handsontable's own undo is off; these keys do nothing else in the grid.
+   */
+  #registerHistoryKeys() {
+    const context = this.hot.getShortcutManager().getContext("grid");
+    const run = (kind) => () => {
+      if (!this.readOnly) this.handlers.onHistory(kind);
+      return false;
+    };
+    context.addShortcuts(
+      [
+        { keys: [["Control/Meta", "z"]], captureCtrl: true, callback: run("undo") },
+        { keys: [["Control/Meta", "Shift", "z"], ["Control/Meta", "y"]], captureCtrl: true, callback: run("redo") },
+      ],
+      { group: "tabula.history", runOnlyIf: () => !this.editingCell() },
+    );
+  }
+
+  /** Gives the keyboard back to the grid (after a click on a control beside it). */
+  listen() {
+    if (this.hot.getSelectedRangeActive()) this.hot.listen();
+  }
+
+  /** Leaves the keyboard to a control beside the grid that took the focus (its Enter is not the grid's). */
+  unlisten() {
+    this.hot.unlisten();
   }
 
   /** Ctrl (Cmd) + arrow, with or without Shift, ahead of Handsontable's own (which goes to the sheet's edge). */
@@ -219,8 +253,26 @@ export class Grid {
       })).size;
       return `Delete ${plural(count, word)}`;
     };
+    const history = (kind, label) => ({
+      name: label,
+      callback: () => this.handlers.onHistory(kind),
+      // The label, and the keys at the end of the line, as text.
+      renderer: (menu, wrapper) => {
+        const name = document.createElement("span");
+        name.textContent = label;
+        const keys = document.createElement("kbd");
+        keys.className = "menu-keys";
+        keys.textContent = this.shortcuts[kind];
+        wrapper.classList.add("menu-item");
+        wrapper.replaceChildren(name, keys);
+        return document.createDocumentFragment();
+      },
+    });
     return {
       items: {
+        tabula_undo: history("undo", "Undo"),
+        tabula_redo: history("redo", "Redo"),
+        tabula_sep0: "---------",
         tabula_row_above: { name: rowsLabel("above"), callback: insert("row", false), disabled: none },
         tabula_row_below: { name: rowsLabel("below"), callback: insert("row", true), disabled: none },
         tabula_sep1: "---------",

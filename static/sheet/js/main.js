@@ -19,6 +19,9 @@ const LOGIN_CHECK_MS = 15000; // while logged out: how often to look whether thi
 const LOGIN_SETTLE_MS = 1500;
 
 const cellKey = (rowId, colId) => JSON.stringify([rowId, colId]);
+const ON_MAC = /mac|iphone|ipad/i.test(navigator.userAgentData?.platform || navigator.platform || "");
+/** The keys of undo and redo as this platform writes them. */
+const SHORTCUTS = ON_MAC ? { undo: "⌘Z", redo: "⇧⌘Z" } : { undo: "Ctrl+Z", redo: "Ctrl+Y" };
 const MAX_NAMED_CELLS = 3; // a notice names this many cells, then says how many more
 
 class SheetSession {
@@ -29,6 +32,8 @@ class SheetSession {
     this.limits = config.limits;
     this.me = null;
     this.stored = new StoredOutbox(config.userId, config.sheetId);
+    // Every operation of this tab carries the tab's id as its session: undo takes back this tab's own.
+    this.tabSession = this.stored.tabId;
     this.storageWarned = false;
     this.keeping = false;
     this.edits = new Edits({ onChange: () => this.keep() });
@@ -66,6 +71,7 @@ class SheetSession {
         titles: this.model.titles,
         rows: snapshot.rows.map((r) => r.values),
         maxValueChars: this.limits.maxValueChars,
+        shortcuts: SHORTCUTS,
       },
       {
         onEdit: (changes) => this.userEdited(changes),
@@ -74,6 +80,7 @@ class SheetSession {
         onStructure: (action) => this.userRestructured(action),
         onSelect: (ranges) => this.userSelected(ranges),
         onEditorMaybeClosed: () => this.flushDeferred(),
+        onHistory: (kind) => this.userWentBack(kind),
       },
     );
     this.socket = new SheetSocket(socketUrl(this.config.sheetId), {
@@ -280,15 +287,37 @@ class SheetSession {
 
   apply(change) {
     const editing = this.editingIds();
+    const mine = this.edits.has(change.op);
     const effect = this.model.apply(change);
+    if (effect.kind === "set") {
+      // Our own cells already show what the server applied; others' never cover a pending edit.
+      const ours = new Set(mine ? this.edits.settle(change.op).map((c) => cellKey(c.rowId, c.colId)) : []);
+      this.refresh(effect.cells.filter((c) => !ours.has(cellKey(c.rowId, c.colId)) && !this.edits.pendingAt(c.rowId, c.colId)));
+      if (change.overwritten?.length) this.reportOverwritten(change);
+    } else {
+      // A batch (an undo or redo) is its steps one after the other, each like the change it is: the
+      // grid goes through the same structure changes as the model, then shows the cells they wrote.
+      const written = [];
+      for (const step of effect.kind === "batch" ? effect.effects : [effect]) this.show(step, written);
+      this.refresh(written.filter((c) => !this.edits.pendingAt(c.rowId, c.colId)));
+    }
+    if (editing && !this.positionOf(editing)) {
+      const by = change.kind !== "batch" ? "someone else" : `${mine ? "your" : `${change.by.name}'s`} ${change.redoOf === undefined ? "undo" : "redo"}`;
+      this.notify(`The cell you were editing was deleted by ${by}.`);
+    }
+    if (effect.kind !== "set") {
+      this.settle(change.op);
+      if (effect.kind !== "rename") this.grid.setHighlights(this.presence.rectangles(this.model));
+    }
+    if (mine && change.skipped?.length) this.reportSkipped(change);
+  }
+
+  /** Shows one effect of the model's other than a whole set: structure and names; a set's cells go to `written`. */
+  show(effect, written) {
     switch (effect.kind) {
-      case "set": {
-        // Our own cells already show what the server applied; others' never cover a pending edit.
-        const ours = new Set(this.edits.has(change.op) ? this.edits.settle(change.op).map((c) => cellKey(c.rowId, c.colId)) : []);
-        this.refresh(effect.cells.filter((c) => !ours.has(cellKey(c.rowId, c.colId)) && !this.edits.pendingAt(c.rowId, c.colId)));
-        if (change.overwritten?.length) this.reportOverwritten(change);
+      case "set":
+        written.push(...effect.cells);
         break;
-      }
       case "insert_rows":
         this.grid.insertRows(effect.at, effect.count);
         break;
@@ -296,11 +325,11 @@ class SheetSession {
         this.grid.insertCols(effect.at, effect.count, this.model.titles);
         break;
       case "delete_rows":
-        this.edits.dropRows(change.ids);
+        this.edits.dropRows(effect.ids);
         this.grid.removeRows(effect.positions);
         break;
       case "delete_cols":
-        this.edits.dropCols(change.ids);
+        this.edits.dropCols(effect.ids);
         this.grid.removeCols(effect.positions, this.model.titles);
         break;
       case "rename":
@@ -309,11 +338,22 @@ class SheetSession {
       default:
         break;
     }
-    if (editing && !this.positionOf(editing)) this.notify("The cell you were editing was deleted by someone else.");
-    if (effect.kind !== "set") {
-      this.settle(change.op);
-      if (effect.kind !== "rename") this.grid.setHighlights(this.presence.rectangles(this.model));
+  }
+
+  /** Our undo (redo) left things others changed since as they are: say what, in a few words. */
+  reportSkipped(change) {
+    let [cells, rows, cols, name] = [0, 0, 0, false];
+    for (const { rowId, colId } of change.skipped) {
+      if (rowId !== null && colId !== null) cells += 1;
+      else if (rowId !== null) rows += 1;
+      else if (colId !== null) cols += 1;
+      else name = true;
     }
+    const parts = [cells && plural(cells, "cell"), rows && plural(rows, "row"), cols && plural(cols, "column"), name && "the sheet's name"].filter(Boolean);
+    const list = parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}` : parts[0];
+    const one = parts.length === 1 && (name || cells + rows + cols === 1);
+    const done = change.redoOf === undefined ? "Undone" : "Redone";
+    this.notify(`${done}, except ${list} changed since by someone else (or in another tab): ${one ? "it was" : "they were"} left as ${one ? "it is" : "they are"}.`);
   }
 
   /** The server answered one of our ops: its cells stop being pending and show the model's values. */
@@ -325,6 +365,7 @@ class SheetSession {
   }
 
   operationFailed(message) {
+    const history = message.op ? this.edits.historyOf(message.op) : null;
     if (message.op && this.edits.has(message.op)) {
       if (message.code === "rate_limited") {
         this.edits.retry(message.op);
@@ -336,7 +377,9 @@ class SheetSession {
       this.resumePastes();
       this.showConnection();
     }
-    this.notify(`Not saved: ${message.message}`);
+    if (history && message.code === "conflict") this.notify(`Nothing to ${history}`);
+    else if (history) this.notify(`Could not ${history}: ${message.message}`);
+    else this.notify(`Not saved: ${message.message}`);
   }
 
   // ------------------------------------------------------------ what the grid shows
@@ -389,7 +432,13 @@ class SheetSession {
 
   // ------------------------------------------------------------ the user's actions
 
-  userEdited(changes) {
+  /** The tags of this tab's operations: its session, and the `group` of the user action they make up, if any. */
+  tags(group) {
+    return { session: this.tabSession, group };
+  }
+
+  /** `group` (optional): the id the operations of one user action share, undone as one step. */
+  userEdited(changes, group) {
     if (this.isViewer || this.halted) {
       this.refresh(changes.map((c) => this.idsAt(c.row, c.col)).filter(Boolean));
       return;
@@ -409,15 +458,19 @@ class SheetSession {
       this.refresh(tooLong);
       this.notify(`${plural(tooLong.length, "cell")} not pasted: a cell holds at most ${plural(this.limits.maxValueChars, "character")}.`);
     }
-    this.send(writes);
+    this.send(writes, group);
   }
 
   /** Sends cell writes [{rowId, colId, value}] made against the revision the grid shows. */
-  send(writes) {
+  send(writes, group) {
     if (!writes.length) return;
-    for (const operation of protocol.setOperations(writes, { maxCells: this.limits.maxCellsPerSet, rev: this.model.rev })) this.edits.add(operation);
+    for (const operation of this.setOperations(writes, this.tags(group))) this.edits.add(operation);
     this.pump();
     this.showConnection();
+  }
+
+  setOperations(writes, tags) {
+    return protocol.setOperations(writes, { maxCells: this.limits.maxCellsPerSet, rev: this.model.rev, ...tags });
   }
 
   /**
@@ -426,7 +479,9 @@ class SheetSession {
    * server issues their ids). What cannot fit is named in a notice.
    */
   userPasted({ changes, beyond }) {
-    this.userEdited(changes);
+    // One paste is one step to undo, however many operations it takes.
+    const group = beyond.length ? protocol.newOpId() : undefined;
+    this.userEdited(changes, group);
     if (!beyond.length || this.isViewer || this.halted) return;
     // The paste's corners (a big paste has too many cells to spread into Math.min's arguments).
     let [top, left, lastRow, lastCol] = [Infinity, Infinity, -1, -1];
@@ -437,10 +492,10 @@ class SheetSession {
     const addRows = Math.max(0, Math.min(lastRow + 1, this.limits.maxRows) - rowCount);
     const addCols = Math.max(0, Math.min(lastCol + 1, this.limits.maxCols) - colCount);
     const fits = beyond.filter((c) => c.row < rowCount + addRows && c.col < colCount + addCols);
-    const inserts = [...this.insertOperations("col", addCols), ...this.insertOperations("row", addRows)];
+    const inserts = [...this.insertOperations("col", addCols, group), ...this.insertOperations("row", addRows, group)];
     for (const operation of inserts) this.edits.add(operation);
     if (fits.length) {
-      const rest = { rowId: this.model.rowIds[top], colId: this.model.colIds[left], waitFor: inserts.map((o) => o.op) };
+      const rest = { rowId: this.model.rowIds[top], colId: this.model.colIds[left], waitFor: inserts.map((o) => o.op), ...this.tags(group) };
       rest.cells = fits.map((c) => [c.row - top, c.col - left, c.value]);
       this.edits.add({ op: `paste-${protocol.newOpId()}`, message: null, paste: rest });
     }
@@ -456,21 +511,25 @@ class SheetSession {
     this.showConnection();
   }
 
-  /** Operations inserting `count` rows or columns at the end, within the per-insert limit. */
-  insertOperations(axis, count) {
+  /** Operations inserting `count` rows or columns at the end, within the per-insert limit (and in `group`). */
+  insertOperations(axis, count, group) {
     const operations = [];
     for (let left = count; left > 0; left -= this.limits.maxInsertCount) {
       const n = Math.min(left, this.limits.maxInsertCount);
-      operations.push(axis === "row" ? protocol.insertRows(null, n) : protocol.insertCols(null, n));
+      operations.push(axis === "row" ? protocol.insertRows(null, n, this.tags(group)) : protocol.insertCols(null, n, this.tags(group)));
     }
     return operations;
   }
 
-  /** Writes each paste rest whose inserts the server has answered, where the paste put it. */
+  /**
+   * Writes each paste rest whose inserts the server has answered, where the paste put it. Its writes
+   * take its place in the outbox (ahead of an undo queued since), with the tags the paste was made with.
+   */
   resumePastes() {
+    let resumed = false;
     for (const { op, paste } of this.edits.pastes()) {
       if (paste.waitFor.some((waiting) => this.edits.has(waiting))) continue;
-      this.edits.settle(op);
+      resumed = true;
       const top = this.model.rowIndex.get(paste.rowId);
       const left = this.model.colIndex.get(paste.colId);
       const writes = [];
@@ -482,9 +541,13 @@ class SheetSession {
       if (writes.length < paste.cells.length) {
         this.notify(`${plural(paste.cells.length - writes.length, "pasted cell")} could not be placed: the sheet did not grow enough (or the pasted-at cell was deleted).`, { sticky: true });
       }
-      this.send(writes);
+      const tags = paste.session ? { session: paste.session, group: paste.group } : this.tags(paste.group);
+      this.edits.replace(op, writes.length ? this.setOperations(writes, tags) : []);
       this.refresh(writes);
     }
+    if (!resumed) return;
+    this.pump();
+    this.showConnection();
   }
 
   /**
@@ -545,7 +608,9 @@ class SheetSession {
       return;
     }
     if (count > room) this.notify(`Adding ${plural(room, "row")}: a sheet holds at most ${plural(this.limits.maxRows, "row")}.`);
-    for (const operation of this.insertOperations("row", Math.min(count, room))) this.edits.add(operation);
+    const adding = Math.min(count, room);
+    const group = adding > this.limits.maxInsertCount ? protocol.newOpId() : undefined; // one step to undo
+    for (const operation of this.insertOperations("row", adding, group)) this.edits.add(operation);
     this.pump();
     this.showConnection();
   }
@@ -555,13 +620,26 @@ class SheetSession {
     const rows = this.model.rowIds;
     const cols = this.model.colIds;
     const ids = (order) => (action.positions || []).map((p) => order[p]).filter((id) => id !== undefined);
+    const tags = this.tags();
     let operation;
-    if (action.kind === "insert_rows") operation = protocol.insertRows(rows[action.before] ?? null, action.count);
-    else if (action.kind === "insert_cols") operation = protocol.insertCols(cols[action.before] ?? null, action.count);
-    else if (action.kind === "delete_rows" && ids(rows).length) operation = protocol.deleteRows(ids(rows));
-    else if (action.kind === "delete_cols" && ids(cols).length) operation = protocol.deleteCols(ids(cols));
+    if (action.kind === "insert_rows") operation = protocol.insertRows(rows[action.before] ?? null, action.count, tags);
+    else if (action.kind === "insert_cols") operation = protocol.insertCols(cols[action.before] ?? null, action.count, tags);
+    else if (action.kind === "delete_rows" && ids(rows).length) operation = protocol.deleteRows(ids(rows), tags);
+    else if (action.kind === "delete_cols" && ids(cols).length) operation = protocol.deleteCols(ids(cols), tags);
     if (!operation) return;
     this.edits.add(operation);
+    this.pump();
+    this.showConnection();
+  }
+
+  /**
+   * Undo (`kind` "undo") or redo: asks the server to take back (or apply again) this tab's latest
+   * step, after the tab's operations still waiting. What it changes arrives as a change like any other.
+   */
+  userWentBack(kind) {
+    if (this.isViewer || this.halted || !this.model) return;
+    this.edits.add(kind === "redo" ? protocol.redo(this.tags()) : protocol.undo(this.tags()));
+    if (!this.live) this.notify(`${kind === "redo" ? "Redo" : "Undo"} waits for the connection to come back.`);
     this.pump();
     this.showConnection();
   }
@@ -743,6 +821,7 @@ class SheetSession {
     this.role = role;
     this.page.role.textContent = role;
     this.grid.setReadOnly(this.isViewer);
+    this.page.history.hidden = this.isViewer;
   }
 
   // ------------------------------------------------------------ the page around the grid
@@ -802,6 +881,7 @@ function boot() {
     alerts: document.getElementById("alerts"),
     grid: document.getElementById("grid"),
     addRows: document.getElementById("add-rows"),
+    history: document.getElementById("history"),
   };
   page.notice.addEventListener("click", () => {
     if (!session.halted) page.notice.hidden = true;
@@ -811,6 +891,19 @@ function boot() {
     event.preventDefault();
     session.userAddedRows(Number(new FormData(page.addRows).get("count")));
   });
+  // A click on undo or redo leaves the keyboard with the grid, as a spreadsheet's toolbar does: the
+  // button does not take the focus. Reached with Tab, a button has the keyboard (Enter and Space press it).
+  page.history.addEventListener("mousedown", (event) => event.target.closest("button") && event.preventDefault());
+  page.history.addEventListener("focusin", () => session.grid?.unlisten());
+  for (const button of page.history.querySelectorAll("button[data-history]")) {
+    const kind = button.dataset.history;
+    button.title = `${kind === "redo" ? "Redo" : "Undo"} (${SHORTCUTS[kind]})`;
+    button.setAttribute("aria-keyshortcuts", ON_MAC ? { undo: "Meta+Z", redo: "Shift+Meta+Z" }[kind] : { undo: "Control+Z", redo: "Control+Y" }[kind]);
+    button.addEventListener("click", (event) => {
+      session.userWentBack(kind);
+      if (event.detail > 0 && document.activeElement !== button) session.grid?.listen();
+    });
+  }
   window.tabula = session; // for the console and the browser tests: read-only inspection
   session.start();
 }

@@ -58,11 +58,13 @@ export class SheetModel {
   /**
    * Applies the change following `rev` and says what moved, for the grid:
    * {kind: 'set', cells}, {kind: 'insert_rows'|'insert_cols', at, count},
-   * {kind: 'delete_rows'|'delete_cols', positions} (positions before the delete, ascending), or {kind: 'rename', name}.
+   * {kind: 'delete_rows'|'delete_cols', positions, ids} (positions before the delete, ascending; the
+   * ids deleted), {kind: 'rename', name}, or for a batch (an undo or redo) {kind: 'batch', effects}:
+   * each of its steps' effects, in order, each as the sheet was after the steps before it.
    */
   apply(change) {
     if (change.rev !== this.rev + 1) throw new Error(`change ${change.rev} does not follow revision ${this.rev}`);
-    const effect = this.#applyKind(change);
+    const effect = change.kind === "batch" ? { kind: "batch", effects: change.steps.map((step) => this.#applyKind(step)) } : this.#applyKind(change);
     this.rev = change.rev;
     return effect;
   }
@@ -94,7 +96,7 @@ export class SheetModel {
         this.rowIds = this.rowIds.filter((id) => !gone.has(id));
         for (const id of gone) this.cells.delete(id);
         this.#reindex();
-        return { kind: "delete_rows", positions };
+        return { kind: "delete_rows", positions, ids: change.ids };
       }
       case "delete_cols": {
         const gone = new Set(change.ids);
@@ -103,7 +105,7 @@ export class SheetModel {
         for (const row of this.cells.values()) for (const id of gone) row.delete(id);
         this.titles = this.colIds.map((_, i) => columnTitle(i));
         this.#reindex();
-        return { kind: "delete_cols", positions };
+        return { kind: "delete_cols", positions, ids: change.ids };
       }
       case "rename":
         this.name = change.name;

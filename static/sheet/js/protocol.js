@@ -26,20 +26,27 @@ export function newOpId() {
 
 // ------------------------------------------------------------ client messages
 // Each operation comes back as {op, message}: the op id travels separately so the outbox and the
-// pending cells can refer to it without reading the message.
+// pending cells can refer to it without reading the message. Every operation carries `tags`:
+// {session, group}, the browser tab that made it (undo takes back one session's changes) and, for the
+// operations of one user action that takes several, a group id they share (undone as one step).
 
-function operation(type, fields) {
+function operation(type, fields, { session, group } = {}) {
   const op = newOpId();
-  return { op, message: { type, op, ...fields } };
+  const message = { type, op, ...fields };
+  if (session) message.session = session;
+  if (group) message.group = group;
+  return { op, message };
 }
 
 /**
  * Turns cell writes [{rowId, colId, value}] into as few `set` operations as the limits allow:
  * one, unless there are more than maxCells cells or they would not fit in one message. `rev` is
  * the revision the grid showed (the server then reports what the edit replaced that others wrote
- * since). Returns [{op, message, cells}] where cells are the writes that operation carries.
+ * since); `session` and `group` are the operations' tags (several operations share a group even
+ * without one: one edit is one step to undo). Returns [{op, message, cells}] where cells are the
+ * writes that operation carries.
  */
-export function setOperations(writes, { maxCells, rev }) {
+export function setOperations(writes, { maxCells, rev, session, group }) {
   const chunks = [];
   let cells = [];
   let wire = [];
@@ -58,13 +65,23 @@ export function setOperations(writes, { maxCells, rev }) {
     bytes += size;
   }
   if (wire.length) chunks.push([cells, wire]);
-  return chunks.map(([chunkCells, chunkWire]) => ({ ...operation("set", { cells: chunkWire, rev }), cells: chunkCells }));
+  const tags = { session, group: group || (chunks.length > 1 ? newOpId() : undefined) };
+  return chunks.map(([chunkCells, chunkWire]) => ({ ...operation("set", { cells: chunkWire, rev }, tags), cells: chunkCells }));
 }
 
-export const insertRows = (beforeRowId, count) => operation("insert_rows", { before: beforeRowId, count });
-export const insertCols = (beforeColId, count) => operation("insert_cols", { before: beforeColId, count });
-export const deleteRows = (rowIds) => operation("delete_rows", { rows: rowIds });
-export const deleteCols = (colIds) => operation("delete_cols", { cols: colIds });
+export const insertRows = (beforeRowId, count, tags) => operation("insert_rows", { before: beforeRowId, count }, tags);
+export const insertCols = (beforeColId, count, tags) => operation("insert_cols", { before: beforeColId, count }, tags);
+export const deleteRows = (rowIds, tags) => operation("delete_rows", { rows: rowIds }, tags);
+export const deleteCols = (colIds, tags) => operation("delete_cols", { cols: colIds }, tags);
+/** Takes back the latest step of the tab's session (`tags.session`) not undone yet. */
+export const undo = (tags) => operation("undo", {}, tags);
+/** Applies again the latest step the session undid. */
+export const redo = (tags) => operation("redo", {}, tags);
+
+/** "undo" or "redo" for those operations' messages, else null. */
+export function historyKind(message) {
+  return message && (message.type === "undo" || message.type === "redo") ? message.type : null;
+}
 
 export const sync = (since) => ({ type: "sync", since });
 export const ping = () => ({ type: "ping" });
@@ -107,10 +124,25 @@ function readUser(user) {
 /**
  * A change as the model applies it:
  * {rev, op, by: {id, name}, kind, cells?: [{rowId, colId, value}], overwritten?: [{rowId, colId, by, rev, value}],
- * before?, ids?, name?} where `ids` are the rows or columns inserted or deleted.
+ * before?, ids?, name?} where `ids` are the rows or columns inserted or deleted. An undo or redo is
+ * kind "batch": {steps, undoOf | redoOf, skipped}, where each step is {kind, ...} as above (without
+ * rev, op and by), applied in order at the change's one revision, and skipped: [{rowId?, colId?}]
+ * what it left as it is (neither: the sheet's name).
  */
 function readChange(m) {
-  const change = { rev: m.rev, op: m.op, by: { id: m.by?.id, name: m.by?.name }, kind: m.kind };
+  const change = { rev: m.rev, op: m.op, by: { id: m.by?.id, name: m.by?.name } };
+  if (m.kind !== "batch") return Object.assign(change, readBody(m));
+  change.kind = "batch";
+  change.steps = (m.steps || []).map(readBody);
+  if (m.undo_of !== undefined && m.undo_of !== null) change.undoOf = m.undo_of;
+  if (m.redo_of !== undefined && m.redo_of !== null) change.redoOf = m.redo_of;
+  change.skipped = (m.skipped || []).map((s) => ({ rowId: s.row ?? null, colId: s.col ?? null }));
+  return change;
+}
+
+/** The body of a change or of a batch's step: {kind, ...its fields}. */
+function readBody(m) {
+  const change = { kind: m.kind };
   switch (m.kind) {
     case "set":
       change.cells = m.cells.map((c) => ({ rowId: c.row, colId: c.col, value: c.value }));

@@ -1,6 +1,7 @@
 // The waiting edits of this tab, kept in the browser's storage so that a reload, a closed tab or a
 // crash does not lose them: the page that next opens the sheet for this user sends them (their op
-// ids make a resend of one the server already applied harmless).
+// ids make a resend of one the server already applied harmless). The tab's id is also the `session`
+// of its operations (main.js): undo takes back what this tab did, after a reload too.
 //
 // Each tab keeps its own entry, `tabula.outbox/<user>/<sheet>/<tab>`, so that two open tabs never
 // overwrite each other's. The tab id lives in sessionStorage, which a reload keeps: a reloaded tab
@@ -27,10 +28,11 @@ export class StoredOutbox {
     this.entries = [];
     this.failed = false; // the last save did not fit in the browser's storage
     this.started = now(); // orders the entries of several left tabs when one page takes them over
-    this.key = this.prefix + this.#tabId();
+    this.tabId = this.#ownTabId();
+    this.key = this.prefix + this.tabId;
   }
 
-  #tabId() {
+  #ownTabId() {
     const name = `${this.prefix}tab`;
     let id = this.session.getItem(name);
     const mine = id && this.#read(this.prefix + id);
