@@ -116,6 +116,10 @@ class Change(models.Model):
     # the changes of one author's session through them (services/undo.py).
     session = models.CharField(max_length=64, default="", blank=True)
     group = models.CharField(max_length=64, default="", blank=True)
+    # An undo's or redo's ``undo_of`` / ``redo_of`` (also in ``data``), apart so that replaying a
+    # session's undo list reads no change's data.
+    undo_of = models.BigIntegerField(null=True, blank=True)
+    redo_of = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -22,6 +22,16 @@ class Migration(migrations.Migration):
             name='session',
             field=models.CharField(blank=True, default='', max_length=64),
         ),
+        migrations.AddField(
+            model_name='change',
+            name='undo_of',
+            field=models.BigIntegerField(blank=True, null=True),
+        ),
+        migrations.AddField(
+            model_name='change',
+            name='redo_of',
+            field=models.BigIntegerField(blank=True, null=True),
+        ),
         migrations.AddIndex(
             model_name='change',
             index=models.Index(fields=['sheet', 'author', 'session', 'rev'], name='change_by_session'),

@@ -91,6 +91,8 @@ def commit_operation(*, sheet_id: int, user, operation: Operation, now: datetime
             replaced=replaced,
             session=change.session,
             group=change.group,
+            undo_of=data.get("undo_of"),
+            redo_of=data.get("redo_of"),
         )
         with connection.cursor() as cursor:  # an undo, redo or restore may write cells
             store.insert_cell_edits(cursor, sheet.id, [change])

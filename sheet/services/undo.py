@@ -14,8 +14,8 @@ from sheet import past, protocol
 from sheet.domain import history
 from sheet.domain.errors import Conflict
 from sheet.domain.values import DeleteCols, DeleteRows, Limits, Restore, Undo
+from sheet.models import CellEdit, Column, Row, Sheet
 from sheet.models import Change as ChangeRow
-from sheet.models import Column, Row, Sheet
 from sheet.selectors import live_columns
 from sheet.services import store, structure
 
@@ -26,7 +26,7 @@ def apply(sheet: Sheet, operation: Undo, limits: Limits, *, author_id: int) -> t
     """Takes back (or, for a redo, re-applies) the session's latest step; returns the ``batch``
     change's data and what it replaced. Nothing to undo or redo is ``Conflict``."""
     mine = ChangeRow.objects.filter(sheet=sheet, author_id=author_id, session=operation.session, rev__gt=sheet.history_floor)
-    entries = (history.Entry(*row) for row in mine.order_by("rev").values_list("rev", "group", "data__undo_of", "data__redo_of").iterator())
+    entries = (history.Entry(*row) for row in mine.order_by("rev").values_list("rev", "group", "undo_of", "redo_of").iterator())
     revs = history.next_step(entries, redo=operation.redo)
     if not revs:
         raise Conflict(f"nothing to {operation.kind} in this session")
@@ -74,11 +74,15 @@ def restore(sheet: Sheet, operation: Restore, limits: Limits) -> tuple[dict, dic
 
 
 def _since(sheet: Sheet, *, after: int, author_id: int, session: str) -> history.Since:
-    """What everyone but this session wrote after revision ``after``."""
+    """What everyone but this session wrote after revision ``after``: the cells from the record of
+    cells written (``CellEdit``), the renames from the log (a batch's from its steps)."""
     since = history.Since()
-    others = ChangeRow.objects.filter(sheet=sheet, rev__gt=after, kind__in=("set", "batch", "rename")).exclude(author_id=author_id, session=session)
-    for kind, data, replaced in others.order_by("rev").values_list("kind", "data", "replaced").iterator(chunk_size=CHANGES_PER_READ):
-        since.add(history.steps_of(kind, data, replaced))
+    others = ChangeRow.objects.filter(sheet=sheet, rev__gt=after).exclude(author_id=author_id, session=session)
+    theirs = CellEdit.objects.filter(sheet=sheet, rev__gt=after, rev__in=others.values("rev"))
+    since.cells.update(theirs.values_list("row", "col").iterator(chunk_size=5000))
+    renames = others.filter(kind__in=("rename", "batch")).order_by("rev").values_list("kind", "data", "replaced")
+    for kind, data, replaced in renames.iterator(chunk_size=CHANGES_PER_READ):
+        since.add(step for step in history.steps_of(kind, data, replaced) if step.kind == "rename")
     return since
 
 
