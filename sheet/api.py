@@ -77,14 +77,14 @@ def api(*methods):
     return decorate
 
 
-def snapshot_response(request, *, sheet_id: int, role: str) -> HttpResponse:
+def snapshot_response(request, *, sheet_id: int, role: str, read=selectors.snapshot_rows) -> HttpResponse:
     """The snapshot, read and sent a piece at a time (under gunicorn; an ASGI server gets it whole,
     as Django would gather a streamed answer there anyway). Its first piece is read here, so a sheet
     that cannot be read fails before the answer starts. The read's transaction lasts until the answer
     is read to its end or closed, as a WSGI server always does (a test must do it too)."""
 
     def pieces():
-        with selectors.snapshot_rows(sheet_id=sheet_id, role=role) as (head, row_texts):
+        with read(sheet_id=sheet_id, role=role) as (head, row_texts):
             yield from protocol.snapshot_pieces(head, row_texts)
 
     body = pieces()
@@ -122,7 +122,8 @@ def sheet(request, sheet_id):
     if request.method == "GET":
         role = role_or_404(request, sheet_id)
         if "rev" in request.GET:  # the sheet as it was then
-            return JsonResponse(protocol.snapshot(past.snapshot_at(sheet_id=sheet_id, rev=revision(request.GET["rev"], "rev"), role=role)))
+            rows_at = functools.partial(past.snapshot_rows_at, rev=revision(request.GET["rev"], "rev"))
+            return snapshot_response(request, sheet_id=sheet_id, role=role, read=rows_at)
         return snapshot_response(request, sheet_id=sheet_id, role=role)
     if request.method == "DELETE":
         services.delete_sheet(sheet_id=sheet_id, user=request.user)

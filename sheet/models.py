@@ -148,3 +148,22 @@ class CellEdit(models.Model):
 
     def __str__(self):
         return f"{self.sheet_id}@{self.rev} ({self.row}, {self.col})"
+
+
+class Refusal(models.Model):
+    """An operation refused for what the sheet was then (nothing to undo, an insert before a deleted
+    row, past a limit): the same op id sent again (by a client that did not see the answer) gets the
+    same answer, even when the sheet would take it now, so that no op id is both refused and applied.
+    Kept as long as the changes around it (``prune_changes``)."""
+
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="+", db_index=False)  # see the module
+    op = models.CharField(max_length=64)
+    code = models.CharField(max_length=20)
+    message = models.TextField()
+    rev = models.BigIntegerField()  # the sheet's revision when it was refused
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sheet", "op"], name="one_refusal_per_op")]
+
+    def __str__(self):
+        return f"{self.sheet_id}: {self.op} refused ({self.code})"

@@ -10,8 +10,13 @@ The cost grows with the sheet and with the changes after R, not with the whole l
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+
+import orjson
 
 from sheet.domain import history
 from sheet.domain.errors import HistoryTruncated, Invalid, NotFound
@@ -89,55 +94,82 @@ def versions(*, sheet_id: int, before: int | None = None, limit: int | None = No
 
 
 @dataclass(frozen=True)
-class SheetAt:
-    """The sheet at a revision: its name, column ids and rows (id, values in column order), in order;
-    and ``differ``, the cells of those rows and columns that hold something else now (with the
-    value they held then)."""
+class RowThen:
+    """A row as it was at the revision read: its id, its values then in column order, and the cells
+    that hold something else now (with the value they held then)."""
 
-    rev: int
-    name: str
-    columns: list[int]
-    rows: list[tuple[int, list[CellValue]]]
+    id: int
+    values: list[CellValue]
     differ: list[CellWrite]
 
 
-def sheet_at(*, sheet_id: int, rev: int) -> SheetAt:
-    """The sheet as it was at revision ``rev`` (kept: at or above the floor)."""
+ROWS_PER_READ = 5000
+
+
+@contextmanager
+def sheet_at(*, sheet_id: int, rev: int) -> Iterator[tuple[str, list[int], Iterator[RowThen]]]:
+    """The sheet as it was at revision ``rev`` (kept: at or above the floor): its name then, its column
+    ids then in order, and an iterator of its rows then (``RowThen``), in order, read while the context
+    lasts, ROWS_PER_READ rows at a time (with the cells written after ``rev`` in them), so that
+    neither a big sheet nor a long history is ever whole in memory."""
     with consistent_read():
         sheet = Sheet.objects.values("name", "rev", "history_floor").get(pk=sheet_id)
         if isinstance(rev, bool) or not isinstance(rev, int) or rev > sheet["rev"]:
             raise Invalid(f"rev must be a revision of the sheet, 0 to {sheet['rev']}")
         if rev < sheet["history_floor"]:
             raise HistoryTruncated(f"revision {rev} is no longer kept (the oldest is {sheet['history_floor']})")
-        rows = list(Row.objects.filter(sheet_id=sheet_id).order_by("position").values_list("rid", "deleted_rev", "values"))
         cols = list(ColumnRow.objects.filter(sheet_id=sheet_id).order_by("position").values_list("cid", "deleted_rev", "slot"))
-        then = history.Structure({rid for rid, dead, _ in rows if dead is None}, {cid for cid, dead, _ in cols if dead is None}, sheet["name"])
+        live_rows = Row.objects.filter(sheet_id=sheet_id, deleted_rev__isnull=True).values_list("rid", flat=True)
+        then = history.Structure(set(live_rows.iterator(chunk_size=ROWS_PER_READ)), {cid for cid, dead, _ in cols if dead is None}, sheet["name"])
         later = ChangeRow.objects.filter(sheet_id=sheet_id, rev__gt=rev, kind__in=history.STRUCTURAL_KINDS).order_by("-rev")
         for kind, data, replaced in later.values_list("kind", "data", "replaced").iterator(chunk_size=CHANGES_PER_READ):
             then.rewind(history.steps_of(kind, data, replaced))
-        held: dict[int, dict[int, CellValue]] = {}  # row -> column -> what a cell written after rev held at rev
-        edits = CellEdit.objects.filter(sheet_id=sheet_id, rev__gt=rev).order_by("-rev").values_list("row", "col", "old")
-        for row, col, old in edits.iterator(chunk_size=5000):
-            held.setdefault(row, {})[col] = old  # the earliest write after rev comes last and wins
-    columns = [(cid, slot) for cid, _, slot in cols if cid in then.cols]
-    values, differ = [], []
-    for rid, _, stored in rows:
-        if rid not in then.rows:
-            continue
+        columns = [(cid, slot) for cid, _, slot in cols if cid in then.cols]
+        stored = Row.objects.filter(sheet_id=sheet_id).order_by("position").values_list("rid", "values")
+        chunks = _chunks((row for row in stored.iterator(chunk_size=ROWS_PER_READ) if row[0] in then.rows), ROWS_PER_READ)
+        yield then.name, [cid for cid, _ in columns], (row for chunk in chunks for row in _rows_then(sheet_id, rev, columns, chunk))
+
+
+def _chunks(items, size: int):
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _rows_then(sheet_id: int, rev: int, columns: list[tuple[int, int]], rows: list[tuple[int, list]]) -> Iterator[RowThen]:
+    """These rows as they were at ``rev``: each cell written after it held what its first write after
+    it replaced (``CellEdit.old``)."""
+    held: dict[int, dict[int, CellValue]] = {}
+    edits = CellEdit.objects.filter(sheet_id=sheet_id, row__in=[rid for rid, _ in rows], rev__gt=rev).order_by("-rev")
+    for row, col, old in edits.values_list("row", "col", "old").iterator(chunk_size=ROWS_PER_READ):
+        held.setdefault(row, {})[col] = old  # the earliest write after rev comes last and wins
+    for rid, stored in rows:
         cells = [stored[slot] if slot < len(stored) else None for _, slot in columns]
-        written = held.get(rid)
+        written, differ = held.get(rid), []
         for i, (cid, _) in enumerate(columns if written else ()):
             if cid in written:
                 now, value = cells[i], written[cid]
                 cells[i] = value
                 if type(value) is not type(now) or value != now:  # True and 1 are equal in Python, not here
                     differ.append(CellWrite(rid, cid, value))
-        values.append((rid, cells))
-    return SheetAt(rev, then.name, [cid for cid, _ in columns], values, differ)
+        yield RowThen(rid, cells, differ)
+
+
+@contextmanager
+def snapshot_rows_at(*, sheet_id: int, rev: int, role: str) -> Iterator[tuple[Snapshot, Iterator[tuple[int, str]]]]:
+    """``GET /api/sheets/{id}/?rev=R``: as ``selectors.snapshot_rows``, the snapshot as it was at ``rev``
+    (but for ``role``, yours now) and its rows' texts, for ``protocol.snapshot_pieces``."""
+    with sheet_at(sheet_id=sheet_id, rev=rev) as (name, columns, rows):
+        head = Snapshot(sheet_id, name, rev, role, tuple(Column(cid, column_title(i)) for i, cid in enumerate(columns)), rows=None)
+        yield head, ((row.id, orjson.dumps(row.values).decode()) for row in rows)
 
 
 def snapshot_at(*, sheet_id: int, rev: int, role: str) -> Snapshot:
-    """``GET /api/sheets/{id}/?rev=R``: the snapshot as it was at ``rev``, but for ``role`` (yours now)."""
-    at = sheet_at(sheet_id=sheet_id, rev=rev)
-    columns = tuple(Column(cid, column_title(i)) for i, cid in enumerate(at.columns))
-    return Snapshot(sheet_id, at.name, rev, role, columns, rows=tuple((rid, tuple(values)) for rid, values in at.rows))
+    """The whole snapshot as it was at ``rev``, in memory (for tests and small sheets)."""
+    with snapshot_rows_at(sheet_id=sheet_id, rev=rev, role=role) as (head, texts):
+        return dataclasses.replace(head, rows=tuple((rid, tuple(orjson.loads(text))) for rid, text in texts))

@@ -40,3 +40,7 @@ class Conflict(OperationError):
     """The request contradicts the state it meets: nothing to undo, the owner's own role."""
 
     code = "conflict"
+
+
+# Each error by its code (to give a remembered refusal again).
+ERRORS = {error.code: error for error in (Invalid, Forbidden, NotFound, TooLarge, RateLimited, HistoryTruncated, Conflict)}

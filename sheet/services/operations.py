@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from sheet import broadcast, protocol, selectors
-from sheet.domain.errors import Forbidden, OperationError
+from sheet.domain.errors import ERRORS, Forbidden, OperationError
 from sheet.domain.values import (
     WRITER_ROLES,
     Author,
@@ -28,7 +28,7 @@ from sheet.domain.values import (
 )
 from sheet.limits import current as current_limits
 from sheet.models import Change as ChangeRow
-from sheet.models import Sheet
+from sheet.models import Refusal, Sheet
 from sheet.services import access, store, structure, undo
 from sheet.services.outcomes import Applied
 from sheet.services.sets import commit_sets
@@ -69,36 +69,67 @@ def commit_operation(*, sheet_id: int, user, operation: Operation, now: datetime
         original = next(iter(ChangeRow.objects.filter(sheet=sheet, op=operation.op)[:1]), None)
         if original is not None:
             return Applied(selectors.change_value(original), duplicate=True)
-        if isinstance(operation, Undo):
-            kind, (data, replaced) = "batch", undo.apply(sheet, operation, limits, author_id=user.pk)
-        elif isinstance(operation, Restore):
-            kind, (data, replaced) = "batch", undo.restore(sheet, operation, limits)
-        else:
-            kind, (data, replaced) = operation.kind, APPLY[type(operation)](sheet, operation, limits)
-        sheet.rev += 1
-        now = now or timezone.now()
-        by = Author(user.pk, user.get_username())
-        change = Change(sheet.rev, operation.op, by, now, kind, data, replaced, session=operation.session, group=operation.group)
-        ChangeRow.objects.create(
-            sheet=sheet,
-            rev=change.rev,
-            op=change.op,
-            author_id=user.pk,
-            author_name=change.by.name,
-            at=now,
-            kind=change.kind,
-            data=data,
-            replaced=replaced,
-            session=change.session,
-            group=change.group,
-            undo_of=data.get("undo_of"),
-            redo_of=data.get("redo_of"),
-        )
-        with connection.cursor() as cursor:  # an undo, redo or restore may write cells
-            store.insert_cell_edits(cursor, sheet.id, [change])
-        sheet.updated_at = now
-        sheet.save(update_fields=["rev", "name", "rows_issued", "cols_issued", "row_count", "col_count", "updated_at"])
+        refusal = _remembered_refusal(sheet, operation.op)
+        if refusal is None:
+            try:
+                with transaction.atomic():  # a savepoint: an operation refused halfway leaves nothing
+                    kind, (data, replaced) = _apply(sheet, operation, limits, author_id=user.pk)
+                    change = _log(sheet, user, operation, kind, data, replaced, now or timezone.now())
+            except OperationError as exc:
+                refusal = exc
+                if exc.code in REMEMBERED:
+                    Refusal.objects.create(sheet=sheet, op=operation.op, code=exc.code, message=exc.message, rev=sheet.rev)
+    if refusal is not None:  # raised once the refusal is committed: the sheet is unchanged
+        raise refusal
     return Applied(change, duplicate=False)
+
+
+# Refusals that depend on what the sheet was when the operation came: a resend of the op id gets the
+# same answer (see models.Refusal). Not the passing ones (the rate, a server failure), after which a
+# client is to send the operation again.
+REMEMBERED = frozenset({"invalid", "not_found", "conflict", "too_large", "history_truncated"})
+
+
+def _remembered_refusal(sheet: Sheet, op: str) -> OperationError | None:
+    found = Refusal.objects.filter(sheet=sheet, op=op).values_list("code", "message").first()
+    return None if found is None else ERRORS[found[0]](found[1])
+
+
+def _apply(sheet: Sheet, operation: Operation, limits: Limits, *, author_id: int) -> tuple[str, tuple[dict, dict]]:
+    """Applies the operation to the locked sheet: the change's kind, and its data and what it replaced."""
+    if isinstance(operation, Undo):
+        return "batch", undo.apply(sheet, operation, limits, author_id=author_id)
+    if isinstance(operation, Restore):
+        return "batch", undo.restore(sheet, operation, limits)
+    return operation.kind, APPLY[type(operation)](sheet, operation, limits)
+
+
+def _log(sheet: Sheet, user, operation: Operation, kind: str, data: dict, replaced: dict, now: datetime) -> Change:
+    """Logs the change at the sheet's next revision (with the cells it wrote) and saves the sheet."""
+    sheet.rev += 1
+    change = Change(
+        sheet.rev, operation.op, Author(user.pk, user.get_username()), now, kind, data, replaced, session=operation.session, group=operation.group
+    )
+    ChangeRow.objects.create(
+        sheet=sheet,
+        rev=change.rev,
+        op=change.op,
+        author_id=user.pk,
+        author_name=change.by.name,
+        at=now,
+        kind=change.kind,
+        data=data,
+        replaced=replaced,
+        session=change.session,
+        group=change.group,
+        undo_of=data.get("undo_of"),
+        redo_of=data.get("redo_of"),
+    )
+    with connection.cursor() as cursor:  # an undo, redo or restore may write cells
+        store.insert_cell_edits(cursor, sheet.id, [change])
+    sheet.updated_at = now
+    sheet.save(update_fields=["rev", "name", "rows_issued", "cols_issued", "row_count", "col_count", "updated_at"])
+    return change
 
 
 def apply_operation(*, sheet_id: int, user, operation: Operation, as_admin: bool = False) -> Applied:

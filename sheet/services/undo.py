@@ -52,8 +52,12 @@ def restore(sheet: Sheet, operation: Restore, limits: Limits) -> tuple[dict, dic
     """Makes the sheet as it was at ``operation.rev``: rows and columns that did not exist then are
     deleted, those deleted since come back, cells get their values of then, the name its name of
     then; returns the ``batch`` change's data and what it replaced (so it can be undone)."""
-    then = past.sheet_at(sheet_id=sheet.id, rev=operation.rev)
-    rows, cols = {rid for rid, _ in then.rows}, set(then.columns)
+    with past.sheet_at(sheet_id=sheet.id, rev=operation.rev) as (name, columns, rows_then):
+        rows, differ = set(), []
+        for row in rows_then:
+            rows.add(row.id)
+            differ += row.differ
+    cols = set(columns)
     live_rows = set(Row.objects.filter(sheet=sheet, deleted_rev__isnull=True).values_list("rid", flat=True))
     live_cols = set(Column.objects.filter(sheet=sheet, deleted_rev__isnull=True).values_list("cid", flat=True))
     plans = [
@@ -61,8 +65,8 @@ def restore(sheet: Sheet, operation: Restore, limits: Limits) -> tuple[dict, dic
         history.Plan("delete_cols", ids=tuple(sorted(live_cols - cols))),
         history.Plan("revive_rows", ids=tuple(sorted(rows - live_rows))),
         history.Plan("revive_cols", ids=tuple(sorted(cols - live_cols))),
-        history.Plan("set", cells=tuple(then.differ)),
-        history.Plan("rename", name=then.name),
+        history.Plan("set", cells=tuple(differ)),
+        history.Plan("rename", name=name),
     ]
     made, replaced = [], []
     for plan in plans:

@@ -14,7 +14,7 @@ from sheet import past, protocol, selectors, services
 from sheet.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from sheet.domain.grid import Grid
 from sheet.domain.values import CellWrite, DeleteCols, DeleteRows, InsertCols, InsertRows, Rename, Restore, SetCells, Undo
-from sheet.models import Member
+from sheet.models import Change, Member
 from tests import support
 
 pytestmark = pytest.mark.django_db
@@ -210,6 +210,23 @@ class UndoTest:
         first = services.apply_operation(sheet_id=sheet_id, user=ada, operation=Undo("u", session="tab"))
         again = services.apply_operation(sheet_id=sheet_id, user=ada, operation=Undo("u", session="tab"))
         assert again.duplicate and again.change == first.change
+
+    def test_a_refused_op_sent_again_is_refused_again_even_if_it_would_apply_now(self, ada, sheet_id):
+        tab = Session(sheet_id, ada)
+        redo = Undo("r", redo=True, session="tab")
+        with pytest.raises(Conflict):
+            services.apply_operation(sheet_id=sheet_id, user=ada, operation=redo)
+        tab(DeleteRows, (2,))
+        there = InsertRows("ins", 2, 1, session="tab")
+        with pytest.raises(NotFound):
+            services.apply_operation(sheet_id=sheet_id, user=ada, operation=there)
+        tab.undo()  # row 2 is back, and there is something to redo: a client resending its ops
+        with pytest.raises(Conflict):
+            services.apply_operation(sheet_id=sheet_id, user=ada, operation=redo)
+        with pytest.raises(NotFound):
+            services.apply_operation(sheet_id=sheet_id, user=ada, operation=there)
+        assert not Change.objects.filter(sheet_id=sheet_id, op__in=["r", "ins"]).exists()
+        tab.redo()  # a new op id is a new operation
 
     def test_viewer_cannot_undo(self, sheet_id):
         viewer = baker.make(get_user_model())

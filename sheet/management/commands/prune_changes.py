@@ -4,7 +4,7 @@ and columns (tombstones) that only those entries could have brought back."""
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from sheet.models import CellEdit, Change, Column, Row, Sheet
+from sheet.models import CellEdit, Change, Column, Refusal, Row, Sheet
 from sheet.services import store
 
 
@@ -30,6 +30,7 @@ class Command(BaseCommand):
                 floor = max(locked.history_floor, locked.rev - keep)
                 deleted, _ = Change.objects.filter(sheet=locked, rev__lte=floor).delete()
                 CellEdit.objects.filter(sheet=locked, rev__lte=floor).delete()
+                Refusal.objects.filter(sheet=locked, rev__lt=floor).delete()
                 Sheet.objects.filter(pk=sheet_id).update(history_floor=floor)
                 Row.objects.filter(sheet=locked, deleted_rev__lte=floor).delete()
             total += deleted
