@@ -65,8 +65,8 @@ export class Edits {
   }
 
   /**
-   * The operations still to send, oldest first. An undo or redo waits (and everything after it)
-   * while a paste queued before it still has cells to write: it must take back the whole paste.
+   * The operations still to send, oldest first. An undo, redo or restore waits (and everything after
+   * it) while a paste queued before it still has cells to write: it must take in the whole paste.
    */
   unsent() {
     const out = [];
@@ -80,7 +80,7 @@ export class Edits {
     return out;
   }
 
-  /** "undo" or "redo" when `op` is one of those waiting for its answer, else null. */
+  /** "undo", "redo" or "restore" when `op` is one of those waiting for its answer, else null. */
   historyOf(op) {
     return historyKind(this.outbox.find((entry) => entry.op === op)?.message);
   }

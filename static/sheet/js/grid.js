@@ -28,7 +28,8 @@ export class Grid {
    * the cells inside the grid; beyond: [{row, col, value}] positions past its last row or column),
    * onStructure({kind, before, count} or {kind, positions}), onSelect([{top, left, bottom, right}]),
    * onEditorMaybeClosed(), onTooLong(length) (typed text over the limit: the editor stays open with it),
-   * onHistory("undo" | "redo") (the keys or the menu, never while a cell's editor is open).
+   * onHistory("undo" | "redo") (the keys or the menu, never while a cell's editor is open),
+   * onCellHistory({row, col}) (the menu's "Show edit history": the active cell's position).
    */
   constructor(container, options, handlers) {
     standInForCoreStyles();
@@ -222,7 +223,20 @@ export class Grid {
   // ---------------------------------------------------------------- menus
 
   #contextMenu(readOnly) {
-    if (readOnly) return { items: { copy: {} } };
+    // Everyone may read a cell's history (the active cell: the one right-clicked, or the selection's own).
+    const activeCell = () => {
+      const at = this.hot.getSelectedRangeActive()?.highlight;
+      return at && at.row >= 0 && at.col >= 0 ? { row: at.row, col: at.col } : null;
+    };
+    const cellHistory = {
+      name: "Show edit history",
+      callback: () => {
+        const at = activeCell();
+        if (at) this.handlers.onCellHistory(at);
+      },
+      disabled: () => !activeCell(),
+    };
+    if (readOnly) return { items: { copy: {}, tabula_sep_history: "---------", tabula_cell_history: cellHistory } };
     const selected = () => this.selectionRanges();
     const rowsLabel = (where) => () => {
       const s = span(selected(), "row");
@@ -284,6 +298,8 @@ export class Grid {
         tabula_sep3: "---------",
         copy: {},
         cut: {},
+        tabula_sep4: "---------",
+        tabula_cell_history: cellHistory,
       },
     };
   }
@@ -319,6 +335,17 @@ export class Grid {
   /** Every value shown, rows of columns. */
   data() {
     return this.hot.getData();
+  }
+
+  /** Closes an open editor, keeping what it holds (as a click elsewhere would). */
+  closeEditor() {
+    const editor = this.hot.getActiveEditor();
+    if (editor && editor.isOpened()) editor.finishEditing();
+  }
+
+  /** Fits the grid to its container again after the space around it changed (a side panel came or went). */
+  refreshSize() {
+    this.hot.refreshDimensions();
   }
 
   // ---------------------------------------------------------------- changing
@@ -404,6 +431,66 @@ export class Grid {
       td.classList.remove("remote-selection");
       td.removeAttribute("title");
     }
+  }
+}
+
+/**
+ * The sheet as it was at an earlier revision, read-only, in a Handsontable of its own over the live
+ * grid's place. Nothing of the live sheet passes through it: the live grid goes on showing the model
+ * with the pending edits laid over it underneath (hidden), so leaving the past is just this one going.
+ * Copying cells out of it works as in the live grid.
+ */
+export class PastGrid {
+  /** options: licenseKey, titles (column headers), rows (arrays of values). */
+  constructor(container, options) {
+    standInForCoreStyles();
+    this.titles = options.titles;
+    const grid = this;
+    this.hot = new Handsontable(container, {
+      data: options.rows,
+      licenseKey: options.licenseKey,
+      themeName: "ht-theme-main",
+      injectCoreCss: false,
+      width: "100%",
+      height: "100%",
+      rowHeaders: true,
+      colHeaders: (index) => grid.titles[index] ?? "",
+      readOnly: true,
+      contextMenu: { items: { copy: {} } },
+      fillHandle: false,
+      undo: false,
+      copyPaste: { rowsLimit: 100000, columnsLimit: 1000 },
+      outsideClickDeselects: false,
+      autoWrapRow: false,
+      autoWrapCol: false,
+      manualColumnResize: true,
+      colWidths: 100,
+      beforeCreateRow: () => false,
+      beforeCreateCol: () => false,
+      beforeRemoveRow: () => false,
+      beforeRemoveCol: () => false,
+      beforePaste: () => false,
+      beforeChange: (changes, source) => source === "loadData",
+    });
+  }
+
+  /** Shows another revision's rows. */
+  load(rows, titles) {
+    this.titles = titles;
+    this.hot.loadData(rows);
+  }
+
+  /** Every value shown, rows of columns. */
+  data() {
+    return this.hot.getData();
+  }
+
+  refreshSize() {
+    this.hot.refreshDimensions();
+  }
+
+  destroy() {
+    this.hot.destroy();
   }
 }
 

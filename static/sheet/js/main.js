@@ -1,9 +1,15 @@
 // Boot and the rules that tie the parts together. What the grid shows is the confirmed server model
 // with this client's pending edits laid over it; server changes move the model forward in revision
 // order, and the user's edits travel as operations that the server's changes later confirm.
+//
+// An earlier version of the sheet is shown in a read-only grid of its own over the live grid's place
+// (showPast), never in the live grid: the live grid goes on showing the model with the pending edits
+// laid over it, hidden, taking every change that arrives meanwhile, so going back to the live sheet
+// is only the past grid going away, with nothing to rebuild and nothing lost.
 
 import { Edits } from "./edits.js";
-import { Grid, plural } from "./grid.js";
+import { Grid, PastGrid, plural } from "./grid.js";
+import { CellHistory, Versions } from "./history.js";
 import { SheetModel } from "./model.js";
 import { Presence, Throttle } from "./presence.js";
 import * as protocol from "./protocol.js";
@@ -40,6 +46,9 @@ class SheetSession {
     this.presence = new Presence(page.presence);
     this.model = null;
     this.grid = null;
+    this.past = null; // the grid showing an earlier version in the live grid's place, while one is shown
+    this.cellHistory = null;
+    this.versions = null;
     this.held = new Map(); // rev -> change that arrived ahead of a missing one
     this.deferred = new Map(); // cellKey -> {rowId, colId}: remote values waiting for an editor to close
     this.live = false;
@@ -81,8 +90,10 @@ class SheetSession {
         onSelect: (ranges) => this.userSelected(ranges),
         onEditorMaybeClosed: () => this.flushDeferred(),
         onHistory: (kind) => this.userWentBack(kind),
+        onCellHistory: ({ row, col }) => this.showCellHistory(row, col),
       },
     );
+    this.startHistoryPanels();
     this.socket = new SheetSocket(socketUrl(this.config.sheetId), {
       onOpen: () => this.showConnection(),
       onMessage: (text) => this.enqueue(text),
@@ -183,6 +194,8 @@ class SheetSession {
     this.deferred.clear();
     this.grid.load(this.displayRows(), this.model.titles);
     this.grid.setHighlights(this.presence.rectangles(this.model));
+    this.cellHistory.changed(null);
+    this.versions.changed();
     for (const rev of [...this.held.keys()]) if (rev <= this.model.rev) this.held.delete(rev);
     this.syncing = false;
     this.drain();
@@ -302,14 +315,19 @@ class SheetSession {
       this.refresh(written.filter((c) => !this.edits.pendingAt(c.rowId, c.colId)));
     }
     if (editing && !this.positionOf(editing)) {
-      const by = change.kind !== "batch" ? "someone else" : `${mine ? "your" : `${change.by.name}'s`} ${change.redoOf === undefined ? "undo" : "redo"}`;
+      const what = change.restoreOf !== undefined ? "restore" : change.redoOf === undefined ? "undo" : "redo";
+      const by = change.kind !== "batch" ? "someone else" : `${mine ? "your" : `${change.by.name}'s`} ${what}`;
       this.notify(`The cell you were editing was deleted by ${by}.`);
+    } else if (change.restoreOf !== undefined && !mine) {
+      this.notify(`${change.by.name} restored an earlier version of the sheet.`);
     }
     if (effect.kind !== "set") {
       this.settle(change.op);
       if (effect.kind !== "rename") this.grid.setHighlights(this.presence.rectangles(this.model));
     }
     if (mine && change.skipped?.length) this.reportSkipped(change);
+    this.cellHistory.changed(change);
+    this.versions.changed();
   }
 
   /** Shows one effect of the model's other than a whole set: structure and names; a set's cells go to `written`. */
@@ -439,7 +457,7 @@ class SheetSession {
 
   /** `group` (optional): the id the operations of one user action share, undone as one step. */
   userEdited(changes, group) {
-    if (this.isViewer || this.halted) {
+    if (this.isViewer || this.halted || this.past) {
       this.refresh(changes.map((c) => this.idsAt(c.row, c.col)).filter(Boolean));
       return;
     }
@@ -565,7 +583,15 @@ class SheetSession {
     const text = mine
       ? `Your edit made earlier replaced what ${others} wrote since in ${names.join(", ")}${more}.`
       : `${change.by.name}'s edit made earlier replaced what you wrote in ${names.join(", ")}${more}.`;
-    this.alert(text, this.isViewer ? null : { label: "Put back", action: () => this.send(cells.map(({ rowId, colId, value }) => ({ rowId, colId, value }))) });
+    this.alert(text, this.isViewer ? null : { label: "Put back", action: () => this.putBack(cells.map(({ rowId, colId, value }) => ({ rowId, colId, value }))) });
+  }
+
+  /** Writes values cells held before [{rowId, colId, value}] as an ordinary edit, shown pending at once. */
+  putBack(writes) {
+    if (this.isViewer || this.halted || this.past) return;
+    const here = writes.filter((w) => this.positionOf(w));
+    this.send(here);
+    this.refresh(here);
   }
 
   cellName({ rowId, colId }) {
@@ -601,7 +627,7 @@ class SheetSession {
 
   /** The "add rows" bar under the grid: more empty rows at the bottom, as many as asked (within the limits). */
   userAddedRows(count) {
-    if (this.isViewer || this.halted || !Number.isInteger(count) || count < 1) return;
+    if (this.isViewer || this.halted || this.past || !Number.isInteger(count) || count < 1) return;
     const room = this.limits.maxRows - this.model.rowIds.length;
     if (room <= 0) {
       this.notify(`A sheet holds at most ${plural(this.limits.maxRows, "row")}.`);
@@ -616,7 +642,7 @@ class SheetSession {
   }
 
   userRestructured(action) {
-    if (this.isViewer || this.halted) return;
+    if (this.isViewer || this.halted || this.past) return;
     const rows = this.model.rowIds;
     const cols = this.model.colIds;
     const ids = (order) => (action.positions || []).map((p) => order[p]).filter((id) => id !== undefined);
@@ -637,7 +663,7 @@ class SheetSession {
    * step, after the tab's operations still waiting. What it changes arrives as a change like any other.
    */
   userWentBack(kind) {
-    if (this.isViewer || this.halted || !this.model) return;
+    if (this.isViewer || this.halted || this.past || !this.model) return;
     this.edits.add(kind === "redo" ? protocol.redo(this.tags()) : protocol.undo(this.tags()));
     if (!this.live) this.notify(`${kind === "redo" ? "Redo" : "Undo"} waits for the connection to come back.`);
     this.pump();
@@ -791,7 +817,7 @@ class SheetSession {
       return;
     }
     this.loginNeeded = false;
-    this.grid.setReadOnly(this.isViewer);
+    this.updateReadOnly();
     this.page.notice.hidden = true;
     this.socket.start();
     this.showConnection();
@@ -820,8 +846,111 @@ class SheetSession {
   changeRole(role) {
     this.role = role;
     this.page.role.textContent = role;
-    this.grid.setReadOnly(this.isViewer);
+    this.updateReadOnly();
     this.page.history.hidden = this.isViewer;
+    this.cellHistory.render();
+    this.versions.drawBanner();
+  }
+
+  /** The live grid takes edits unless this is a viewer, nothing can be sent, or an earlier version is shown. */
+  updateReadOnly() {
+    this.grid.setReadOnly(this.isViewer || this.halted || Boolean(this.past));
+  }
+
+  // ------------------------------------------------------------ the past: cell history and versions
+
+  startHistoryPanels() {
+    const panels = {
+      opening: (panel) => {
+        for (const other of [this.cellHistory, this.versions]) if (other !== panel) other.close({ refocus: false });
+      },
+      shown: () => this.layoutChanged(),
+      closed: (refocus) => {
+        this.layoutChanged();
+        if (refocus) this.grid.listen();
+      },
+    };
+    const canEdit = () => !this.isViewer && !this.halted;
+    this.cellHistory = new CellHistory(this.page.cellHistory, {
+      ...panels,
+      sheetId: this.config.sheetId,
+      canEdit,
+      address: (rowId, colId) => (this.positionOf({ rowId, colId }) ? this.cellName({ rowId, colId }) : null),
+      current: (rowId, colId) => this.model.value(rowId, colId),
+      putBack: (rowId, colId, value) => this.putBack([{ rowId, colId, value }]),
+    });
+    const banner = { el: this.page.pastBanner, text: this.page.pastText, restore: this.page.pastRestore, back: this.page.pastBack };
+    this.versions = new Versions(this.page.versions, banner, this.page.versionsButton, {
+      ...panels,
+      sheetId: this.config.sheetId,
+      canEdit,
+      currentRev: () => this.model.rev,
+      showPast: (snapshot) => this.showPast(snapshot),
+      showLive: () => this.showLive(),
+      restore: (rev, description) => this.restoreVersion(rev, description),
+    });
+  }
+
+  /** The context menu's "Show edit history" on the cell at a position of the live grid. */
+  showCellHistory(row, col) {
+    const ids = this.idsAt(row, col);
+    if (ids) this.cellHistory.open(ids.rowId, ids.colId);
+  }
+
+  /** A side panel came or went: the grids fit the space left to them. */
+  layoutChanged() {
+    requestAnimationFrame(() => {
+      this.grid.refreshSize();
+      this.past?.refreshSize();
+    });
+  }
+
+  /**
+   * Shows an earlier version (a snapshot) read-only in the live grid's place; the live grid stays
+   * underneath, hidden and out of reach of the keyboard, still taking the changes that arrive.
+   */
+  showPast(snapshot) {
+    const rows = snapshot.rows.map((r) => r.values);
+    if (this.past) {
+      this.past.load(rows, snapshot.titles);
+      return;
+    }
+    this.grid.closeEditor(); // what it holds is kept, as a click elsewhere keeps it
+    this.grid.unlisten();
+    this.page.pastGrid.hidden = false;
+    this.page.gridArea.classList.add("showing-past");
+    this.page.grid.inert = true;
+    this.past = new PastGrid(this.page.pastGrid, { licenseKey: this.config.licenseKey, titles: snapshot.titles, rows });
+    this.updateReadOnly();
+    this.showTools();
+  }
+
+  /** Back to the live sheet: the live grid, as it has been kept all along (the model and pending edits). */
+  showLive() {
+    if (!this.past) return;
+    this.past.destroy();
+    this.past = null;
+    this.page.pastGrid.hidden = true;
+    this.page.gridArea.classList.remove("showing-past");
+    this.page.grid.inert = false;
+    this.updateReadOnly();
+    this.showTools();
+    this.layoutChanged();
+  }
+
+  /** Undo, redo and adding rows are for the live sheet. */
+  showTools() {
+    for (const button of this.page.history.querySelectorAll("button")) button.disabled = Boolean(this.past);
+    for (const control of this.page.addRows?.elements || []) control.disabled = Boolean(this.past);
+  }
+
+  /** Makes the sheet as it was at `rev`: one operation in the outbox, one change, undone like any edit. */
+  restoreVersion(rev, description) {
+    if (this.isViewer || this.halted) return;
+    this.edits.add(protocol.restore(rev, this.tags()));
+    this.notify(`Restoring ${description}${this.live ? "" : " when the connection is back"}. ${SHORTCUTS.undo} takes it back.`);
+    this.pump();
+    this.showConnection();
   }
 
   // ------------------------------------------------------------ the page around the grid
@@ -882,6 +1011,15 @@ function boot() {
     grid: document.getElementById("grid"),
     addRows: document.getElementById("add-rows"),
     history: document.getElementById("history"),
+    versionsButton: document.getElementById("versions-button"),
+    gridArea: document.getElementById("grid-area"),
+    pastGrid: document.getElementById("past-grid"),
+    pastBanner: document.getElementById("past-banner"),
+    pastText: document.getElementById("past-banner-text"),
+    pastRestore: document.getElementById("past-restore"),
+    pastBack: document.getElementById("past-back"),
+    cellHistory: document.getElementById("cell-history"),
+    versions: document.getElementById("versions"),
   };
   page.notice.addEventListener("click", () => {
     if (!session.halted) page.notice.hidden = true;
@@ -894,7 +1032,10 @@ function boot() {
   // A click on undo or redo leaves the keyboard with the grid, as a spreadsheet's toolbar does: the
   // button does not take the focus. Reached with Tab, a button has the keyboard (Enter and Space press it).
   page.history.addEventListener("mousedown", (event) => event.target.closest("button") && event.preventDefault());
-  page.history.addEventListener("focusin", () => session.grid?.unlisten());
+  // The panels beside the grid and the banner over it have the keyboard when they have the focus.
+  for (const el of [page.history, page.versionsButton, page.pastBanner, page.cellHistory, page.versions]) {
+    el.addEventListener("focusin", () => session.grid?.unlisten());
+  }
   for (const button of page.history.querySelectorAll("button[data-history]")) {
     const kind = button.dataset.history;
     button.title = `${kind === "redo" ? "Redo" : "Undo"} (${SHORTCUTS[kind]})`;

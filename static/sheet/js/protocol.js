@@ -77,10 +77,14 @@ export const deleteCols = (colIds, tags) => operation("delete_cols", { cols: col
 export const undo = (tags) => operation("undo", {}, tags);
 /** Applies again the latest step the session undid. */
 export const redo = (tags) => operation("redo", {}, tags);
+/** Makes the sheet as it was at revision `rev`, as one new change (which undo takes back like any other). */
+export const restore = (rev, tags) => operation("restore", { rev }, tags);
 
-/** "undo" or "redo" for those operations' messages, else null. */
+const HISTORY_TYPES = new Set(["undo", "redo", "restore"]);
+
+/** "undo", "redo" or "restore" for those operations' messages, else null. */
 export function historyKind(message) {
-  return message && (message.type === "undo" || message.type === "redo") ? message.type : null;
+  return message && HISTORY_TYPES.has(message.type) ? message.type : null;
 }
 
 export const sync = (since) => ({ type: "sync", since });
@@ -106,7 +110,8 @@ export function readSnapshot(json) {
   };
 }
 
-export const snapshotUrl = (sheetId) => `/api/sheets/${encodeURIComponent(sheetId)}/`;
+/** The sheet now, or (with `rev`) as it was at that revision. */
+export const snapshotUrl = (sheetId, rev) => `/api/sheets/${encodeURIComponent(sheetId)}/${rev === undefined ? "" : `?rev=${encodeURIComponent(rev)}`}`;
 export const socketPath = (sheetId) => `/ws/sheets/${encodeURIComponent(sheetId)}/`;
 export const membersUrl = (sheetId) => `/api/sheets/${encodeURIComponent(sheetId)}/members`;
 /** The login page, leading back to `next` (a path on this site) once logged in. */
@@ -126,7 +131,8 @@ function readUser(user) {
  * {rev, op, by: {id, name}, kind, cells?: [{rowId, colId, value}], overwritten?: [{rowId, colId, by, rev, value}],
  * before?, ids?, name?} where `ids` are the rows or columns inserted or deleted. An undo or redo is
  * kind "batch": {steps, undoOf | redoOf, skipped}, where each step is {kind, ...} as above (without
- * rev, op and by), applied in order at the change's one revision, and skipped: [{rowId?, colId?}]
+ * rev, op and by), applied in order at the change's one revision (restoreOf: the revision a restore went
+ * back to), and skipped: [{rowId?, colId?}]
  * what it left as it is (neither: the sheet's name).
  */
 function readChange(m) {
@@ -136,6 +142,7 @@ function readChange(m) {
   change.steps = (m.steps || []).map(readBody);
   if (m.undo_of !== undefined && m.undo_of !== null) change.undoOf = m.undo_of;
   if (m.redo_of !== undefined && m.redo_of !== null) change.redoOf = m.redo_of;
+  if (m.restore_of !== undefined && m.restore_of !== null) change.restoreOf = m.restore_of;
   change.skipped = (m.skipped || []).map((s) => ({ rowId: s.row ?? null, colId: s.col ?? null }));
   return change;
 }
@@ -203,4 +210,39 @@ export function readMessage(text) {
 /** The message of a JSON API error body ({"error", "message"}), if it is one. */
 export function apiErrorMessage(json) {
   return json && typeof json.message === "string" ? json.message : null;
+}
+
+/** The code of a JSON API error body ({"error", "message"}), if it is one: "history_truncated" and so on. */
+export function apiErrorCode(json) {
+  return json && typeof json.error === "string" ? json.error : null;
+}
+
+// ------------------------------------------------------------ the past: cell history and versions
+
+function query(params) {
+  const pairs = Object.entries(params).filter(([, value]) => value !== undefined && value !== null);
+  return pairs.length ? `?${pairs.map(([key, value]) => `${key}=${encodeURIComponent(value)}`).join("&")}` : "";
+}
+
+/** Every value a cell held, newest first: below revision `before` (default: all), at most `limit`. */
+export const cellHistoryUrl = (sheetId, rowId, colId, { before, limit } = {}) =>
+  `/api/sheets/${encodeURIComponent(sheetId)}/cells/${encodeURIComponent(rowId)}/${encodeURIComponent(colId)}/history${query({ before, limit })}`;
+
+/** The sheet's versions, newest first: below revision `before` (default: all), at most `limit`. */
+export const versionsUrl = (sheetId, { before, limit } = {}) => `/api/sheets/${encodeURIComponent(sheetId)}/versions${query({ before, limit })}`;
+
+const readAuthor = (by) => ({ id: by?.id, name: String(by?.name ?? "") });
+
+/** A cell's history as [{rev, at: Date, by: {id, name}, value}], newest first. */
+export function readCellVersions(json) {
+  return (json?.versions || []).map((v) => ({ rev: v.rev, at: new Date(v.at), by: readAuthor(v.by), value: v.value }));
+}
+
+/**
+ * The sheet's versions as [{rev, firstRev, at: Date, by: {id, name}, kinds, count}], newest first: each
+ * is changes firstRev to rev of one author (`count` of them, of the change kinds `kinds`), `at` the
+ * time of the latest. The sheet as it was after one is the snapshot at its `rev`.
+ */
+export function readVersions(json) {
+  return (json?.versions || []).map((v) => ({ rev: v.rev, firstRev: v.first_rev, at: new Date(v.at), by: readAuthor(v.by), kinds: [...(v.kinds || [])], count: v.count }));
 }
