@@ -53,35 +53,48 @@ class Entry:
     redo_of: int | None = None
 
 
-def next_step(entries: Iterable[Entry], *, redo: bool) -> list[int]:
+def next_step(newest_first: Iterable[Entry], *, redo: bool) -> list[int]:
     """The revisions the next undo (or redo) of a session takes back, as one step, in the order they
-    were made; empty when there is nothing to undo (or redo).
+    were made; empty when there is nothing to undo (or redo). ``newest_first``: the session's
+    changes, the latest first; only as many are read as it takes, usually a few.
 
-    Replays the session's history: an edit goes on the undo list (with the edits before it of the
-    same group, as one step) and empties the redo list; an undo takes the undo list's last step and
-    puts itself on the redo list; a redo takes the redo list's last step (an undo) and puts itself on
-    the undo list, where undoing it takes the redo back.
+    The undo list grows by an edit (consecutive edits of one group are one step) or a redo, and each
+    undo takes its last step; the redo list grows by an undo, each redo takes its last step, and an
+    edit empties it. Read backwards, each undo (redo) cancels the latest push before it that no
+    later one cancelled, as brackets pair up: the step wanted is the latest push left over.
     """
-    undos: list[tuple[str, list[int]]] = []
-    redos: list[list[int]] = []
-    for entry in entries:
-        if entry.undo_of is not None:
-            if undos:
-                undos.pop()
-            redos.append([entry.rev])
-        elif entry.redo_of is not None:
-            if redos:
-                redos.pop()
-            undos.append(("", [entry.rev]))
-        else:
-            if entry.group and undos and undos[-1][0] == entry.group:
-                undos[-1][1].append(entry.rev)
+    cancelled = 0
+    entries = iter(newest_first)
+    entry = next(entries, None)
+    while entry is not None:
+        following = next(entries, None)
+        if redo:
+            if entry.undo_of is None and entry.redo_of is None:
+                return []  # an edit emptied the redo list
+            if entry.redo_of is not None:
+                cancelled += 1
+            elif cancelled:
+                cancelled -= 1
             else:
-                undos.append((entry.group, [entry.rev]))
-            redos.clear()
-    if redo:
-        return redos[-1] if redos else []
-    return undos[-1][1] if undos else []
+                return [entry.rev]
+        elif entry.undo_of is not None:
+            cancelled += 1
+        elif entry.redo_of is not None:
+            if not cancelled:
+                return [entry.rev]
+            cancelled -= 1
+        else:
+            run = [entry.rev]  # the edit and the edits of its group just before it: one step
+            while (
+                entry.group and following is not None and following.group == entry.group and following.undo_of is None and following.redo_of is None
+            ):
+                run.append(following.rev)
+                following = next(entries, None)
+            if not cancelled:
+                return sorted(run)
+            cancelled -= 1
+        entry = following
+    return []
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""Undo and redo of one user's session (the contract's "Undo, redo, restore"), inside
-``commit_operation``'s transaction: the sheet is locked, and the result is one ``batch`` change.
+"""Undo and redo of one user's session, and restore of a past revision (the contract's "Undo, redo,
+restore"), inside ``commit_operation``'s transaction: the sheet is locked, and the result is one
+``batch`` change.
 
 Which changes a step takes and how each is taken back are rules of the domain (``domain.history``);
 this module reads what they need (the session's changes, what others wrote since, the state of the
@@ -20,14 +21,15 @@ from sheet.selectors import live_columns
 from sheet.services import store, structure
 
 CHANGES_PER_READ = 200
+ENTRIES_PER_READ = 20  # the session's changes, newest first: an undo usually needs only the first few
 
 
 def apply(sheet: Sheet, operation: Undo, limits: Limits, *, author_id: int) -> tuple[dict, dict]:
     """Takes back (or, for a redo, re-applies) the session's latest step; returns the ``batch``
     change's data and what it replaced. Nothing to undo or redo is ``Conflict``."""
     mine = ChangeRow.objects.filter(sheet=sheet, author_id=author_id, session=operation.session, rev__gt=sheet.history_floor)
-    entries = (history.Entry(*row) for row in mine.order_by("rev").values_list("rev", "group", "undo_of", "redo_of").iterator())
-    revs = history.next_step(entries, redo=operation.redo)
+    newest_first = mine.order_by("-rev").values_list("rev", "group", "undo_of", "redo_of").iterator(chunk_size=ENTRIES_PER_READ)
+    revs = history.next_step((history.Entry(*row) for row in newest_first), redo=operation.redo)
     if not revs:
         raise Conflict(f"nothing to {operation.kind} in this session")
     targets = list(ChangeRow.objects.filter(sheet=sheet, rev__in=revs).order_by("rev"))

@@ -9,32 +9,58 @@ def edits(*revs, group=""):
     return [Entry(rev, group) for rev in revs]
 
 
+def next_of(history, *, redo):
+    """next_step of a session's changes, given in the order they were made."""
+    return next_step(reversed(history), redo=redo)
+
+
 class NextStepTest:
     def test_nothing_done_nothing_to_undo_or_redo(self):
-        assert next_step([], redo=False) == [] and next_step([], redo=True) == []
+        assert next_of([], redo=False) == [] and next_of([], redo=True) == []
 
     def test_undo_takes_the_latest_edit_then_the_one_before(self):
-        assert next_step(edits(1, 2), redo=False) == [2]
-        assert next_step([*edits(1, 2), Entry(3, undo_of=2)], redo=False) == [1]
+        assert next_of(edits(1, 2), redo=False) == [2]
+        assert next_of([*edits(1, 2), Entry(3, undo_of=2)], redo=False) == [1]
 
     def test_redo_takes_the_latest_undo(self):
         history = [*edits(1, 2), Entry(3, undo_of=2), Entry(4, undo_of=1)]
-        assert next_step(history, redo=True) == [4]
-        assert next_step([*history, Entry(5, redo_of=1)], redo=True) == [3]
+        assert next_of(history, redo=True) == [4]
+        assert next_of([*history, Entry(5, redo_of=1)], redo=True) == [3]
 
     def test_undo_after_redo_takes_the_redo_back(self):
-        assert next_step([*edits(1), Entry(2, undo_of=1), Entry(3, redo_of=1)], redo=False) == [3]
+        assert next_of([*edits(1), Entry(2, undo_of=1), Entry(3, redo_of=1)], redo=False) == [3]
 
     def test_a_new_edit_empties_the_redo_list(self):
-        assert next_step([*edits(1), Entry(2, undo_of=1), *edits(3)], redo=True) == []
+        assert next_of([*edits(1), Entry(2, undo_of=1), *edits(3)], redo=True) == []
 
     def test_consecutive_edits_of_one_group_are_one_step(self):
         history = [*edits(1), *edits(2, 3, group="g"), *edits(4, group="h")]
-        assert next_step(history, redo=False) == [4]
-        assert next_step([*history, Entry(5, undo_of=4)], redo=False) == [2, 3]
+        assert next_of(history, redo=False) == [4]
+        assert next_of([*history, Entry(5, undo_of=4)], redo=False) == [2, 3]
 
     def test_same_group_apart_is_two_steps(self):
-        assert next_step([*edits(1, group="g"), *edits(2), *edits(3, group="g")], redo=False) == [3]
+        assert next_of([*edits(1, group="g"), *edits(2), *edits(3, group="g")], redo=False) == [3]
+        assert next_of([*edits(1, group="g"), *edits(2), Entry(3, undo_of=2), *edits(4, group="g")], redo=False) == [4]
+
+    def test_long_mixed_history_as_replayed_forwards(self):
+        history = [*edits(1), *edits(2, 3, group="p"), Entry(4, undo_of=3), Entry(5, redo_of=3), *edits(6)]
+        history += [Entry(7, undo_of=6), Entry(8, undo_of=5), Entry(9, redo_of=5)]
+        assert next_of(history, redo=False) == [9]  # then the redo of 5 is undone
+        assert next_of(history, redo=True) == [7]  # the undo of 6 is the redo list's last step
+        history += [Entry(10, undo_of=9), Entry(11, undo_of=1)]
+        assert next_of(history, redo=False) == []
+        assert next_of(history, redo=True) == [11]
+
+    def test_reads_only_as_far_back_as_it_needs(self):
+        read = []
+
+        def newest_first():
+            for entry in reversed(edits(*range(1, 1001))):
+                read.append(entry.rev)
+                yield entry
+
+        assert next_step(newest_first(), redo=False) == [1000]
+        assert len(read) <= 2
 
 
 def set_step(*cells, old):
