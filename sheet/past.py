@@ -26,6 +26,7 @@ from sheet.models import CellEdit, Row, Sheet
 from sheet.models import Change as ChangeRow
 from sheet.models import Column as ColumnRow
 from sheet.selectors import consistent_read
+from sheet.services import store
 
 MAX_LIMIT = 1000
 VERSION_GAP_SECONDS = 300  # one author's changes this close together are one version
@@ -72,9 +73,8 @@ def cell_history(*, sheet_id: int, row: int, col: int, before: int | None = None
         below = _bounds(sheet, before)
         edits = CellEdit.objects.filter(sheet_id=sheet_id, row=row, col=col, rev__lt=below, rev__gt=sheet["history_floor"])
         written = list(edits.order_by("-rev").values_list("rev", "value")[:limit])
-        made = ChangeRow.objects.filter(sheet_id=sheet_id, rev__in=[rev for rev, _ in written])
-        authors = {rev: (Author(author_id or 0, name), at) for rev, author_id, name, at in made.values_list("rev", "author_id", "author_name", "at")}
-    return [CellVersion(rev, authors[rev][1], authors[rev][0], value) for rev, value in written]
+        made = store.authors_at(sheet_id, [rev for rev, _ in written])
+    return [CellVersion(rev, made[rev][2], Author(made[rev][0] or 0, made[rev][1]), value) for rev, value in written]
 
 
 def versions(*, sheet_id: int, before: int | None = None, limit: int | None = None) -> list[history.Version]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
 from django.db import connection, transaction
@@ -70,6 +70,29 @@ def cells_at_slots(sheet_id: int, slots: list[int]) -> list[tuple[int, list]]:
             [*params, sheet_id, min(slots)],
         )
         return [(rid, [None if text is None else orjson.loads(text) for text in texts]) for rid, *texts in cursor.fetchall()]
+
+
+def authors_at(sheet_id: int, revs: list[int]) -> dict[int, tuple[int | None, str, datetime]]:
+    """(author id, author name, time) of the changes at these revisions. On PostgreSQL each is
+    looked up on its own through the unique index on (sheet, rev), whatever the planner believes:
+    with statistics taken before a big log grew, ``rev IN (…)`` read all of the sheet's changes
+    (0.2 s for 1,000 revisions among 1,000,000). SQLite plans by the index anyway."""
+    if not revs:
+        return {}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT f.rev, f.author_id, f.author_name, f.at FROM unnest(%s::bigint[]) AS w(rev) CROSS JOIN LATERAL "
+                "(SELECT c.rev, c.author_id, c.author_name, c.at FROM sheet_change c WHERE c.sheet_id = %s AND c.rev = w.rev LIMIT 1) AS f",
+                [list(revs), sheet_id],
+            )
+            return {rev: (author_id, name, at) for rev, author_id, name, at in cursor.fetchall()}
+        cursor.execute(
+            f"SELECT rev, author_id, author_name, at FROM sheet_change WHERE sheet_id = %s AND rev IN ({placeholders(revs)})",  # noqa: S608
+            [sheet_id, *revs],
+        )
+        # SQLite keeps a time as UTC text without its zone (USE_TZ).
+        return {rev: (author_id, name, datetime.fromisoformat(at).replace(tzinfo=UTC)) for rev, author_id, name, at in cursor.fetchall()}
 
 
 def last_writes(cursor, sheet_id: int, *, since: int, latest: int) -> dict[tuple[int, int], LastWrite]:
