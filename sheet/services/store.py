@@ -91,8 +91,13 @@ def authors_at(sheet_id: int, revs: list[int]) -> dict[int, tuple[int | None, st
             f"SELECT rev, author_id, author_name, at FROM sheet_change WHERE sheet_id = %s AND rev IN ({placeholders(revs)})",  # noqa: S608
             [sheet_id, *revs],
         )
-        # SQLite keeps a time as UTC text without its zone (USE_TZ).
-        return {rev: (author_id, name, datetime.fromisoformat(at).replace(tzinfo=UTC)) for rev, author_id, name, at in cursor.fetchall()}
+        return {rev: (author_id, name, _utc(at)) for rev, author_id, name, at in cursor.fetchall()}
+
+
+def _utc(moment) -> datetime:
+    """SQLite keeps a time as UTC without its zone (USE_TZ); Django's driver may give it as text."""
+    moment = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def last_writes(cursor, sheet_id: int, *, since: int, latest: int) -> dict[tuple[int, int], LastWrite]:
