@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from sheet.domain import history
 from sheet.domain.errors import HistoryTruncated, Invalid, NotFound
@@ -25,7 +27,7 @@ from sheet.domain.values import Author, CellValue, CellWrite, Column, Snapshot
 from sheet.models import CellEdit, Row, Sheet
 from sheet.models import Change as ChangeRow
 from sheet.models import Column as ColumnRow
-from sheet.selectors import consistent_read
+from sheet.selectors import JsonLength, consistent_read, fitted
 from sheet.services import store
 
 MAX_LIMIT = 1000
@@ -95,11 +97,11 @@ def versions(*, sheet_id: int, before: int | None = None, limit: int | None = No
 
 @dataclass(frozen=True)
 class RowThen:
-    """A row as it was at the revision read: its id, its values then in column order, and the cells
-    that hold something else now (with the value they held then)."""
+    """A row as it was at the revision read: its id, its values then in column order as a JSON
+    array's text, and the cells that hold something else now (with the value they held then)."""
 
     id: int
-    values: list[CellValue]
+    text: str
     differ: list[CellWrite]
 
 
@@ -125,8 +127,9 @@ def sheet_at(*, sheet_id: int, rev: int) -> Iterator[tuple[str, list[int], Itera
         for kind, data, replaced in later.values_list("kind", "data", "replaced").iterator(chunk_size=CHANGES_PER_READ):
             then.rewind(history.steps_of(kind, data, replaced))
         columns = [(cid, slot) for cid, _, slot in cols if cid in then.cols]
-        stored = Row.objects.filter(sheet_id=sheet_id).order_by("position").values_list("rid", "values")
-        chunks = _chunks((row for row in stored.iterator(chunk_size=ROWS_PER_READ) if row[0] in then.rows), ROWS_PER_READ)
+        stored = Row.objects.filter(sheet_id=sheet_id).order_by("position").annotate(text=Cast("values", TextField()), length=JsonLength("values"))
+        stored = stored.values_list("rid", "text", "length").iterator(chunk_size=ROWS_PER_READ)
+        chunks = _chunks((row for row in stored if row[0] in then.rows), ROWS_PER_READ)
         yield then.name, [cid for cid, _ in columns], (row for chunk in chunks for row in _rows_then(sheet_id, rev, columns, chunk))
 
 
@@ -141,14 +144,21 @@ def _chunks(items, size: int):
         yield chunk
 
 
-def _rows_then(sheet_id: int, rev: int, columns: list[tuple[int, int]], rows: list[tuple[int, list]]) -> Iterator[RowThen]:
-    """These rows as they were at ``rev``: each cell written after it held what its first write after
-    it replaced (``CellEdit.old``)."""
+def _rows_then(sheet_id: int, rev: int, columns: list[tuple[int, int]], rows: list[tuple[int, str, int]]) -> Iterator[RowThen]:
+    """These rows (id, stored text, its length) as they were at ``rev``: each cell written after it
+    held what its first write after it replaced (``CellEdit.old``). A row none of whose cells was
+    written since is its stored text, as the snapshot sends it, when the slots run in column order."""
     held: dict[int, dict[int, CellValue]] = {}
-    edits = CellEdit.objects.filter(sheet_id=sheet_id, row__in=[rid for rid, _ in rows], rev__gt=rev).order_by("-rev")
+    edits = CellEdit.objects.filter(sheet_id=sheet_id, row__in=[rid for rid, _, _ in rows], rev__gt=rev).order_by("-rev")
     for row, col, old in edits.values_list("row", "col", "old").iterator(chunk_size=ROWS_PER_READ):
         held.setdefault(row, {})[col] = old  # the earliest write after rev comes last and wins
-    for rid, stored in rows:
+    width = len(columns)
+    in_order = [slot for _, slot in columns] == list(range(width))
+    for rid, text, length in rows:
+        if in_order and rid not in held:
+            yield RowThen(rid, fitted(text, length, width), [])
+            continue
+        stored = orjson.loads(text)
         cells = [stored[slot] if slot < len(stored) else None for _, slot in columns]
         written, differ = held.get(rid), []
         for i, (cid, _) in enumerate(columns if written else ()):
@@ -157,7 +167,7 @@ def _rows_then(sheet_id: int, rev: int, columns: list[tuple[int, int]], rows: li
                 cells[i] = value
                 if type(value) is not type(now) or value != now:  # True and 1 are equal in Python, not here
                     differ.append(CellWrite(rid, cid, value))
-        yield RowThen(rid, cells, differ)
+        yield RowThen(rid, orjson.dumps(cells).decode(), differ)
 
 
 @contextmanager
@@ -166,7 +176,7 @@ def snapshot_rows_at(*, sheet_id: int, rev: int, role: str) -> Iterator[tuple[Sn
     (but for ``role``, yours now) and its rows' texts, for ``protocol.snapshot_pieces``."""
     with sheet_at(sheet_id=sheet_id, rev=rev) as (name, columns, rows):
         head = Snapshot(sheet_id, name, rev, role, tuple(Column(cid, column_title(i)) for i, cid in enumerate(columns)), rows=None)
-        yield head, ((row.id, orjson.dumps(row.values).decode()) for row in rows)
+        yield head, ((row.id, row.text) for row in rows)
 
 
 def snapshot_at(*, sheet_id: int, rev: int, role: str) -> Snapshot:

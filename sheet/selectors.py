@@ -95,7 +95,7 @@ def snapshot_rows(*, sheet_id: int, role: str) -> Iterator[tuple[Snapshot, Itera
         if slots == list(range(width)):
             stored = rows.annotate(text=Cast("values", TextField()), length=JsonLength("values"))
             stored = stored.values_list("rid", "text", "length").iterator(chunk_size=ROWS_PER_READ)
-            texts = ((rid, _fitted(text, length, width)) for rid, text, length in stored)
+            texts = ((rid, fitted(text, length, width)) for rid, text, length in stored)
         elif connection.vendor == "postgresql":
             stored = rows.annotate(text=RawSQL(_in_column_order(slots), ()))  # noqa: S611 (ints)
             texts = stored.values_list("rid", "text").iterator(chunk_size=ROWS_PER_READ)
@@ -122,7 +122,7 @@ def snapshot_head(*, sheet_id: int, role: str, columns: list[tuple[int, int]] | 
     return Snapshot(sheet.id, sheet.name, sheet.rev, role, tuple(Column(cid, column_title(i)) for i, (cid, _) in enumerate(columns)), rows=None)
 
 
-def _fitted(text: str, length: int, width: int) -> str:
+def fitted(text: str, length: int, width: int) -> str:
     """A stored row's JSON array, ``length`` items long, as ``width`` items: the empty cells past its
     end added, or the cells of deleted columns past the last live one cut."""
     if length == width:
