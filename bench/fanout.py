@@ -6,7 +6,7 @@ rebroadcasts every message), in the same run, and the report compares them::
 
     python -m bench.fanout                                   # 10 clients, 1 writer, 50 ops/s, 10 s
     python -m bench.fanout --clients 100 --writers 1 --rate 50 --seconds 30
-    python -m bench.fanout --suite                           # the three scenarios of the issue
+    python -m bench.fanout --suite                           # the issues' scenarios a, b, c and u
 
 What is measured (bench/README.md explains how to read it):
 - latency from send to arrival at every *other* client: each operation's id carries the writer, its
@@ -47,7 +47,7 @@ import time
 import urllib.request
 from array import array
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +74,8 @@ class Scenario:
     seconds: float
     p99_ms: float | None = None  # the issue's target for Tabula's p99, when there is one
     floor_ratio: float | None = None  # and for Tabula's p99 over the floor's
+    undo_every: int = 0  # each writer's every n-th operation is an undo of its session's latest edit
+    undo_ratio: float | None = None  # target: the undos' p99 over the edits' p99, in the same run
 
     @property
     def ops_per_writer(self) -> int:
@@ -87,6 +89,8 @@ SUITE = [
     Scenario("a", 100, 1, 50, 30, p99_ms=30, floor_ratio=2),
     Scenario("b", 10, 4, 100, 30, p99_ms=30),
     Scenario("c", 10, 10, 100, 30, p99_ms=100),
+    # Scenario a's load, every 4th operation an undo (issue "Workbooks ...": undo within 1.5x of a set).
+    Scenario("u", 100, 1, 50, 30, p99_ms=30, undo_every=4, undo_ratio=1.5),
 ]
 
 
@@ -107,6 +111,7 @@ class Job:
     ops_per_writer: int
     tag: str  # prefix of this run's op ids
     cells: list[tuple]  # (row id, column id) the writers pick from
+    undo_every: int  # see Scenario
     snapshot: dict | None  # Tabula's sheet before the run
     settle_seconds: float
     drain_idle: float
@@ -224,6 +229,9 @@ class Client:
         self.delivered += 1
         self.worker.latency.append(t - sent)
         self.worker.sent_at.append(sent)
+        every = self.worker.job.undo_every
+        if every:
+            (self.worker.undo_latency if seq % every == every - 1 else self.worker.edit_latency).append(t - sent)
 
     def on_floor(self, message: dict, t: int) -> None:
         op = message.get("op")
@@ -313,7 +321,12 @@ class Client:
             late.append(now - due)
             row, col = rng.choice(job.cells)
             op = f"{tag}.{number}.{seq}.{now}"
-            text = dumps({"type": "set", "op": op, "cells": [{"row": row, "col": col, "value": f"{number}:{seq}"}]})
+            if not job.undo_every:
+                text = dumps({"type": "set", "op": op, "cells": [{"row": row, "col": col, "value": f"{number}:{seq}"}]})
+            elif seq % job.undo_every == job.undo_every - 1:
+                text = dumps({"type": "undo", "op": op, "session": f"bench-{number}"})
+            else:
+                text = dumps({"type": "set", "op": op, "session": f"bench-{number}", "cells": [{"row": row, "col": col, "value": f"{number}:{seq}"}]})
             try:
                 await self.ws.send(text)
             except ConnectionClosed:
@@ -346,6 +359,8 @@ class Worker:
         self.latency = array("q")  # ns, one per (operation, other client)
         self.sent_at = array("q")  # the send time of each latency above
         self.ack_latency = array("q")  # ns, writer's send to its own change (Tabula) or echo (floor)
+        self.undo_latency = array("q")  # with undo_every: the latencies of the undos, and of the other edits
+        self.edit_latency = array("q")
         self.lateness = array("q")  # ns, each send behind its schedule
         self.loop_lag = array("q")  # ns, how late this event loop woke up for a 5 ms timer
         self.last_rx = 0
@@ -442,6 +457,8 @@ class Worker:
             "latency": self.latency,
             "sent_at": self.sent_at,
             "ack_latency": self.ack_latency,
+            "undo_latency": self.undo_latency,
+            "edit_latency": self.edit_latency,
             "lateness": self.lateness,
             "loop_lag": self.loop_lag,
             "first_send": self.first_send if self.first_send != math.inf else 0,
@@ -759,6 +776,7 @@ def run_load(scenario: Scenario, target, args, *, procs: int) -> dict:
                     ops_per_writer=scenario.ops_per_writer,
                     tag=tag,
                     cells=cells,
+                    undo_every=scenario.undo_every,
                     snapshot=snapshot,
                     settle_seconds=1.0,
                     drain_idle=args.drain_idle,
@@ -884,6 +902,7 @@ def summarize(scenario, kind, t0, sent, connected, drained, results, cpu, final,
     latency = array("q")
     sent_at = array("q")
     ack_latency, lateness, loop_lag = array("q"), array("q"), array("q")
+    undo_latency, edit_latency = array("q"), array("q")
     totals: Counter = Counter()
     errors: Counter = Counter()
     closed: Counter = Counter()
@@ -892,6 +911,8 @@ def summarize(scenario, kind, t0, sent, connected, drained, results, cpu, final,
         latency.extend(r["latency"])
         sent_at.extend(r["sent_at"])
         ack_latency.extend(r["ack_latency"])
+        undo_latency.extend(r["undo_latency"])
+        edit_latency.extend(r["edit_latency"])
         lateness.extend(r["lateness"])
         loop_lag.extend(r["loop_lag"])
         for key in (
@@ -940,6 +961,8 @@ def summarize(scenario, kind, t0, sent, connected, drained, results, cpu, final,
         "latency_ms": distribution(latency),
         "latency_by_window": windows(latency, sent_at, t0, scenario.seconds),
         "ack_latency_ms": distribution(ack_latency),
+        "undo_latency_ms": distribution(undo_latency),
+        "edit_latency_ms": distribution(edit_latency),
         "drained": all(d["complete"] for d in drained),
         "drain_seconds": round(max(d["seconds"] for d in drained), 2),
         "errors": dict(errors),
@@ -1001,6 +1024,10 @@ def verdict(scenario: Scenario, tabula: dict | None, floor: dict | None) -> dict
     }
     if scenario.p99_ms is not None:
         checks[f"p99 < {scenario.p99_ms:g} ms"] = p99 < scenario.p99_ms
+    if scenario.undo_ratio is not None:
+        undo, edit = tabula["undo_latency_ms"].get("p99", math.nan), tabula["edit_latency_ms"].get("p99", math.nan)
+        out["undo_ratio"] = round(undo / edit, 2) if edit else math.inf
+        checks[f"undo p99 <= {scenario.undo_ratio:g}x set p99"] = out["undo_ratio"] <= scenario.undo_ratio
     if floor is not None and floor["latency_ms"].get("count"):
         ratio = p99 / floor["latency_ms"]["p99"] if floor["latency_ms"]["p99"] else math.inf
         out["p99_ratio"] = round(ratio, 2)
@@ -1063,6 +1090,8 @@ def print_scenario(entry: dict) -> None:
                 notes.append(f"syncs {r['syncs']}, reloads {r['reloads']}")
             notes.append(f"rev {r['final_rev']}, logged {r['logged']}, acked {r['acked']}, ack rate {r['ack_rate']}/s")
             notes.append("p99 by 5-s window: " + " ".join(fmt(w["p99"], 0) for w in r["latency_by_window"]))
+            if r["undo_latency_ms"].get("count"):
+                notes.append(f"undo p99 {fmt(r['undo_latency_ms']['p99'], 2)} ms against the other edits' {fmt(r['edit_latency_ms']['p99'], 2)} ms")
             if r.get("per_operation"):
                 work = sorted(r["per_operation"].items(), key=lambda item: -item[1])
                 notes.append("per acknowledged op: " + ", ".join(f"{name} {value:g}" for name, value in work if value >= 0.05))
@@ -1124,8 +1153,8 @@ def main(argv=None) -> int:
     parser.add_argument("--writers", type=int, default=1, help="how many of them write (default 1)")
     parser.add_argument("--rate", type=float, default=50, help="operations per second per writer (default 50)")
     parser.add_argument("--seconds", type=float, default=None, help="sending time per scenario (default 10; 30 in the suite)")
-    parser.add_argument("--suite", action="store_true", help="the issue's three scenarios, one report")
-    parser.add_argument("--scenarios", default="abc", help="with --suite: which of a, b, c (default abc)")
+    parser.add_argument("--suite", action="store_true", help="the issues' scenarios (a, b, c, and u: a with undos), one report")
+    parser.add_argument("--scenarios", default="abcu", help="with --suite: which of a, b, c and u (a with undos) (default abcu)")
     parser.add_argument("--only", choices=("tabula", "floor"), help="run one target only")
     parser.add_argument("--procs", type=int, default=1, help="client processes to split the clients over (default 1)")
     parser.add_argument("--floor-tls", action="store_true", help="serve the floor over TLS too (with a self-signed certificate)")
@@ -1139,7 +1168,7 @@ def main(argv=None) -> int:
     if args.suite:
         scenarios = [s for s in SUITE if s.name in args.scenarios]
         if args.seconds is not None:
-            scenarios = [Scenario(s.name, s.clients, s.writers, s.rate, args.seconds, s.p99_ms, s.floor_ratio) for s in scenarios]
+            scenarios = [replace(s, seconds=args.seconds) for s in scenarios]
     else:
         if not 1 <= args.writers <= args.clients:
             parser.error("--writers must be between 1 and --clients")
