@@ -77,15 +77,8 @@ def commit_sets(*, sheet_id: int, requests: Sequence[tuple[Any, SetCells]], now:
                         cells, base=operation.rev, sender=by, last_writes=last_writes, value_at=functools.partial(_value_at, rows, live_cols)
                     )
                 rules.record_writes(last_writes, cells, LastWrite(rev + 1, by))
-            old = []
-            for cell in cells:
-                values, slot = rows[cell.row], live_cols[cell.col]
-                old.append(values[slot] if slot < len(values) else None)
-                if slot < len(values):
-                    values[slot] = cell.value
-                elif cell.value is not None:  # past the row's last stored cell (see Row)
-                    values += [None] * (slot - len(values)) + [cell.value]
-                touched.add(cell.row)
+            old = store.put_cells(rows, live_cols, cells)
+            touched.update(cell.row for cell in cells)
             rev += 1
             data = protocol.change_data("set", cells=cells, overwritten=overwritten)
             change = made[operation.op] = Change(

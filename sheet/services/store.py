@@ -266,6 +266,23 @@ def write_batch(cursor, sheet_id: int, *, rows: dict[int, list], changes: list[C
     cursor.execute("UPDATE sheet_sheet SET rev = %s, updated_at = %s WHERE id = %s", [changes[-1].rev, at, sheet_id])
 
 
+def put_cells(rows: dict[int, list], slots: dict[int, int], cells) -> list:
+    """Writes each cell into its row's stored values (``rows``, by row id) at its column's slot
+    (``slots``, by column id), extending a row that stops short of it (see models.Row); returns
+    what each cell held, in order."""
+    old = []
+    for cell in cells:
+        values, slot = rows[cell.row], slots[cell.col]
+        if slot < len(values):
+            old.append(values[slot])
+            values[slot] = cell.value
+        else:
+            old.append(None)
+            if cell.value is not None:
+                values += [None] * (slot - len(values)) + [cell.value]
+    return old
+
+
 EDITS_PER_INSERT = 5000  # six parameters each: SQLite takes at most 32,766
 
 

@@ -15,6 +15,16 @@ def _live(model, sheet: Sheet, id_field: str, ids, issued: int) -> set[int]:
     return set(found.values_list(id_field, flat=True))
 
 
+def _check_room(sheet: Sheet, *, rows: bool, count: int, limits: Limits) -> None:
+    """Refuses ``count`` more rows (or columns) past the sheet's limits: rows or columns, and cells."""
+    if rows:
+        rules.check_capacity(sheet.row_count, count, limits.max_rows, "rows")
+        rules.check_area(sheet.row_count + count, sheet.col_count, limits.max_cells)
+    else:
+        rules.check_capacity(sheet.col_count, count, limits.max_cols, "columns")
+        rules.check_area(sheet.row_count, sheet.col_count + count, limits.max_cells)
+
+
 def _free_slots(sheet: Sheet, count: int) -> list[int]:
     """The ``count`` lowest slots no column of the sheet holds, live or deleted (see Column)."""
     taken = set(Column.objects.filter(sheet=sheet).values_list("slot", flat=True))
@@ -32,9 +42,7 @@ def insert(sheet: Sheet, operation, limits: Limits) -> tuple[dict, dict]:
     model, id_field = (Row, "rid") if is_rows else (Column, "cid")
     count_field, issued_field = ("row_count", "rows_issued") if is_rows else ("col_count", "cols_issued")
     what = "row" if is_rows else "column"
-    rules.check_capacity(getattr(sheet, count_field), operation.count, limits.max_rows if is_rows else limits.max_cols, f"{what}s")
-    grown = (sheet.row_count + operation.count, sheet.col_count) if is_rows else (sheet.row_count, sheet.col_count + operation.count)
-    rules.check_area(*grown, limits.max_cells)
+    _check_room(sheet, rows=is_rows, count=operation.count, limits=limits)
     before = None
     if operation.before is not None:
         issued = getattr(sheet, issued_field)
@@ -73,10 +81,8 @@ def revive(sheet: Sheet, *, rows: bool, ids, limits: Limits) -> list[tuple[dict,
     an ``insert_rows`` (``insert_cols``) with their ids and the live one they go before, then one
     ``set`` with their cells (which replaced nothing: they came back with the rows)."""
     model, id_field = (Row, "rid") if rows else (Column, "cid")
-    count_field, what = ("row_count", "row") if rows else ("col_count", "column")
-    rules.check_capacity(getattr(sheet, count_field), len(ids), limits.max_rows if rows else limits.max_cols, f"{what}s")
-    grown = (sheet.row_count + len(ids), sheet.col_count) if rows else (sheet.row_count, sheet.col_count + len(ids))
-    rules.check_area(*grown, limits.max_cells)
+    count_field = "row_count" if rows else "col_count"
+    _check_room(sheet, rows=rows, count=len(ids), limits=limits)
     found = model.objects.filter(sheet=sheet, deleted_rev__isnull=False, **{f"{id_field}__in": list(ids)})
     revived = list(found.order_by("position").values_list(id_field, "position"))
     found.update(deleted_rev=None)

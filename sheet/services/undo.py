@@ -112,14 +112,7 @@ def _state(sheet: Sheet, step: history.Step) -> history.State:
 def _write_cells(sheet: Sheet, plan: history.Plan, limits: Limits) -> list[tuple[dict, dict]]:
     slots = dict(live_columns(sheet_id=sheet.id))
     rows = dict(Row.objects.filter(sheet=sheet, rid__in={c.row for c in plan.cells}, deleted_rev__isnull=True).values_list("rid", "values"))
-    old = []
-    for cell in plan.cells:  # the plan names live rows and columns only
-        values, slot = rows[cell.row], slots[cell.col]
-        old.append(values[slot] if slot < len(values) else None)
-        if slot < len(values):
-            values[slot] = cell.value
-        elif cell.value is not None:
-            values += [None] * (slot - len(values)) + [cell.value]
+    old = store.put_cells(rows, slots, plan.cells)  # the plan names live rows and columns only
     with connection.cursor() as cursor:
         store.update_rows(cursor, sheet.id, rows)
     return [({"kind": "set", **protocol.change_data("set", cells=plan.cells)}, {"values": old})]
