@@ -93,6 +93,17 @@ def select_cell(page, row: int, col: int) -> None:
     page.keyboard.press("Escape")
 
 
+def press_in_grid(page, keys: str, row: int = 0, col: int = 0) -> None:
+    """Presses keys with the grid's cell selected and no editor open."""
+    select_cell(page, row, col)
+    page.keyboard.press(keys)
+
+
+def settled(page) -> None:
+    """Waits until the page has no operation the server has not answered."""
+    page.wait_for_function("() => window.tabula.edits.waiting === 0")
+
+
 def type_into(page, row: int, col: int, text: str) -> None:
     select_cell(page, row, col)
     page.keyboard.type(text)

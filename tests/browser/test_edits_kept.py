@@ -22,6 +22,7 @@ from tests.browser.helpers import (
     cell,
     paste,
     select_cell,
+    settled,
     snapshot_values,
     type_into,
     wait_for_sheet,
@@ -57,7 +58,7 @@ class PasteGrowsSheetTest:
         expect(olivia.locator("#notice")).to_contain_text("The sheet grows by 900 rows to fit the paste.")
         olivia.wait_for_function("() => window.tabula.grid.hot.countRows() === 1000")
         edgar.wait_for_function("() => window.tabula.grid.hot.countRows() === 1000")
-        olivia.wait_for_function("() => window.tabula.edits.waiting === 0")
+        settled(olivia)
         _, values = snapshot_values(api, sheet_id)
         assert len(values) == 1000
         assert [row[:20] for row in values] == block
@@ -74,7 +75,7 @@ class PasteGrowsSheetTest:
 
         expect(olivia.locator("#notice")).to_contain_text("The sheet grows by 1 column to fit the paste.")
         expect(olivia.locator("#notice")).to_contain_text("Not pasted: the last 1 column (a sheet holds at most 1,000 columns).")
-        olivia.wait_for_function("() => window.tabula.edits.waiting === 0")
+        settled(olivia)
         _, values = snapshot_values(api, sheet_id)
         assert values[0][997:] == ["a", "b", "c"]
 
@@ -109,7 +110,7 @@ class WaitingEditsKeptTest:
         again = olivia.context.new_page()
         again.goto(f"{site.base_url}/sheets/{sheet_id}/")
         expect(cell(again, 2, 1)).to_have_text("typed offline")
-        again.wait_for_function("() => window.tabula.edits.waiting === 0")
+        settled(again)
         _, values = snapshot_values(api, sheet_id)
         assert values[2][1] == "typed offline"
         assert stored_outbox(again) == []
@@ -129,7 +130,7 @@ class WaitingEditsKeptTest:
 
         wait_for_sheet(olivia)
         expect(cell(olivia, 1, 1)).to_have_text("before reload")
-        olivia.wait_for_function("() => window.tabula.edits.waiting === 0")
+        settled(olivia)
         assert snapshot_values(api, sheet_id)[1][1][1] == "before reload"
 
     def test_a_stored_edit_the_server_refuses_is_dropped_and_said_once(self, site, pages):
@@ -146,7 +147,7 @@ class WaitingEditsKeptTest:
         wait_for_sheet(olivia)
 
         expect(olivia.locator("#notice")).to_contain_text("Not saved: unknown row id 999999")
-        olivia.wait_for_function("() => window.tabula.edits.waiting === 0")
+        settled(olivia)
         assert stored_outbox(olivia) == []
         olivia.reload()
         wait_for_sheet(olivia)
@@ -248,7 +249,7 @@ class TextOverLimitTest:
             olivia.keyboard.press("Backspace")
         olivia.keyboard.press("Enter")
         olivia.wait_for_function("() => window.tabula.grid.editingCell() === null")
-        olivia.wait_for_function("() => window.tabula.edits.waiting === 0")
+        settled(olivia)
         assert snapshot_values(api, sheet_id)[1][1][1] == "y" * 10_000
 
 
@@ -296,7 +297,7 @@ class KeysStopAtEdgesTest:
         assert after(["ArrowRight"], (0, 2)) == [0, 2]
         assert after(["Enter", "x", "Shift+Enter"], (0, 1)) == [0, 1]  # typed in B1, then up: stays
         assert after(["Enter", "y", "Enter"], (9, 1)) == [9, 1]  # typed in B10, then down: stays
-        olivia.wait_for_function("() => window.tabula.edits.waiting === 0")
+        settled(olivia)
         _, values = snapshot_values(api, sheet_id)
         assert (values[0][1], values[9][1]) == ("x", "y")
         assert after(["Control+ArrowDown"], (0, 0)) == [3, 0]  # to the next filled cell

@@ -18,13 +18,15 @@ from tests.browser.helpers import (
     changes_since,
     context_menu,
     paste,
+    press_in_grid,
     select_cell,
+    settled,
     snapshot_values,
     type_into,
     wait_until_showing,
 )
 from tests.browser.test_sheet_page import XSS, new_sheet
-from tests.browser.test_undo import UNDO, press_in_grid, settled
+from tests.browser.test_undo import UNDO
 
 pytestmark = pytest.mark.browser
 

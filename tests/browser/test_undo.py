@@ -14,7 +14,9 @@ from tests.browser.helpers import (
     changes_since,
     context_menu,
     paste,
+    press_in_grid,
     select_cell,
+    settled,
     snapshot_values,
     type_into,
     wait_for_sheet,
@@ -26,17 +28,6 @@ pytestmark = pytest.mark.browser
 
 UNDO = "Control+z"
 REDO = "Control+y"
-
-
-def press_in_grid(page, keys: str, row: int = 0, col: int = 0) -> None:
-    """Presses keys with the grid's cell selected and no editor open."""
-    select_cell(page, row, col)
-    page.keyboard.press(keys)
-
-
-def settled(page) -> None:
-    """Waits until the page has no operation the server has not answered."""
-    page.wait_for_function("() => window.tabula.edits.waiting === 0")
 
 
 def open_tab(page, base_url: str, sheet_id: int):
