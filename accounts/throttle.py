@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import BaseCache, cache
 
-from sheet import rates
+from workbooks import rates
 
 # How long a username or address is remembered as locked before (for the doubling) after its last lockout.
 STRIKES_KEPT_SECONDS = 24 * 3600

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 
 from accounts.forms import LoginForm
-from sheet import sessions
+from workbooks import sessions
 
 
 class LoginView(auth_views.LoginView):

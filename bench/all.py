@@ -76,7 +76,7 @@ def bigsheet_rows(result: dict) -> list[dict]:
     slowest = result.get("structural_changes", {}).get("slowest_s")
     limit = result["targets"]["structural_s"]
     met = slowest is not None and slowest < limit
-    target = f"each row or column insert or delete on the largest sheet < {limit} s"
+    target = f"each row or column insert or delete on the largest workbook < {limit} s"
     rows.append({"benchmark": "structural changes", "target": target, "measured": f"{slowest} s (slowest)", "met": met})
     return rows
 
@@ -85,7 +85,7 @@ def history_rows(result: dict) -> list[dict]:
     rev, cell, targets = result["rev"], result["cell_history"], result["targets"]
     return [
         {
-            "benchmark": "sheet at a past revision",
+            "benchmark": "workbook at a past revision",
             "target": f"GET ?rev=R on 100,000 x 10, {result['changes']['changes']:,} changes back < {targets['rev_s']} s",
             "measured": f"{rev['median_s']} s (median)",
             "met": rev["median_s"] < targets["rev_s"],

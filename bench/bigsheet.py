@@ -1,18 +1,18 @@
-"""Big sheets: the snapshot API, the grid in headless Chromium, and a 10,000-cell paste between two tabs.
+"""Big workbooks: the snapshot API, the grid in headless Chromium, and a 10,000-cell paste between two tabs.
 
     python -m bench.bigsheet [--sizes 10000,100000] [--runs 5] [--page-runs 3] [--pastes 3]
 
 It starts the local production stack (stack/local.py: PostgreSQL, a private Redis, gunicorn and
-two daphne processes under supervisord, nginx over TLS) and, for each size, creates a sheet of that
-many rows and 10 columns through the API (POST /api/sheets/ with rows and cols) and fills every cell
+two daphne processes under supervisord, nginx over TLS) and, for each size, creates a workbook of that
+many rows and 10 columns through the API (POST /api/workbooks/ with rows and cols) and fills every cell
 through the API too: `set` operations of 1,000 rows x 10 columns (10,000 cells, the limit) posted to
-/api/sheets/{id}/ops through nginx. Then, for each size:
+/api/workbooks/{id}/ops through nginx. Then, for each size:
 
-- snapshot API: GET /api/sheets/{id}/ through nginx (TLS), the whole body read, median of --runs; the
+- snapshot API: GET /api/workbooks/{id}/ through nginx (TLS), the whole body read, median of --runs; the
   same straight to gunicorn (no nginx) to show nginx's share; and, in a Django process on the same
   database, the snapshot path split into its steps (the rows query, selectors.snapshot_rows,
   protocol.snapshot_pieces) plus cProfile's top functions;
-- grid visible and scrolled: a new tab opens the sheet page in Debian's Chromium (Playwright,
+- grid visible and scrolled: a new tab opens the workbook page in Debian's Chromium (Playwright,
   headless); a script injected before the page's own polls every animation frame until the grid has
   rendered its first cells, calls hot.scrollViewportTo({row: last}) and waits for the last row's
   text to be in the DOM. The time is from navigation start (performance.timeOrigin) to that moment,
@@ -21,12 +21,12 @@ through the API too: `set` operations of 1,000 rows x 10 columns (10,000 cells, 
   Protocol) to show where the page spends the time;
 - the floor: Handsontable alone (static/vendor/handsontable) fed the same snapshot JSON from a static
   file, served by a plain http.server on loopback, measured the same way;
-- paste (on the 10,000-row sheet): two tabs on the sheet; the second scrolled to row 1,000. The first
+- paste (on the 10,000-row workbook): two tabs on the workbook; the second scrolled to row 1,000. The first
   gets a real paste event (ClipboardEvent with 1,000 x 10 tab-separated cells, as
   tests/browser/helpers.py dispatches it) on cell A1; the time runs until the second tab's DOM
   shows the last pasted cell, with the moments the operation left the first tab's socket and arrived
   at the second's;
-- structural changes (last, on the largest sheet): one column inserted before the second and
+- structural changes (last, on the largest workbook): one column inserted before the second and
   deleted, one added at the right end and deleted, one row in the middle deleted and one inserted in its place, each
   a POST through nginx, timed until its answer (target: each under TARGET_STRUCTURAL).
 
@@ -70,13 +70,13 @@ TARGETS = {  # seconds (docs: issue "Fast under load")
     100_000: {"snapshot_api": 0.8, "grid_visible_scrolled": 2.5},
 }
 TARGET_PASTE = 0.5
-TARGET_STRUCTURAL = 0.05  # a row or column inserted or deleted on the largest sheet (issue "Workbooks ...")
+TARGET_STRUCTURAL = 0.05  # a row or column inserted or deleted on the largest workbook (issue "Workbooks ...")
 FLOOR_NOTE = {10_000: 0.5, 100_000: 1.1}  # the issue's floor on its machine
 PAGE_TIMEOUT_MS = 120_000
 
 
 def cell_value(row: int, col: int):
-    """What row ``row`` (0-based) holds in column ``col``: text, integers and decimals, as a sheet would."""
+    """What row ``row`` (0-based) holds in column ``col``: text, integers and decimals, as a workbook would."""
     if col == 0:
         return f"Item {row + 1}"
     if col % 3 == 1:
@@ -103,9 +103,9 @@ def get_bytes(opener, url: str, headers: dict | None = None) -> tuple[float, int
     return time.perf_counter() - started, len(body)
 
 
-def fill_sheet(session, sheet_id: int, rows: int) -> dict:
-    """Creates nothing: fills an existing rows x COLS sheet through the API, 10,000 cells per `set`."""
-    status, snap = session.request("GET", f"/api/sheets/{sheet_id}/")
+def fill_workbook(session, workbook_id: int, rows: int) -> dict:
+    """Creates nothing: fills an existing rows x COLS workbook through the API, 10,000 cells per `set`."""
+    status, snap = session.request("GET", f"/api/workbooks/{workbook_id}/")
     if status != 200:
         raise RuntimeError(f"snapshot failed: {status}")
     row_ids = [r["id"] for r in snap["rows"]]
@@ -116,12 +116,14 @@ def fill_sheet(session, sheet_id: int, rows: int) -> dict:
         block = range(first, min(rows, first + ROWS_PER_SET))
         cells = [{"row": row_ids[r], "col": col_ids[c], "value": cell_value(r, c)} for r in block for c in range(COLS)]
         t0 = time.perf_counter()
-        status, body = session.request("POST", f"/api/sheets/{sheet_id}/ops", {"type": "set", "op": f"fill-{sheet_id}-{first}", "cells": cells})
+        status, body = session.request(
+            "POST", f"/api/workbooks/{workbook_id}/ops", {"type": "set", "op": f"fill-{workbook_id}-{first}", "cells": cells}
+        )
         per_op.append(time.perf_counter() - t0)
         if status != 201:
             raise RuntimeError(f"fill op failed: {status} {body}")
     return {
-        "method": "API: POST /api/sheets/{id}/ops through nginx, `set` of 10,000 cells",
+        "method": "API: POST /api/workbooks/{id}/ops through nginx, `set` of 10,000 cells",
         "ops": len(per_op),
         "seconds": round(time.perf_counter() - started, 1),
         "op_median_s": round(statistics.median(per_op), 3),
@@ -129,19 +131,19 @@ def fill_sheet(session, sheet_id: int, rows: int) -> dict:
     }
 
 
-def time_structural_changes(session, sheet_id: int) -> dict:
+def time_structural_changes(session, workbook_id: int) -> dict:
     """Inserting and deleting columns and a row through the API, each one change that writes only
-    the records it adds or marks deleted (see sheet.models.Row). Last, since it changes the sheet."""
-    status, snap = session.request("GET", f"/api/sheets/{sheet_id}/")
+    the records it adds or marks deleted (see workbooks.models.Row). Last, since it changes the workbook."""
+    status, snap = session.request("GET", f"/api/workbooks/{workbook_id}/")
     if status != 200:
         raise RuntimeError(f"snapshot failed: {status}")
-    # The sheet is at the row limit (100,000): a row is deleted before one is inserted.
+    # The workbook is at the row limit (100,000): a row is deleted before one is inserted.
     second, (middle, after) = snap["columns"][1]["id"], (r["id"] for r in snap["rows"][len(snap["rows"]) // 2 :][:2])
     timings = {}
 
     def post(name: str, operation: dict) -> dict:
         t0 = time.perf_counter()
-        status, body = session.request("POST", f"/api/sheets/{sheet_id}/ops", {"op": f"{name}-{sheet_id}", **operation})
+        status, body = session.request("POST", f"/api/workbooks/{workbook_id}/ops", {"op": f"{name}-{workbook_id}", **operation})
         timings[f"{name}_s"] = round(time.perf_counter() - t0, 4)
         if status != 201:
             raise RuntimeError(f"{name} failed: {status} {body}")
@@ -154,19 +156,19 @@ def time_structural_changes(session, sheet_id: int) -> dict:
     post("delete_row_in_the_middle", {"type": "delete_rows", "rows": [middle]})
     post("insert_row_in_its_place", {"type": "insert_rows", "before": after, "count": 1})
     slowest = max(timings.values())
-    return {"method": "API: POST /api/sheets/{id}/ops through nginx", **timings, "slowest_s": slowest}
+    return {"method": "API: POST /api/workbooks/{id}/ops through nginx", **timings, "slowest_s": slowest}
 
 
-def time_snapshot_api(stack, session, sheet_id: int, runs: int) -> dict:
+def time_snapshot_api(stack, session, workbook_id: int, runs: int) -> dict:
     through_nginx = []
     size = 0
     for _ in range(runs):
-        seconds, size = get_bytes(session.opener, f"{stack.url}/api/sheets/{sheet_id}/")
+        seconds, size = get_bytes(session.opener, f"{stack.url}/api/workbooks/{workbook_id}/")
         through_nginx.append(seconds)
     # Straight to gunicorn: plain HTTP with the header nginx adds, so Django sees a TLS request.
     plain = urllib.request.build_opener()
     headers = {"Cookie": session.cookie_header(), "X-Forwarded-Proto": "https", "Host": "127.0.0.1"}
-    direct = [get_bytes(plain, f"http://127.0.0.1:{stack.gunicorn_port}/api/sheets/{sheet_id}/", headers)[0] for _ in range(runs)]
+    direct = [get_bytes(plain, f"http://127.0.0.1:{stack.gunicorn_port}/api/workbooks/{workbook_id}/", headers)[0] for _ in range(runs)]
     return {
         "bytes": size,
         "nginx_runs_s": [round(s, 4) for s in through_nginx],
@@ -179,15 +181,15 @@ def time_snapshot_api(stack, session, sheet_id: int, runs: int) -> dict:
 # ---------------------------------------------------------------- the snapshot path, in a Django process
 
 
-def profile_snapshot(sheet_id: int, runs: int) -> dict:
-    """Runs in a child process with the stack's settings: times each step of GET /api/sheets/{id}/."""
+def profile_snapshot(workbook_id: int, runs: int) -> dict:
+    """Runs in a child process with the stack's settings: times each step of GET /api/workbooks/{id}/."""
     import django
 
     django.setup()
     from django.db import connection
 
-    from sheet import protocol, selectors
-    from sheet.models import Row
+    from workbooks import protocol, selectors
+    from workbooks.models import Row
 
     def median_of(fn):
         times = []
@@ -197,7 +199,7 @@ def profile_snapshot(sheet_id: int, runs: int) -> dict:
             times.append(time.perf_counter() - t0)
         return round(statistics.median(times), 4)
 
-    queryset = Row.objects.filter(sheet_id=sheet_id, deleted_rev__isnull=True).order_by("position").values_list("rid", "values")
+    queryset = Row.objects.filter(workbook_id=workbook_id, deleted_rev__isnull=True).order_by("position").values_list("rid", "values")
     sql, params = queryset.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
@@ -205,11 +207,11 @@ def profile_snapshot(sheet_id: int, runs: int) -> dict:
         plan = plan if isinstance(plan, list) else json.loads(plan)
 
     def texts():
-        with selectors.snapshot_rows(sheet_id=sheet_id, role="owner") as (head, rows):
+        with selectors.snapshot_rows(workbook_id=workbook_id, role="owner") as (head, rows):
             return head, list(rows)
 
     def snapshot_bytes():
-        with selectors.snapshot_rows(sheet_id=sheet_id, role="owner") as (head, rows):
+        with selectors.snapshot_rows(workbook_id=workbook_id, role="owner") as (head, rows):
             return b"".join(protocol.snapshot_pieces(head, rows))
 
     head, rows = texts()
@@ -217,7 +219,7 @@ def profile_snapshot(sheet_id: int, runs: int) -> dict:
         "postgres_execution_s (EXPLAIN ANALYZE, server side)": round(plan[0]["Execution Time"] / 1000, 4),
         "selectors.snapshot_rows_s (query, each row's JSON text)": median_of(texts),
         "protocol.snapshot_pieces_s (joining the texts)": median_of(lambda: b"".join(protocol.snapshot_pieces(head, rows))),
-        "selectors.snapshot_s (every row parsed, for comparison)": median_of(lambda: selectors.snapshot(sheet_id=sheet_id, role="owner")),
+        "selectors.snapshot_s (every row parsed, for comparison)": median_of(lambda: selectors.snapshot(workbook_id=workbook_id, role="owner")),
     }
     profiler = cProfile.Profile()
     profiler.enable()
@@ -234,9 +236,9 @@ def profile_snapshot(sheet_id: int, runs: int) -> dict:
     return {"steps": steps, "cprofile_total_s": round(total, 3), "cprofile_top_by_self_time": top}
 
 
-def snapshot_breakdown(stack, sheet_id: int, runs: int) -> dict:
+def snapshot_breakdown(stack, workbook_id: int, runs: int) -> dict:
     env = stack.app_env()
-    code = f"import json, bench.bigsheet as b; print(json.dumps(b.profile_snapshot({sheet_id}, {runs})))"
+    code = f"import json, bench.bigsheet as b; print(json.dumps(b.profile_snapshot({workbook_id}, {runs})))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
         return {"error": result.stderr[-3000:]}
@@ -284,7 +286,7 @@ MEASURE_JS = """
   Response.prototype.json = function () {
     const url = this.url;
     return json.call(this).then((value) => {
-      if (url.includes('/api/sheets/') || url.endsWith('.json')) mark('snapshotParsed');
+      if (url.includes('/api/workbooks/') || url.endsWith('.json')) mark('snapshotParsed');
       return value;
     });
   };
@@ -340,7 +342,7 @@ MEASURE_JS = """
 
 TIMINGS_JS = """() => {
   const nav = performance.getEntriesByType('navigation')[0];
-  const res = performance.getEntriesByType('resource').find((r) => r.name.includes('/api/sheets/') || r.name.endsWith('.json'));
+  const res = performance.getEntriesByType('resource').find((r) => r.name.includes('/api/workbooks/') || r.name.endsWith('.json'));
   const out = { ...window.__bench.marks };
   if (nav) Object.assign(out, { htmlResponseEnd: nav.responseEnd, domContentLoaded: nav.domContentLoadedEventEnd });
   if (res) Object.assign(out, { snapshotFetchStart: res.fetchStart, snapshotResponseStart: res.responseStart, snapshotResponseEnd: res.responseEnd,
@@ -508,7 +510,7 @@ PASTE_JS = """(text) => {
 }"""
 
 
-def paste_runs(browser, stack, session, sheet_id: int, pastes: int) -> dict:
+def paste_runs(browser, stack, session, workbook_id: int, pastes: int) -> dict:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     rows, cols = ROWS_PER_SET, COLS
@@ -517,7 +519,7 @@ def paste_runs(browser, stack, session, sheet_id: int, pastes: int) -> dict:
         context = new_context(browser, stack, session)
         context.add_init_script(measure_js(None, None))
         page = context.new_page()
-        page.goto(f"{stack.url}/sheets/{sheet_id}/", timeout=PAGE_TIMEOUT_MS)
+        page.goto(f"{stack.url}/workbooks/{workbook_id}/", timeout=PAGE_TIMEOUT_MS)
         page.wait_for_selector("#connection[data-state=live]", timeout=PAGE_TIMEOUT_MS)
         page.wait_for_selector("#grid .ht_master .htCore tbody td", timeout=PAGE_TIMEOUT_MS)
         contexts.append(context)
@@ -616,53 +618,53 @@ def run(args) -> dict:
         for name in ("handsontable.min.js", "handsontable.min.css", "ht-theme-main.min.css"):
             shutil.copy(VENDOR / name, floor_dir / name)
         floor = StaticServer(floor_dir)
-        sheets = {}
+        workbooks = {}
         for rows in args.sizes:
             t0 = time.perf_counter()
-            status, snap = session.request("POST", "/api/sheets/", {"name": f"big {rows} x {COLS}", "rows": rows, "cols": COLS})
+            status, snap = session.request("POST", "/api/workbooks/", {"name": f"big {rows} x {COLS}", "rows": rows, "cols": COLS})
             if status != 201:
-                raise RuntimeError(f"creating the sheet failed: {status} {snap}")
+                raise RuntimeError(f"creating the workbook failed: {status} {snap}")
             created = time.perf_counter() - t0
-            sheets[rows] = snap["id"]
+            workbooks[rows] = snap["id"]
             print(f"{rows} x {COLS}: created in {created:.1f}s; filling {rows * COLS} cells through the API ...", flush=True)
-            fill = fill_sheet(session, snap["id"], rows)
+            fill = fill_workbook(session, snap["id"], rows)
             fill["create_s"] = round(created, 2)
-            result["sizes"][str(rows)] = {"sheet_id": snap["id"], "fill": fill}
+            result["sizes"][str(rows)] = {"workbook_id": snap["id"], "fill": fill}
             print(f"  filled in {fill['seconds']}s ({fill['ops']} ops, median {fill['op_median_s']}s each)", flush=True)
             # The floor's static copy of the very snapshot the page loads.
-            with session.opener.open(f"{stack.url}/api/sheets/{snap['id']}/", timeout=120) as response:
-                (floor_dir / f"sheet-{rows}.json").write_bytes(response.read())
-            (floor_dir / f"floor-{rows}.html").write_text(FLOOR_HTML % {"json": f"sheet-{rows}.json"})
+            with session.opener.open(f"{stack.url}/api/workbooks/{snap['id']}/", timeout=120) as response:
+                (floor_dir / f"workbook-{rows}.json").write_bytes(response.read())
+            (floor_dir / f"floor-{rows}.html").write_text(FLOOR_HTML % {"json": f"workbook-{rows}.json"})
 
-        for rows, sheet_id in sheets.items():
+        for rows, workbook_id in workbooks.items():
             entry = result["sizes"][str(rows)]
             print(f"{rows} x {COLS}: snapshot API ...", flush=True)
-            entry["snapshot_api"] = time_snapshot_api(stack, session, sheet_id, args.runs)
-            entry["snapshot_breakdown"] = snapshot_breakdown(stack, sheet_id, args.runs)
+            entry["snapshot_api"] = time_snapshot_api(stack, session, workbook_id, args.runs)
+            entry["snapshot_breakdown"] = snapshot_breakdown(stack, workbook_id, args.runs)
 
         with sync_playwright() as playwright:
             pin = f"--ignore-certificate-errors-spki-list={certificate_pin(Path(stack.cert))}"
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, pin])
             try:
-                for rows, sheet_id in sheets.items():
+                for rows, workbook_id in workbooks.items():
                     entry = result["sizes"][str(rows)]
                     print(f"{rows} x {COLS}: the page in Chromium ...", flush=True)
                     script = measure_js(rows - 1, last_row_text(rows))
                     tabula_context = new_context(browser, stack, session)
-                    entry.update(measure_page(tabula_context, script, f"{stack.url}/sheets/{sheet_id}/", ("page", "page_profile"), args))
+                    entry.update(measure_page(tabula_context, script, f"{stack.url}/workbooks/{workbook_id}/", ("page", "page_profile"), args))
                     floor_context = browser.new_context(viewport={"width": 1280, "height": 720})
                     entry.update(measure_page(floor_context, script, f"{floor.url}/floor-{rows}.html", ("floor_page", "floor_profile"), args))
-                if args.pastes and sheets:
-                    paste_rows = min(sheets)
-                    print(f"paste of {ROWS_PER_SET * COLS} cells on the {paste_rows} x {COLS} sheet ...", flush=True)
-                    pasted = guarded("paste", paste_runs, browser, stack, session, sheets[paste_rows], args.pastes)
-                    result["paste"] = {"sheet_rows": paste_rows, **pasted}
+                if args.pastes and workbooks:
+                    paste_rows = min(workbooks)
+                    print(f"paste of {ROWS_PER_SET * COLS} cells on the {paste_rows} x {COLS} workbook ...", flush=True)
+                    pasted = guarded("paste", paste_runs, browser, stack, session, workbooks[paste_rows], args.pastes)
+                    result["paste"] = {"workbook_rows": paste_rows, **pasted}
             finally:
                 browser.close()
-        if sheets:
-            print(f"structural changes on the {max(sheets)} x {COLS} sheet ...", flush=True)
-            timed = guarded("structural changes", time_structural_changes, session, sheets[max(sheets)])
-            result["structural_changes"] = {"sheet_rows": max(sheets), **timed}
+        if workbooks:
+            print(f"structural changes on the {max(workbooks)} x {COLS} workbook ...", flush=True)
+            timed = guarded("structural changes", time_structural_changes, session, workbooks[max(workbooks)])
+            result["structural_changes"] = {"workbook_rows": max(workbooks), **timed}
     finally:
         if floor is not None:
             floor.stop()
@@ -694,7 +696,7 @@ def guarded(what: str, fn, *args) -> dict:
 
 
 def print_tables(result: dict) -> None:
-    print(f"\n{'Big sheets':<22} {'snapshot API':>13} {'(target)':>9} {'direct':>8} {'grid visible+scrolled':>22} {'(target)':>9} {'floor':>7}")
+    print(f"\n{'Big workbooks':<22} {'snapshot API':>13} {'(target)':>9} {'direct':>8} {'grid visible+scrolled':>22} {'(target)':>9} {'floor':>7}")
     for rows, entry in result["sizes"].items():
         target = TARGETS.get(int(rows), {})
         api = entry.get("snapshot_api", {})
@@ -724,7 +726,7 @@ def print_tables(result: dict) -> None:
     structural = result.get("structural_changes")
     if structural:
         timed = ", ".join(f"{k} {v}" for k, v in structural.items() if k.endswith("_s"))
-        print(f"\nStructural changes on the {structural['sheet_rows']} x {COLS} sheet (target {TARGET_STRUCTURAL}s each): {timed}")
+        print(f"\nStructural changes on the {structural['workbook_rows']} x {COLS} workbook (target {TARGET_STRUCTURAL}s each): {timed}")
     paste = result.get("paste")
     if paste and "runs" in paste:
         print(f"\nPaste of {paste['cells']} cells, visible in the other tab (target {TARGET_PASTE}s): median {paste['median_s']}s")

@@ -1,4 +1,4 @@
-"""Fan-out: N sockets on one sheet, W of them writing ``set`` operations at R per second for T seconds.
+"""Fan-out: N sockets on one workbook, W of them writing ``set`` operations at R per second for T seconds.
 
 The same load runs against the local production stack (stack/local.py: nginx over TLS, two daphne
 processes, Redis, PostgreSQL) and against the floor (bench/floor.py: a bare ``websockets`` server that
@@ -17,8 +17,8 @@ What is measured (bench/README.md explains how to read it):
 - achieved rate: writers send open-loop on a fixed schedule, never waiting for an answer; how late each
   send was against its schedule is reported, so a client that fell behind shows;
 - for Tabula, durable (every acknowledged operation is in the change log, at the revision its
-  acknowledgement gave) and converged (each client's ``sheet.domain.grid.Grid``, built from the
-  snapshot and the changes it received, equals ``GET /api/sheets/{id}/`` once everything is drained);
+  acknowledgement gave) and converged (each client's ``workbooks.domain.grid.Grid``, built from the
+  snapshot and the changes it received, equals ``GET /api/workbooks/{id}/`` once everything is drained);
 - the CPU each server process and the clients used, to see what saturates the two cores.
 
 All clients of a run live in one asyncio process (or, with ``--procs 2``, are split over two processes,
@@ -52,13 +52,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # for stack.local and sheet.domain when run as a script
+    sys.path.insert(0, str(ROOT))  # for stack.local and workbooks.domain when run as a script
 
 from websockets.asyncio.client import connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 from bench.floor import Floor  # noqa: E402
-from sheet.domain.grid import Grid  # noqa: E402
+from workbooks.domain.grid import Grid  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -112,7 +112,7 @@ class Job:
     tag: str  # prefix of this run's op ids
     cells: list[tuple]  # (row id, column id) the writers pick from
     undo_every: int  # see Scenario
-    snapshot: dict | None  # Tabula's sheet before the run
+    snapshot: dict | None  # Tabula's workbook before the run
     settle_seconds: float
     drain_idle: float
     drain_cap: float
@@ -174,7 +174,7 @@ class Client:
                 await asyncio.wait_for(self.hello.wait(), timeout=60)
 
     async def heartbeat(self) -> None:
-        """Pings as the page does (static/sheet/js/socket.js): after 5 s without a message, or 12 s
+        """Pings as the page does (static/tabula/js/socket.js): after 5 s without a message, or 12 s
         without sending anything (Tabula closes a socket its client sent nothing on for 30 s)."""
         with contextlib.suppress(ConnectionClosed):
             while True:
@@ -297,7 +297,7 @@ class Client:
 
     async def reload(self) -> None:
         job = self.worker.job
-        snapshot = await asyncio.to_thread(fetch_json, f"{job.base_url}/api/sheets/{job.snapshot['id']}/", self.cookie, job.cafile)
+        snapshot = await asyncio.to_thread(fetch_json, f"{job.base_url}/api/workbooks/{job.snapshot['id']}/", self.cookie, job.cafile)
         self.grid = Grid.from_snapshot(snapshot)
         self.held.clear()
         self.request_sync()
@@ -559,7 +559,7 @@ class CpuMeter:
 
 
 class Tabula:
-    """The local production stack, with a writer and a reader account and a fresh sheet per scenario."""
+    """The local production stack, with a writer and a reader account and a fresh workbook per scenario."""
 
     kind = "tabula"
 
@@ -587,21 +587,23 @@ class Tabula:
         return str(self.stack.cert)
 
     def prepare(self, scenario: Scenario) -> dict:
-        status, snapshot = self.writer.request("POST", "/api/sheets/", {"name": f"fan-out {scenario.name}", "rows": 100, "cols": 26})
+        status, snapshot = self.writer.request("POST", "/api/workbooks/", {"name": f"fan-out {scenario.name}", "rows": 100, "cols": 26})
         assert status == 201, snapshot
-        status, body = self.writer.request("PUT", f"/api/sheets/{snapshot['id']}/members/bench-reader", {"role": "viewer"})
+        status, body = self.writer.request("PUT", f"/api/workbooks/{snapshot['id']}/members/bench-reader", {"role": "viewer"})
         assert status in (200, 201), body
         return snapshot
 
-    def change_log(self, sheet_id: int, since: int) -> dict:
-        """The sheet's change log after ``since`` as ``{"rev", "changes": [{"op", "rev"}]}``, read from
+    def change_log(self, workbook_id: int, since: int) -> dict:
+        """The workbook's change log after ``since`` as ``{"rev", "changes": [{"op", "rev"}]}``, read from
         the database: the API's changes answer stops at 5,000 changes or 8 MiB (410: fetch a snapshot),
         and a scenario logs more."""
         import psycopg
 
         with psycopg.connect(self.stack.database_url) as conn:
-            (rev,) = conn.execute("SELECT rev FROM sheet_sheet WHERE id = %s", [sheet_id]).fetchone()
-            rows = conn.execute("SELECT op, rev FROM sheet_change WHERE sheet_id = %s AND rev > %s ORDER BY rev", [sheet_id, since]).fetchall()
+            (rev,) = conn.execute("SELECT rev FROM workbooks_workbook WHERE id = %s", [workbook_id]).fetchone()
+            rows = conn.execute(
+                "SELECT op, rev FROM workbooks_change WHERE workbook_id = %s AND rev > %s ORDER BY rev", [workbook_id, since]
+            ).fetchall()
         return {"rev": rev, "changes": [{"op": op, "rev": r} for op, r in rows]}
 
     def groups(self) -> dict[str, list[int]]:
@@ -631,7 +633,7 @@ class Tabula:
                 [self.stack.postgres.name],
             ).fetchone()
             tables = conn.execute(
-                "SELECT relname, seq_scan, seq_tup_read, coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relname LIKE 'sheet%%'"
+                "SELECT relname, seq_scan, seq_tup_read, coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relname LIKE 'workbook%%'"
             ).fetchall()
         for name, value in zip(("commits", "rollbacks", "rows returned", "rows fetched", "rows inserted", "rows updated"), row, strict=True):
             found[f"postgres {name}"] = value
@@ -745,7 +747,7 @@ def run_load(scenario: Scenario, target, args, *, procs: int) -> dict:
     if target.kind == "tabula":
         snapshot = target.prepare(scenario)
         stack = target.stack
-        url, origin, base_url = f"{stack.ws_url}/ws/sheets/{snapshot['id']}/", stack.url, stack.url
+        url, origin, base_url = f"{stack.ws_url}/ws/workbooks/{snapshot['id']}/", stack.url, stack.url
         cafile = target.cafile
         cookies = [target.writer.cookie_header() if n < scenario.writers else target.reader.cookie_header() for n in range(scenario.clients)]
         cells = [(row["id"], col["id"]) for row in snapshot["rows"] for col in snapshot["columns"]]
@@ -754,7 +756,7 @@ def run_load(scenario: Scenario, target, args, *, procs: int) -> dict:
     else:
         floor = target.start_for()
         snapshot = None
-        url, origin, base_url = f"{floor.url}/ws/sheets/fanout-{scenario.name}-{tag}/", None, None
+        url, origin, base_url = f"{floor.url}/ws/workbooks/fanout-{scenario.name}-{tag}/", None, None
         cafile = target.tls[0] if target.tls else None
         cookies = [""] * scenario.clients
         cells = [(r, c) for r in range(1, 101) for c in range(1, 27)]
@@ -805,7 +807,7 @@ def run_load(scenario: Scenario, target, args, *, procs: int) -> dict:
             counted = {name: value - counted.get(name, 0) for name, value in counters().items() if value != counted.get(name, 0)}
             final = None
             if target.kind == "tabula":
-                final = target.writer.request("GET", f"/api/sheets/{snapshot['id']}/")[1]
+                final = target.writer.request("GET", f"/api/workbooks/{snapshot['id']}/")[1]
             pipes.send(("final", final))
             results = pipes.gather("result", timeout=300)
         finally:
@@ -850,12 +852,12 @@ def start_profilers(targets: dict[str, int], scenario: Scenario, kind: str, args
 
 # Where a daphne process spends its samples: the share of samples whose stack passes through each of these.
 PROFILE_MARKERS = {
-    "commit_operation: ORM + SQL in the database thread": "commit_operation (sheet/services/operations.py",
+    "commit_operation: ORM + SQL in the database thread": "commit_operation (workbooks/services/operations.py",
     "close_old_connections hop before every dispatched message (channels AsyncConsumer.dispatch)": "aclose_old_connections (channels/db.py",
     "close_old_connections in the thread (django)": "close_old_connections (django/db/__init__.py",
-    "SheetConsumer.sheet_change: one socket's delivery of a change": "SheetConsumer.sheet_change (",
-    "SheetConsumer.receive: parse, rate limit, apply, broadcast": "SheetConsumer.receive (",
-    "SheetConsumer.fill_gap: reading missed changes from the log": "SheetConsumer.fill_gap (",
+    "WorkbookConsumer.workbook_change: one socket's delivery of a change": "WorkbookConsumer.workbook_change (",
+    "WorkbookConsumer.receive: parse, rate limit, apply, broadcast": "WorkbookConsumer.receive (",
+    "WorkbookConsumer.fill_gap: reading missed changes from the log": "WorkbookConsumer.fill_gap (",
     "channel layer receive (channels_redis)": "RedisChannelLayer.receive (",
     "channel layer group_send (channels_redis)": "RedisChannelLayer.group_send (",
     "autobahn framing (sendMessage)": "sendMessage (autobahn",
@@ -1149,7 +1151,7 @@ def machine() -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Fan-out benchmark: Tabula's local production stack against the floor, under the same load.")
-    parser.add_argument("--clients", type=int, default=10, help="sockets on the sheet (default 10)")
+    parser.add_argument("--clients", type=int, default=10, help="sockets on the workbook (default 10)")
     parser.add_argument("--writers", type=int, default=1, help="how many of them write (default 1)")
     parser.add_argument("--rate", type=float, default=50, help="operations per second per writer (default 50)")
     parser.add_argument("--seconds", type=float, default=None, help="sending time per scenario (default 10; 30 in the suite)")

@@ -1,20 +1,20 @@
 """Many sockets: how many idle sockets one daphne process holds, their memory, and one broadcast's reach.
 
-    python -m bench.sockets [--sockets 5000] [--batch 250] [--clients 2] [--sheets 1]
+    python -m bench.sockets [--sockets 5000] [--batch 250] [--clients 2] [--workbooks 1]
 
 It starts the local production stack (stack/local.py: PostgreSQL, a private Redis, gunicorn and
-two daphne processes under supervisord, nginx over TLS), logs one user in, creates the sheet(s), and
+two daphne processes under supervisord, nginx over TLS), logs one user in, creates the workbook(s), and
 then opens sockets in batches straight to ONE daphne process (its loopback port, as nginx would, with
 the session cookie and an allowed Origin) from ``--clients`` client processes running asyncio. A
 socket counts as held once its ``hello`` arrived. Between batches it reads the daphne process's RSS
 (/proc/PID/status) and CPU time; the ramp stops at ``--sockets``, or when a batch fails or takes too
 long, or when the time budget runs out, so the run stays bounded and reports how far it got.
 
-Then it waits for the sockets to go quiet (every join announces itself to the whole sheet, so joining
+Then it waits for the sockets to go quiet (every join announces itself to the whole workbook, so joining
 is not idle) and posts one ``set`` over HTTP through nginx (the API, gunicorn, Redis): the time from
 posting it to each socket receiving that change gives p50, p99 and the last socket's time.
-``--sheets K`` spreads the sockets over K sheets (one post per sheet, each socket timed from its
-sheet's post): the same sockets without one sheet's presence traffic, to tell the two costs apart.
+``--workbooks K`` spreads the sockets over K workbooks (one post per workbook, each socket timed from its
+workbook's post): the same sockets without one workbook's presence traffic, to tell the two costs apart.
 
 Memory per socket = (RSS after the ramp and the quiet wait - RSS with one socket open) / (sockets - 1).
 Results: a table on stdout and JSON in bench/results/sockets-<time>.json.
@@ -51,32 +51,32 @@ PASSWORD = "bench-sockets-password"
 
 class ClientState:
     def __init__(self):
-        self.sockets: list = []  # [sheet index, websocket, open?]
+        self.sockets: list = []  # [workbook index, websocket, open?]
         self.messages = 0
         self.bytes = 0
         self.closed: dict[str, int] = {}
-        self.markers: dict[str, int] = {}  # marker -> sheet index
-        self.arrivals: list[tuple[int, float]] = []  # (sheet index, monotonic time)
+        self.markers: dict[str, int] = {}  # marker -> workbook index
+        self.arrivals: list[tuple[int, float]] = []  # (workbook index, monotonic time)
         self.expected = 0
         self.all_arrived = asyncio.Event()
         self.lag_max = 0.0
 
 
-PING_EVERY = 5.0  # seconds: an idle page's heartbeat (static/sheet/js/socket.js)
+PING_EVERY = 5.0  # seconds: an idle page's heartbeat (static/tabula/js/socket.js)
 
 
 async def _reader(state: ClientState, entry: list) -> None:
     from websockets.exceptions import ConnectionClosed
 
-    sheet, ws = entry[0], entry[1]
+    workbook, ws = entry[0], entry[1]
     try:
         async for message in ws:
             state.messages += 1
             state.bytes += len(message)
             if state.markers and message.startswith('{"type":"change"'):
-                for marker, marker_sheet in state.markers.items():
-                    if marker_sheet == sheet and marker in message:
-                        state.arrivals.append((sheet, time.monotonic()))
+                for marker, marker_workbook in state.markers.items():
+                    if marker_workbook == workbook and marker in message:
+                        state.arrivals.append((workbook, time.monotonic()))
                         if len(state.arrivals) >= state.expected:
                             state.all_arrived.set()
                         break
@@ -88,7 +88,7 @@ async def _reader(state: ClientState, entry: list) -> None:
         state.closed[code] = state.closed.get(code, 0) + 1
 
 
-async def _open_one(state: ClientState, url: str, headers: dict, sheet: int, timeout: float) -> str | None:
+async def _open_one(state: ClientState, url: str, headers: dict, workbook: int, timeout: float) -> str | None:
     """Opens one socket and waits for its hello; None when held, else the error."""
     from websockets.asyncio.client import connect
 
@@ -114,7 +114,7 @@ async def _open_one(state: ClientState, url: str, headers: dict, sheet: int, tim
     if not first.startswith('{"type":"hello"'):
         await ws.close()
         return f"first message not hello: {first[:80]}"
-    entry = [sheet, ws, True]
+    entry = [workbook, ws, True]
     state.sockets.append(entry)
     asyncio.get_running_loop().create_task(_reader(state, entry))
     asyncio.get_running_loop().create_task(_heartbeat(ws))
@@ -139,24 +139,24 @@ async def _lag_monitor(state: ClientState) -> None:
         state.lag_max = max(state.lag_max, time.monotonic() - before - 0.05)
 
 
-async def _client_main(conn, url_for_sheet: list[str], headers: dict, concurrency: int, timeout: float) -> None:
+async def _client_main(conn, url_for_workbook: list[str], headers: dict, concurrency: int, timeout: float) -> None:
     state = ClientState()
     loop = asyncio.get_running_loop()
     loop.create_task(_lag_monitor(state))
     while True:
         command, arg = await loop.run_in_executor(None, conn.recv)
         if command == "open":
-            sheets = arg  # the sheet index of each socket to open
+            workbooks = arg  # the workbook index of each socket to open
             semaphore = asyncio.Semaphore(concurrency)
 
-            async def one(sheet, semaphore=semaphore):
+            async def one(workbook, semaphore=semaphore):
                 async with semaphore:
-                    return await _open_one(state, url_for_sheet[sheet], dict(headers), sheet, timeout)
+                    return await _open_one(state, url_for_workbook[workbook], dict(headers), workbook, timeout)
 
             started = time.monotonic()
-            errors = await asyncio.gather(*(one(s) for s in sheets))
+            errors = await asyncio.gather(*(one(s) for s in workbooks))
             failed = [e for e in errors if e]
-            conn.send({"opened": len(sheets) - len(failed), "failed": len(failed), "errors": failed[:5], "seconds": time.monotonic() - started})
+            conn.send({"opened": len(workbooks) - len(failed), "failed": len(failed), "errors": failed[:5], "seconds": time.monotonic() - started})
         elif command == "stats":
             conn.send(
                 {
@@ -186,9 +186,9 @@ async def _client_main(conn, url_for_sheet: list[str], headers: dict, concurrenc
             return
 
 
-def client_process(conn, url_for_sheet, headers, concurrency, timeout) -> None:
+def client_process(conn, url_for_workbook, headers, concurrency, timeout) -> None:
     raise_fd_limit()
-    asyncio.run(_client_main(conn, url_for_sheet, headers, concurrency, timeout))
+    asyncio.run(_client_main(conn, url_for_workbook, headers, concurrency, timeout))
 
 
 # ---------------------------------------------------------------- measuring
@@ -237,13 +237,13 @@ def percentile(values: list[float], q: float) -> float:
 class Clients:
     """The client processes and the commands the bench sends them."""
 
-    def __init__(self, count: int, url_for_sheet: list[str], headers: dict, concurrency: int, timeout: float):
+    def __init__(self, count: int, url_for_workbook: list[str], headers: dict, concurrency: int, timeout: float):
         ctx = multiprocessing.get_context("spawn")
         self.pipes = []
         self.procs = []
         for _ in range(count):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=client_process, args=(child, url_for_sheet, headers, concurrency, timeout), daemon=True)
+            proc = ctx.Process(target=client_process, args=(child, url_for_workbook, headers, concurrency, timeout), daemon=True)
             proc.start()
             self.pipes.append(parent)
             self.procs.append(proc)
@@ -302,32 +302,32 @@ def wait_quiet(clients: Clients, limit: float, quiet_for: float = 3.0) -> dict:
 
 
 def idle_cpu_percent(pid: int, seconds: float = 10.0) -> float:
-    """daphne's CPU use while its sockets are idle (each one checks its sheet now and then)."""
+    """daphne's CPU use while its sockets are idle (each one checks its workbook now and then)."""
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
     time.sleep(seconds)
     return round(100 * (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0), 1)
 
 
-def broadcast(clients: Clients, session, sheet_ids: list[int], cells: list[tuple[int, int]], number: int, wait: float) -> dict:
-    """One `set` per sheet posted through nginx; returns each socket's time from its sheet's post."""
+def broadcast(clients: Clients, session, workbook_ids: list[int], cells: list[tuple[int, int]], number: int, wait: float) -> dict:
+    """One `set` per workbook posted through nginx; returns each socket's time from its workbook's post."""
     token = secrets.token_hex(4)
-    markers = {f"bcast-{number}-{token}-s{i}": i for i in range(len(sheet_ids))}
+    markers = {f"bcast-{number}-{token}-s{i}": i for i in range(len(workbook_ids))}
     clients.all("arm", list(markers.items()), timeout=30)
     posted = []
     http_seconds = []
     for (marker, index), (row, col) in zip(markers.items(), cells, strict=True):
         op = {"type": "set", "op": marker, "cells": [{"row": row, "col": col, "value": marker}]}
         t0 = time.monotonic()
-        status, body = session.request("POST", f"/api/sheets/{sheet_ids[index]}/ops", op)
+        status, body = session.request("POST", f"/api/workbooks/{workbook_ids[index]}/ops", op)
         http_seconds.append(time.monotonic() - t0)
         if status != 201:
             raise RuntimeError(f"broadcast post failed: {status} {body}")
         posted.append(t0)
     answers = clients.all("collect", wait, timeout=wait + 60)
-    latencies = [arrival - posted[sheet] for a in answers for sheet, arrival in a["arrivals"]]
+    latencies = [arrival - posted[workbook] for a in answers for workbook, arrival in a["arrivals"]]
     expected = sum(a["expected"] for a in answers)
     result = {
-        "posts": len(sheet_ids),
+        "posts": len(workbook_ids),
         "http_post_s": round(statistics.median(http_seconds), 4),
         "expected": expected,
         "received": len(latencies),
@@ -369,18 +369,18 @@ def run(args) -> dict:
         print(f"starting the local stack in {stack.dir} ...", flush=True)
         stack.start()
         session = stack.session("bench", PASSWORD)
-        sheet_ids, cells = [], []
-        for i in range(args.sheets):
-            status, snap = session.request("POST", "/api/sheets/", {"name": f"sockets {i}", "rows": 10, "cols": 5})
+        workbook_ids, cells = [], []
+        for i in range(args.workbooks):
+            status, snap = session.request("POST", "/api/workbooks/", {"name": f"sockets {i}", "rows": 10, "cols": 5})
             if status != 201:
-                raise RuntimeError(f"creating a sheet failed: {status} {snap}")
-            sheet_ids.append(snap["id"])
+                raise RuntimeError(f"creating a workbook failed: {status} {snap}")
+            workbook_ids.append(snap["id"])
             cells.append((snap["rows"][0]["id"], snap["columns"][0]["id"]))
         port = stack.daphne_ports[0]
         pid = stack.daphne_pid(0)
         result["daphne"] = {"port": port, "pid": pid, "fd_limit": fd_limit_of(pid), "flags": "deploy/bin/daphne (as in production)"}
         headers = {"Cookie": session.cookie_header(), "Origin": stack.url}
-        urls = [f"ws://127.0.0.1:{port}/ws/sheets/{sid}/" for sid in sheet_ids]
+        urls = [f"ws://127.0.0.1:{port}/ws/workbooks/{sid}/" for sid in workbook_ids]
         clients = Clients(args.clients, urls, headers, args.concurrency, args.open_timeout)
 
         rss_start = rss_kib(pid)
@@ -396,7 +396,7 @@ def run(args) -> dict:
 
         batches = []
         held = 1
-        next_sheet = 1 % args.sheets
+        next_workbook = 1 % args.workbooks
         run_started = time.monotonic()
         stop_reason = "target reached"
         while held < args.sockets:
@@ -406,8 +406,8 @@ def run(args) -> dict:
             size = min(args.batch, args.sockets - held)
             plan = [[] for _ in range(args.clients)]
             for i in range(size):
-                plan[i % args.clients].append(next_sheet)
-                next_sheet = (next_sheet + 1) % args.sheets
+                plan[i % args.clients].append(next_workbook)
+                next_workbook = (next_workbook + 1) % args.workbooks
             cpu0 = cpu_seconds(pid)
             started = time.monotonic()
             try:
@@ -487,7 +487,7 @@ def run(args) -> dict:
 
         result["broadcasts"] = []
         for number in range(args.broadcasts):
-            b = broadcast(clients, session, sheet_ids, cells, number, args.broadcast_wait)
+            b = broadcast(clients, session, workbook_ids, cells, number, args.broadcast_wait)
             result["broadcasts"].append(b)
             print(
                 f"broadcast {number + 1}: {b['received']}/{b['expected']} sockets, p50 {b.get('p50_s', '-')} s, "
@@ -561,7 +561,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sockets", type=int, default=TARGET_SOCKETS, help="sockets to open on one daphne process")
     parser.add_argument("--batch", type=int, default=250, help="sockets opened per batch")
     parser.add_argument("--clients", type=int, default=2, help="client processes")
-    parser.add_argument("--sheets", type=int, default=1, help="spread the sockets over this many sheets")
+    parser.add_argument("--workbooks", type=int, default=1, help="spread the sockets over this many workbooks")
     parser.add_argument("--concurrency", type=int, default=10, help="handshakes in flight per client process")
     parser.add_argument("--pause", type=float, default=30, help="after each batch, wait up to this long for the sockets to go quiet")
     parser.add_argument("--open-timeout", type=float, default=30, help="seconds for one handshake and its hello")
@@ -572,8 +572,8 @@ def main(argv=None) -> int:
     parser.add_argument("--broadcast-wait", type=float, default=30, help="seconds to wait for a broadcast to reach every socket")
     parser.add_argument("--out", type=Path, help="the JSON result file (default bench/results/sockets-<time>.json)")
     args = parser.parse_args(argv)
-    if args.sockets < 2 or args.sheets < 1 or args.clients < 1:
-        parser.error("need --sockets >= 2, --sheets >= 1 and --clients >= 1")
+    if args.sockets < 2 or args.workbooks < 1 or args.clients < 1:
+        parser.error("need --sockets >= 2, --workbooks >= 1 and --clients >= 1")
     result = run(args)
     result["loadavg_at_end"] = os.getloadavg()
     print_summary(result)

@@ -15,7 +15,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from proj.routing import websocket_urlpatterns  # noqa: E402
-from sheet.routing import SendBacklogMiddleware  # noqa: E402
+from workbooks.routing import SendBacklogMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -31,6 +31,6 @@ gc.freeze()
 
 # The database thread and the event loop share the GIL. Each time a commit's answer comes back from
 # PostgreSQL the database thread waits for the loop thread to let go, up to the switch interval (5 ms
-# by default), and a commit waits for several answers. At 400 edits a second on one sheet the fan-out
+# by default), and a commit waits for several answers. At 400 edits a second on one workbook the fan-out
 # benchmark's p99 was 49 ms with the default and 28 ms with 1 ms (20-s runs, one after the other).
 sys.setswitchinterval(0.001)

@@ -7,12 +7,12 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control
 
-from sheet.protocol import api_error, bad_text
+from workbooks.protocol import api_error, bad_text
 
 # The pages load scripts, styles, images and fonts from this site only, talk only to it (its socket
 # included: 'self' covers ws: and wss: to the same host), and run no inline script or style. The one
-# hash is an empty <style>'s: the sheet page adds one so that Handsontable does not inline the CSS
-# the page links (static/sheet/js/grid.js, standInForCoreStyles).
+# hash is an empty <style>'s: the workbook page adds one so that Handsontable does not inline the CSS
+# the page links (static/tabula/js/grid.js, standInForCoreStyles).
 EMPTY_STYLE = "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -33,7 +33,7 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 def refuse_bad_text(get_response):
     """Answers 400 to a request whose path, query or form fields hold U+0000 or a lone surrogate (a
-    JSON body is checked where it is decoded, sheet.protocol.decode). Such text reached PostgreSQL,
+    JSON body is checked where it is decoded, workbooks.protocol.decode). Such text reached PostgreSQL,
     which cannot store it, and the JSON encoder, which cannot write it: a 500 for the sender, and
     within a batch a failure for others."""
 
@@ -53,7 +53,7 @@ def refuse_bad_text(get_response):
 
 def security_headers(get_response):
     """Content-Security-Policy on every response, and ``Cache-Control: no-store, private`` on every
-    response that did not say otherwise: pages and API answers hold sheet data, which no shared
+    response that did not say otherwise: pages and API answers hold workbook data, which no shared
     cache (nor the browser's back button after a logout) should keep."""
 
     def middleware(request):

@@ -1,3 +1,3 @@
-from sheet.routing import websocket_urlpatterns
+from workbooks.routing import websocket_urlpatterns
 
 __all__ = ["websocket_urlpatterns"]

@@ -84,7 +84,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "accounts",
-    "sheet",
+    "workbooks",
+    "sheet",  # v1's app, kept for its migrations (the last one hands its data to workbooks)
 ]
 
 MIDDLEWARE = [
@@ -130,14 +131,14 @@ if PRODUCTION and DATABASES["default"]["ENGINE"] != "django.db.backends.postgres
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...) when TABULA_ENV=production")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_PREPARED_STATEMENTS", True):
     # psycopg prepares a statement the fifth time a connection runs it. Only the edits' statements
-    # bind parameters on the server (sheet/services.py, commit_sets), so only they are prepared, and
+    # bind parameters on the server (workbooks/services.py, commit_sets), so only they are prepared, and
     # then PostgreSQL does not parse them again (it still plans each run for its parameters; see
     # commit_sets): 1.6-1.8 ms of PostgreSQL's time per lone edit against 2.5. Turn off behind a
     # pooler in transaction mode that does not track prepared statements (PgBouncer before 1.21).
     DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE transactions take the write lock up front, so two processes allocating the next
-    # revision of a sheet queue on the lock instead of failing on a lock upgrade.
+    # revision of a workbook queue on the lock instead of failing on a lock upgrade.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
@@ -160,7 +161,7 @@ if REDIS_URL:
         "default": {
             # Pub/sub: a broadcast is one PUBLISH that Redis pushes to each subscribed server process,
             # where the core layer costs about ten commands per message between sender and readers
-            # (sheet/fanout.py: each process reads one channel for all its sheets). It keeps nothing
+            # (workbooks/fanout.py: each process reads one channel for all its workbooks). It keeps nothing
             # for a process that is away (a Redis restart loses what was in flight, silently): the
             # revisions in every change, and the fan-out hub's checks, are what make that safe.
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -186,7 +187,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "sheet-list"
+LOGIN_REDIRECT_URL = "workbook-list"
 LOGOUT_REDIRECT_URL = "login"
 # ModelBackend behind the login throttle: failures counted per username and per client address in the
 # cache (shared by every process through Redis); docs/operations.md, "Login throttling".
@@ -228,7 +229,7 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 
-CSRF_FAILURE_VIEW = "sheet.api.csrf_failure"
+CSRF_FAILURE_VIEW = "workbooks.api.csrf_failure"
 # Production sits behind nginx terminating TLS (deploy/nginx/tabula.conf), which always sets
 # X-Forwarded-Proto; each of these can be turned off by its variable (say for a plain-HTTP test box).
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", PRODUCTION)
@@ -261,7 +262,7 @@ TABULA_LIMITS = {
     "max_sync_changes": env_int("TABULA_MAX_SYNC_CHANGES", 5_000),
     "max_cells": env_int("TABULA_MAX_CELLS", 10_000_000),
     "max_sync_bytes": env_int("TABULA_MAX_SYNC_BYTES", 8 * 1024 * 1024),
-    "max_sheets_per_user": env_int("TABULA_MAX_SHEETS_PER_USER", 1_000),
+    "max_workbooks_per_user": env_int("TABULA_MAX_WORKBOOKS_PER_USER", 1_000),
     "creates_per_hour": env_int("TABULA_CREATES_PER_HOUR", 100),
     "max_members": env_int("TABULA_MAX_MEMBERS", 1_000),
 }
@@ -277,7 +278,7 @@ TABULA_SEND_BACKLOG_BYTES = env_int("TABULA_SEND_BACKLOG_BYTES", 8 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = TABULA_LIMITS["max_message_bytes"] + 1024
 
 # The maintenance program (manage.py maintenance, supervisor's tabula-maintenance): how often it
-# deletes expired sessions and old changes, and how many changes of each sheet it keeps.
+# deletes expired sessions and old changes, and how many changes of each workbook it keeps.
 TABULA_MAINTENANCE_SECONDS = env_int("TABULA_MAINTENANCE_SECONDS", 3600)
 TABULA_KEEP_CHANGES = env_int("TABULA_KEEP_CHANGES", 100_000)
 

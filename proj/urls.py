@@ -8,7 +8,7 @@ admin.site.login_form = AdminLoginForm  # the admin's login is throttled like th
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
-    path("", include("sheet.urls")),
+    path("", include("workbooks.urls")),
 ]
 
-handler404 = "sheet.api.not_found"
+handler404 = "workbooks.api.not_found"

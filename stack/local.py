@@ -148,20 +148,20 @@ class LocalStack:
         directory: Path | None = None,
         *,
         gunicorn_workers: int = 2,
-        spread_sheets: bool = False,
+        spread_workbooks: bool = False,
         limits: NginxLimits = LOAD_LIMITS,
         show_upstream: bool = True,
         admin_allow: tuple[str, ...] = (),
     ):
-        """``spread_sheets``: nginx balances sockets with least_conn instead of the site's hash of the
-        sheet, so one sheet's sockets land on both daphne processes (for tests of the paths between them).
+        """``spread_workbooks``: nginx balances sockets with least_conn instead of the site's hash of the
+        workbook, so one workbook's sockets land on both daphne processes (for tests of the paths between them).
         ``limits``: nginx's limits per client address (high enough for benchmarks by default; the
         site's own are ``SHIPPED_LIMITS``). ``show_upstream``: the socket handshake's response names
         the daphne process in X-Tabula-Upstream (the site as shipped does not). ``admin_allow``: the
         addresses or networks allowed into /admin/, everyone else refused, as docs/operations.md shows
         (the site as shipped allows everyone)."""
         self.owns_directory = directory is None
-        self.spread_sheets = spread_sheets
+        self.spread_workbooks = spread_workbooks
         self.limits = limits
         self.show_upstream = show_upstream
         self.admin_allow = admin_allow
@@ -307,7 +307,7 @@ files = {self.dir}/supervisor-tabula.conf
                 "127.0.0.1:8000 ": f"127.0.0.1:{self.gunicorn_port} ",
                 "127.0.0.1:8001 ": f"127.0.0.1:{self.daphne_ports[0]} ",
                 "127.0.0.1:8002 ": f"127.0.0.1:{self.daphne_ports[1]} ",
-                **({"    hash $uri consistent;\n": "    least_conn;\n"} if self.spread_sheets else {}),
+                **({"    hash $uri consistent;\n": "    least_conn;\n"} if self.spread_workbooks else {}),
                 **self.limits.replacements(),
                 **({"# add_header X-Tabula-Upstream": "add_header X-Tabula-Upstream"} if self.show_upstream else {}),
                 **({ADMIN_EXAMPLE: self.admin_rules()} if self.admin_allow else {}),

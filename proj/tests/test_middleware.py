@@ -9,8 +9,8 @@ from django.test import Client
 from model_bakery import baker
 
 from proj.middleware import CONTENT_SECURITY_POLICY
-from sheet import services
-from sheet.models import Member, Sheet
+from workbooks import services
+from workbooks.models import Member, Workbook
 
 pytestmark = pytest.mark.django_db
 
@@ -29,39 +29,39 @@ def client(ada):
 
 class RefuseBadTextTest:
     def test_refuse_bad_text_nul_in_api_path_invalid_json(self, client, ada):
-        sheet_id = services.create_sheet(user=ada, name="S", rows=1, cols=1).id
-        response = client.put(f"/api/sheets/{sheet_id}/members/bob%00", '{"role": "editor"}', content_type="application/json")
+        workbook_id = services.create_workbook(user=ada, name="S", rows=1, cols=1).id
+        response = client.put(f"/api/workbooks/{workbook_id}/members/bob%00", '{"role": "editor"}', content_type="application/json")
         assert response.status_code == 400
         assert response.json()["error"] == "invalid"
         assert "U+0000" in response.json()["message"]
 
     def test_refuse_bad_text_nul_in_query_invalid(self, client, ada):
-        sheet_id = services.create_sheet(user=ada, name="S", rows=1, cols=1).id
-        response = client.get(f"/api/sheets/{sheet_id}/changes?since=0&x=%00")
+        workbook_id = services.create_workbook(user=ada, name="S", rows=1, cols=1).id
+        response = client.get(f"/api/workbooks/{workbook_id}/changes?since=0&x=%00")
         assert response.status_code == 400
         assert response.json()["error"] == "invalid"
 
     def test_refuse_bad_text_nul_in_form_field_page_says_why_nothing_created(self, client):
-        response = client.post("/sheets/new", {"name": "Budget\x00"})
+        response = client.post("/workbooks/new", {"name": "Budget\x00"})
         assert response.status_code == 400
         assert b"U+0000" in response.content
-        assert not Sheet.objects.exists()
+        assert not Workbook.objects.exists()
 
     def test_refuse_bad_text_nul_in_share_form_nothing_shared(self, client, ada):
-        sheet_id = services.create_sheet(user=ada, name="S", rows=1, cols=1).id
+        workbook_id = services.create_workbook(user=ada, name="S", rows=1, cols=1).id
         baker.make(get_user_model(), username="bob")
-        response = client.post(f"/sheets/{sheet_id}/share", {"username": "bob\x00", "role": "editor"})
+        response = client.post(f"/workbooks/{workbook_id}/share", {"username": "bob\x00", "role": "editor"})
         assert response.status_code == 400
-        assert Member.objects.filter(sheet_id=sheet_id).count() == 1
+        assert Member.objects.filter(workbook_id=workbook_id).count() == 1
 
     def test_refuse_bad_text_ordinary_request_passes(self, client):
-        response = client.post("/sheets/new", {"name": "Budget \u00e9t\u00e9 \U0001f4ca"})
+        response = client.post("/workbooks/new", {"name": "Budget \u00e9t\u00e9 \U0001f4ca"})
         assert response.status_code == 302
-        assert Sheet.objects.get().name == "Budget \u00e9t\u00e9 \U0001f4ca"
+        assert Workbook.objects.get().name == "Budget \u00e9t\u00e9 \U0001f4ca"
 
 
 class SecurityHeadersTest:
-    @pytest.mark.parametrize("path", ["/", "/accounts/login/", "/api/sheets/", "/no-such-page/"])
+    @pytest.mark.parametrize("path", ["/", "/accounts/login/", "/api/workbooks/", "/no-such-page/"])
     def test_security_headers_policy_and_no_store_on_pages_and_api(self, client, path):
         response = client.get(path)
         assert response["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
@@ -70,8 +70,8 @@ class SecurityHeadersTest:
         assert set(response["Cache-Control"].replace(" ", "").split(",")) >= {"no-store", "private"}
 
     def test_security_headers_snapshot_not_cached(self, client, ada):
-        sheet_id = services.create_sheet(user=ada, name="S", rows=1, cols=1).id
-        response = client.get(f"/api/sheets/{sheet_id}/")
+        workbook_id = services.create_workbook(user=ada, name="S", rows=1, cols=1).id
+        response = client.get(f"/api/workbooks/{workbook_id}/")
         response.close()  # a streamed snapshot holds its read transaction open until closed
         assert response.status_code == 200
         assert "no-store" in response["Cache-Control"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests import support
-from tests.browser.helpers import launch_chromium, log_in_to_sheet, new_context, policy_refusals
+from tests.browser.helpers import launch_chromium, log_in_to_workbook, new_context, policy_refusals
 
 PASSWORD = "correct-horse-battery-staple"
 USERS = ("olivia", "edgar", "vera")  # owner, editor, viewer
@@ -62,17 +62,17 @@ def browser():
 
 @pytest.fixture
 def pages(browser, site):
-    """Opens a sheet page as a user, each in a browser context of its own (its own session cookie).
+    """Opens a workbook page as a user, each in a browser context of its own (its own session cookie).
     Whatever the test does, the page never breaks its Content-Security-Policy (Chromium logs each
     refusal on the console)."""
     contexts, refused = [], []
 
-    def open_page(username: str, sheet_id: int):
+    def open_page(username: str, workbook_id: int):
         context = new_context(browser)
         refused.append(policy_refusals(context))
         contexts.append(context)
         page = context.new_page()
-        log_in_to_sheet(page, site.base_url, username, PASSWORD, sheet_id)
+        log_in_to_workbook(page, site.base_url, username, PASSWORD, workbook_id)
         return page
 
     yield open_page

@@ -1,4 +1,4 @@
-"""Driving a sheet page in Debian's Chromium with Playwright, shared by the browser tests against the
+"""Driving a workbook page in Debian's Chromium with Playwright, shared by the browser tests against the
 embedded server (tests/browser/) and against the production shape through nginx (tests/stack/test_browser.py).
 """
 
@@ -64,20 +64,20 @@ def new_context(browser, **options):
     return context
 
 
-def wait_for_sheet(page) -> None:
-    """Waits until the sheet page is connected and its grid is drawn."""
+def wait_for_workbook(page) -> None:
+    """Waits until the workbook page is connected and its grid is drawn."""
     page.wait_for_selector("#connection[data-state=live]")
     page.wait_for_selector("#grid .htCore td")
 
 
-def log_in_to_sheet(page, base_url: str, username: str, password: str, sheet_id: int) -> None:
-    """Logs in through the login form, which leads on to the sheet, and waits until the sheet is live."""
-    page.goto(f"{base_url}/accounts/login/?next=/sheets/{sheet_id}/")
+def log_in_to_workbook(page, base_url: str, username: str, password: str, workbook_id: int) -> None:
+    """Logs in through the login form, which leads on to the workbook, and waits until the workbook is live."""
+    page.goto(f"{base_url}/accounts/login/?next=/workbooks/{workbook_id}/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.wait_for_url(f"**/sheets/{sheet_id}/")
-    wait_for_sheet(page)
+    page.wait_for_url(f"**/workbooks/{workbook_id}/")
+    wait_for_workbook(page)
 
 
 def cell(page, row: int, col: int):
@@ -123,8 +123,8 @@ def paste(page, row: int, col: int, rows: list[list[str]]) -> None:
     page.evaluate(PASTE_SCRIPT, "\n".join("\t".join(r) for r in rows))
 
 
-def snapshot_values(api, sheet_id) -> tuple[int, list]:
-    status, snapshot = api.request("GET", f"/api/sheets/{sheet_id}/")
+def snapshot_values(api, workbook_id) -> tuple[int, list]:
+    status, snapshot = api.request("GET", f"/api/workbooks/{workbook_id}/")
     assert status == 200, snapshot
     return snapshot["rev"], [row["values"] for row in snapshot["rows"]]
 
@@ -137,22 +137,22 @@ def wait_until_showing(page, values: list) -> None:
         assert page.evaluate("window.tabula.grid.data()") == values  # shows the difference
 
 
-def changes_since(api, sheet_id, rev) -> list:
-    status, body = api.request("GET", f"/api/sheets/{sheet_id}/changes?since={rev}")
+def changes_since(api, workbook_id, rev) -> list:
+    status, body = api.request("GET", f"/api/workbooks/{workbook_id}/changes?since={rev}")
     assert status == 200, body
     return body["changes"]
 
 
-def paste_insert_delete_select(api, sheet_id, first, second) -> list:
-    """Two pages on a sheet holding "hello" at row 1, column 1: ``second`` pastes a block (one ``set``),
+def paste_insert_delete_select(api, workbook_id, first, second) -> list:
+    """Two pages on a workbook holding "hello" at row 1, column 1: ``second`` pastes a block (one ``set``),
     ``first`` inserts a row above it, ``second`` deletes one and selects a cell; each step shows in
     the other page, and both end equal to the snapshot. Returns the snapshot's values."""
-    rev_before_paste, _ = snapshot_values(api, sheet_id)
+    rev_before_paste, _ = snapshot_values(api, workbook_id)
     block = [["north", "12", "7"], ["south", "9", "11"], ["east", "", "3"]]
     paste(second, 3, 0, block)
     expect(cell(first, 3, 0)).to_have_text("north")
     expect(cell(first, 5, 2)).to_have_text("3")
-    pasted = changes_since(api, sheet_id, rev_before_paste)
+    pasted = changes_since(api, workbook_id, rev_before_paste)
     assert [c["kind"] for c in pasted] == ["set"], "a paste is one operation"
     # the empty pasted cell was empty already, so it is not written
     assert sorted(c["value"] for c in pasted[0]["cells"]) == sorted(["north", "12", "7", "south", "9", "11", "east", "3"])
@@ -169,7 +169,7 @@ def paste_insert_delete_select(api, sheet_id, first, second) -> list:
     cell(second, 6, 2).click()
     expect(first.locator("#grid td.remote-selection")).to_have_count(1)
 
-    _, values = snapshot_values(api, sheet_id)
+    _, values = snapshot_values(api, workbook_id)
     assert len(values) == 20
     wait_until_showing(first, values)
     wait_until_showing(second, values)

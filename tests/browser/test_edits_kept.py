@@ -1,7 +1,7 @@
 """Nothing a user types is lost, and what replaces someone's work is said: pastes larger than the
-sheet, edits waiting while offline (across a reload and a closed tab), a dead connection noticed,
+workbook, edits waiting while offline (across a reload and a closed tab), a dead connection noticed,
 text over the limit kept, an offline edit that replaces a newer one, and the keys that move the
-selection stopping at the sheet's edges. Each in Chromium against the embedded server.
+selection stopping at the workbook's edges. Each in Chromium against the embedded server.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import time
 
 import pytest
 from playwright.sync_api import expect
+from tests.browser.test_workbook_page import new_workbook
 
 from tests.browser.helpers import (
     DEAD_CONNECTION_MS,
@@ -25,10 +26,9 @@ from tests.browser.helpers import (
     settled,
     snapshot_values,
     type_into,
-    wait_for_sheet,
+    wait_for_workbook,
     wait_until_showing,
 )
-from tests.browser.test_sheet_page import new_sheet
 
 pytestmark = pytest.mark.browser
 
@@ -46,53 +46,53 @@ def stored_outbox(page) -> list:
     )
 
 
-class PasteGrowsSheetTest:
-    def test_a_paste_longer_than_the_sheet_grows_it_and_survives_a_reload(self, site, pages):
-        sheet_id, api = new_sheet(site, "Big paste", rows=100, cols=26)
-        olivia = pages("olivia", sheet_id)
-        edgar = pages("edgar", sheet_id)
+class PasteGrowsWorkbookTest:
+    def test_a_paste_longer_than_the_workbook_grows_it_and_survives_a_reload(self, site, pages):
+        workbook_id, api = new_workbook(site, "Big paste", rows=100, cols=26)
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
         block = [[f"r{r}c{c}" for c in range(20)] for r in range(1000)]
 
         paste(olivia, 0, 0, block)
 
-        expect(olivia.locator("#notice")).to_contain_text("The sheet grows by 900 rows to fit the paste.")
+        expect(olivia.locator("#notice")).to_contain_text("The workbook grows by 900 rows to fit the paste.")
         olivia.wait_for_function("() => window.tabula.grid.hot.countRows() === 1000")
         edgar.wait_for_function("() => window.tabula.grid.hot.countRows() === 1000")
         settled(olivia)
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert len(values) == 1000
         assert [row[:20] for row in values] == block
         olivia.reload()
-        wait_for_sheet(olivia)
+        wait_for_workbook(olivia)
         wait_until_showing(olivia, values)
         wait_until_showing(edgar, values)
 
     def test_a_paste_past_the_column_limit_says_what_was_not_pasted(self, site, pages):
-        sheet_id, api = new_sheet(site, "Wide", rows=3, cols=999)
-        olivia = pages("olivia", sheet_id)
+        workbook_id, api = new_workbook(site, "Wide", rows=3, cols=999)
+        olivia = pages("olivia", workbook_id)
         olivia.evaluate("window.tabula.grid.hot.selectCell(0, 997)")
         olivia.evaluate(PASTE_SCRIPT, "a\tb\tc\td")
 
-        expect(olivia.locator("#notice")).to_contain_text("The sheet grows by 1 column to fit the paste.")
-        expect(olivia.locator("#notice")).to_contain_text("Not pasted: the last 1 column (a sheet holds at most 1,000 columns).")
+        expect(olivia.locator("#notice")).to_contain_text("The workbook grows by 1 column to fit the paste.")
+        expect(olivia.locator("#notice")).to_contain_text("Not pasted: the last 1 column (a workbook holds at most 1,000 columns).")
         settled(olivia)
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert values[0][997:] == ["a", "b", "c"]
 
     def test_add_rows_at_the_bottom(self, site, pages):
-        sheet_id, api = new_sheet(site, "Growing", rows=100, cols=4)
-        olivia = pages("olivia", sheet_id)
+        workbook_id, api = new_workbook(site, "Growing", rows=100, cols=4)
+        olivia = pages("olivia", workbook_id)
 
         olivia.get_by_role("button", name="Add").click()
 
         olivia.wait_for_function("() => window.tabula.grid.hot.countRows() === 1100")
-        assert len(snapshot_values(api, sheet_id)[1]) == 1100
+        assert len(snapshot_values(api, workbook_id)[1]) == 1100
 
 
 class WaitingEditsKeptTest:
     def test_edits_waiting_survive_a_closed_tab_and_leaving_asks_first(self, site, browser, pages):
-        sheet_id, api = new_sheet(site, "Closed tab")
-        olivia = pages("olivia", sheet_id)
+        workbook_id, api = new_workbook(site, "Closed tab")
+        olivia = pages("olivia", workbook_id)
         site.server.stop()
         try:
             expect(olivia.locator("#connection")).not_to_have_attribute("data-state", "live")
@@ -108,16 +108,16 @@ class WaitingEditsKeptTest:
             site.server.start()
 
         again = olivia.context.new_page()
-        again.goto(f"{site.base_url}/sheets/{sheet_id}/")
+        again.goto(f"{site.base_url}/workbooks/{workbook_id}/")
         expect(cell(again, 2, 1)).to_have_text("typed offline")
         settled(again)
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert values[2][1] == "typed offline"
         assert stored_outbox(again) == []
 
     def test_edits_waiting_survive_a_reload(self, site, pages):
-        sheet_id, api = new_sheet(site, "Reloaded")
-        olivia = pages("olivia", sheet_id)
+        workbook_id, api = new_workbook(site, "Reloaded")
+        olivia = pages("olivia", workbook_id)
         # The server cannot be reached: the page's next sockets open to nothing (Playwright answers them).
         reachable = []
         olivia.route_web_socket("**/ws/**", lambda ws: ws.connect_to_server() if reachable else None)
@@ -128,38 +128,38 @@ class WaitingEditsKeptTest:
         reachable.append(True)
         olivia.reload()  # Playwright accepts the page's beforeunload question
 
-        wait_for_sheet(olivia)
+        wait_for_workbook(olivia)
         expect(cell(olivia, 1, 1)).to_have_text("before reload")
         settled(olivia)
-        assert snapshot_values(api, sheet_id)[1][1][1] == "before reload"
+        assert snapshot_values(api, workbook_id)[1][1][1] == "before reload"
 
     def test_a_stored_edit_the_server_refuses_is_dropped_and_said_once(self, site, pages):
-        sheet_id, _ = new_sheet(site, "Refused")
-        olivia = pages("olivia", sheet_id)
+        workbook_id, _ = new_workbook(site, "Refused")
+        olivia = pages("olivia", workbook_id)
         user_id = olivia.evaluate("JSON.parse(document.getElementById('tabula-config').textContent).userId")
         bad = {"op": "unknown-row", "message": {"type": "set", "op": "unknown-row", "cells": [{"row": 999_999, "col": 1, "value": "x"}]}, "cells": []}
         olivia.evaluate(
             "([key, value]) => localStorage.setItem(key, value)",
-            [f"tabula.outbox/{user_id}/{sheet_id}/left-behind", json.dumps({"alive": 0, "since": 0, "entries": [bad]})],
+            [f"tabula.outbox/{user_id}/{workbook_id}/left-behind", json.dumps({"alive": 0, "since": 0, "entries": [bad]})],
         )
 
         olivia.reload()
-        wait_for_sheet(olivia)
+        wait_for_workbook(olivia)
 
         expect(olivia.locator("#notice")).to_contain_text("Not saved: unknown row id 999999")
         settled(olivia)
         assert stored_outbox(olivia) == []
         olivia.reload()
-        wait_for_sheet(olivia)
+        wait_for_workbook(olivia)
         olivia.wait_for_timeout(1000)
         expect(olivia.locator("#notice")).to_be_hidden()
 
 
 class DeadConnectionTest:
     def test_browser_offline_shown_within_seconds_presence_dropped_edits_sent_when_back(self, site, pages):
-        sheet_id, api = new_sheet(site, "Cable pulled")
-        olivia = pages("olivia", sheet_id)
-        edgar = pages("edgar", sheet_id)
+        workbook_id, api = new_workbook(site, "Cable pulled")
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
         expect(edgar.locator("#presence li")).to_have_text(["olivia"])
 
         olivia.context.set_offline(True)
@@ -172,13 +172,13 @@ class DeadConnectionTest:
         expect(olivia.locator("#connection")).to_have_attribute("data-state", "live")
         expect(cell(edgar, 0, 0)).to_have_text("while offline")
         expect(edgar.locator("#presence li")).to_have_text(["olivia"])
-        assert snapshot_values(api, sheet_id)[1][0][0] == "while offline"
+        assert snapshot_values(api, workbook_id)[1][0][0] == "while offline"
 
-    def test_a_page_that_only_watches_a_busy_sheet_keeps_its_socket_past_the_silence_limit(self, site, pages):
-        sheet_id, api = new_sheet(site, "Watched")
-        _, snapshot = api.request("GET", f"/api/sheets/{sheet_id}/")
+    def test_a_page_that_only_watches_a_busy_workbook_keeps_its_socket_past_the_silence_limit(self, site, pages):
+        workbook_id, api = new_workbook(site, "Watched")
+        _, snapshot = api.request("GET", f"/api/workbooks/{workbook_id}/")
         first = {"row": snapshot["rows"][0]["id"], "col": snapshot["columns"][0]["id"]}
-        vera = pages("vera", sheet_id)  # a viewer sends nothing of her own
+        vera = pages("vera", workbook_id)  # a viewer sends nothing of her own
         reopened = []
         vera.on("websocket", lambda ws: reopened.append(ws.url))
 
@@ -186,7 +186,7 @@ class DeadConnectionTest:
         edits = 0
         while time.monotonic() < deadline:  # she hears a change every second, so never goes quiet
             edit = {"type": "set", "op": f"busy-{edits}", "cells": [{**first, "value": edits}]}
-            status, body = api.request("POST", f"/api/sheets/{sheet_id}/ops", edit)
+            status, body = api.request("POST", f"/api/workbooks/{workbook_id}/ops", edit)
             assert status == 201, body
             edits += 1
             vera.wait_for_timeout(1000)
@@ -196,8 +196,8 @@ class DeadConnectionTest:
         assert reopened == [], "the server closed the watching page's socket"
 
     def test_a_server_that_stops_answering_is_noticed_by_the_heartbeat(self, site, pages):
-        sheet_id, _ = new_sheet(site, "Frozen server")
-        olivia = pages("olivia", sheet_id)
+        workbook_id, _ = new_workbook(site, "Frozen server")
+        olivia = pages("olivia", workbook_id)
         os.killpg(site.server.proc.pid, signal.SIGSTOP)  # its sockets stay open; nothing answers
         try:
             expect(olivia.locator("#connection")).not_to_have_attribute("data-state", "live", timeout=DEAD_CONNECTION_MS + 2000)
@@ -209,8 +209,8 @@ class DeadConnectionTest:
         # The backoff starts again only after a connection that lasted, not at every open: a page
         # whose every connection was closed at once (say by an operation the server could not take)
         # reconnected four times a second.
-        sheet_id, _ = new_sheet(site, "Closing server")
-        olivia = pages("olivia", sheet_id)
+        workbook_id, _ = new_workbook(site, "Closing server")
+        olivia = pages("olivia", workbook_id)
         opened, closing = [], True
 
         def accept_then_close(ws):
@@ -232,8 +232,8 @@ class DeadConnectionTest:
 
 class TextOverLimitTest:
     def test_typed_text_over_the_limit_stays_in_the_editor(self, site, pages):
-        sheet_id, api = new_sheet(site, "Long typing")
-        olivia = pages("olivia", sheet_id)
+        workbook_id, api = new_workbook(site, "Long typing")
+        olivia = pages("olivia", workbook_id)
         select_cell(olivia, 1, 1)
         olivia.keyboard.press("Enter")
         olivia.keyboard.insert_text("y" * 11_000)
@@ -250,14 +250,14 @@ class TextOverLimitTest:
         olivia.keyboard.press("Enter")
         olivia.wait_for_function("() => window.tabula.grid.editingCell() === null")
         settled(olivia)
-        assert snapshot_values(api, sheet_id)[1][1][1] == "y" * 10_000
+        assert snapshot_values(api, workbook_id)[1][1][1] == "y" * 10_000
 
 
 class OverwrittenTest:
     def test_an_offline_edit_that_replaces_a_newer_one_is_told_to_both_and_can_be_put_back(self, site, pages):
-        sheet_id, api = new_sheet(site, "Concurrent", rows=20, cols=4)
-        olivia = pages("olivia", sheet_id)
-        edgar = pages("edgar", sheet_id)
+        workbook_id, api = new_workbook(site, "Concurrent", rows=20, cols=4)
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
 
         olivia.context.set_offline(True)
         expect(olivia.locator("#connection")).to_have_attribute("data-state", "offline")
@@ -273,15 +273,15 @@ class OverwrittenTest:
         edgar_alert.get_by_role("button", name="Put back").click()
         expect(cell(olivia, 17, 2)).to_have_text("edgar, online")
         expect(edgar_alert).to_have_count(0)
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert values[17][2] == "edgar, online"
         wait_until_showing(olivia, values)
 
 
 class KeysStopAtEdgesTest:
     def test_arrows_enter_and_tab_stop_at_the_edges_ctrl_arrow_jumps_to_the_data_edge(self, site, pages):
-        sheet_id, api = new_sheet(site, "Edges", rows=10, cols=3)
-        olivia = pages("olivia", sheet_id)
+        workbook_id, api = new_workbook(site, "Edges", rows=10, cols=3)
+        olivia = pages("olivia", workbook_id)
         for row in (3, 4, 5):
             type_into(olivia, row, 0, f"v{row}")
 
@@ -298,11 +298,11 @@ class KeysStopAtEdgesTest:
         assert after(["Enter", "x", "Shift+Enter"], (0, 1)) == [0, 1]  # typed in B1, then up: stays
         assert after(["Enter", "y", "Enter"], (9, 1)) == [9, 1]  # typed in B10, then down: stays
         settled(olivia)
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert (values[0][1], values[9][1]) == ("x", "y")
         assert after(["Control+ArrowDown"], (0, 0)) == [3, 0]  # to the next filled cell
         assert after(["Control+ArrowDown"], (3, 0)) == [5, 0]  # to the end of the run
-        assert after(["Control+ArrowDown"], (5, 0)) == [9, 0]  # nothing below: the sheet's edge
+        assert after(["Control+ArrowDown"], (5, 0)) == [9, 0]  # nothing below: the workbook's edge
         assert after(["Control+ArrowUp"], (9, 0)) == [5, 0]
         assert after(["Control+ArrowRight"], (4, 0)) == [4, 2]
         olivia.evaluate("window.tabula.grid.hot.selectCell(0, 0)")

@@ -1,7 +1,7 @@
-"""The sheet's past on the sheet page, as spreadsheet users expect it: a cell's edit history (right-click,
+"""The workbook's past on the workbook page, as spreadsheet users expect it: a cell's edit history (right-click,
 "Show edit history": every value it held, who and when, and "Put back"), and the version history
-(the History button: each version shown read-only in the grid's place while the live sheet goes on
-changing, "Restore this version", "Back to the live sheet"). Viewers read both and change nothing. In
+(the History button: each version shown read-only in the grid's place while the live workbook goes on
+changing, "Restore this version", "Back to the live workbook"). Viewers read both and change nothing. In
 Chromium against the embedded server, with the server's snapshot and change log as the referee.
 """
 
@@ -11,6 +11,7 @@ import re
 
 import pytest
 from playwright.sync_api import expect
+from tests.browser.test_workbook_page import XSS, new_workbook
 
 from tests import support
 from tests.browser.helpers import (
@@ -25,16 +26,15 @@ from tests.browser.helpers import (
     type_into,
     wait_until_showing,
 )
-from tests.browser.test_sheet_page import XSS, new_sheet
 from tests.browser.test_undo import UNDO
 
 pytestmark = pytest.mark.browser
 
 
-def set_through_api(api, sheet_id: int, op: str, row_id: int, col_id: int, value: str) -> None:
+def set_through_api(api, workbook_id: int, op: str, row_id: int, col_id: int, value: str) -> None:
     """Writes a cell (by its row and column ids) through the HTTP API, as another client would."""
     operation = {"type": "set", "op": op, "cells": [{"row": row_id, "col": col_id, "value": value}]}
-    status, body = api.request("POST", f"/api/sheets/{sheet_id}/ops", operation)
+    status, body = api.request("POST", f"/api/workbooks/{workbook_id}/ops", operation)
     assert status == 201, body
 
 
@@ -68,9 +68,9 @@ def open_versions(page):
 
 class CellHistoryTest:
     def test_both_users_values_newest_first_and_put_back_writes_the_older_one(self, site, pages):
-        sheet_id, api = new_sheet(site, "Cell history", rows=6, cols=4)
-        olivia = pages("olivia", sheet_id)
-        edgar = pages("edgar", sheet_id)
+        workbook_id, api = new_workbook(site, "Cell history", rows=6, cols=4)
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
         type_into(olivia, 2, 1, "first draft")
         expect(cell(edgar, 2, 1)).to_have_text("first draft")
         type_into(edgar, 2, 1, XSS)
@@ -95,9 +95,9 @@ class CellHistoryTest:
         expect(entries.locator(".entry-value")).to_have_text(["first draft", XSS, "first draft"])
         expect(entries.locator(".entry-by")).to_have_text(["olivia", "edgar", "olivia"])
         settled(olivia)
-        rev, values = snapshot_values(api, sheet_id)
+        rev, values = snapshot_values(api, workbook_id)
         assert values[2][1] == "first draft"
-        (put_back,) = changes_since(api, sheet_id, rev - 1)
+        (put_back,) = changes_since(api, workbook_id, rev - 1)
         assert (put_back["kind"], put_back["by"]["name"]) == ("set", "olivia")
         wait_until_showing(olivia, values)
         wait_until_showing(edgar, values)
@@ -111,11 +111,11 @@ class CellHistoryTest:
         expect(panel).to_be_hidden()
 
     def test_the_panel_follows_the_cell_says_when_it_is_deleted_and_pages_with_load_more(self, site, pages):
-        sheet_id, api = new_sheet(site, "Cell moves", rows=6, cols=4)
-        olivia = pages("olivia", sheet_id)
-        edgar = pages("edgar", sheet_id)
+        workbook_id, api = new_workbook(site, "Cell moves", rows=6, cols=4)
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
         for n in range(60):  # more than a page of the panel (50)
-            set_through_api(api, sheet_id, f"many-{n}", 2, 1, f"v{n}")
+            set_through_api(api, workbook_id, f"many-{n}", 2, 1, f"v{n}")
         expect(cell(olivia, 1, 0)).to_have_text("v59")
 
         panel = cell_history(olivia, 1, 0)
@@ -144,10 +144,10 @@ class CellHistoryTest:
 
 class HistoryNoLongerKeptTest:
     def test_pruned_history_says_it_is_no_longer_kept(self, site, pages):
-        sheet_id, api = new_sheet(site, "Pruned", rows=4, cols=3)
-        olivia = pages("olivia", sheet_id)
+        workbook_id, api = new_workbook(site, "Pruned", rows=4, cols=3)
+        olivia = pages("olivia", workbook_id)
         for n in range(60):
-            set_through_api(api, sheet_id, f"old-{n}", 1, 1, f"v{n}")
+            set_through_api(api, workbook_id, f"old-{n}", 1, 1, f"v{n}")
         expect(cell(olivia, 0, 0)).to_have_text("v59")
         versions = open_versions(olivia).locator("button.version")
         expect(versions.locator(".version-what")).to_have_text(["60 edits"])
@@ -155,24 +155,24 @@ class HistoryNoLongerKeptTest:
         panel = cell_history(olivia, 0, 0)  # in the version history's place
         expect(panel.locator(".history-entry")).to_have_count(50)
 
-        support.manage(site.env, "prune_changes", "--keep", "5", "--sheet", str(sheet_id))
+        support.manage(site.env, "prune_changes", "--keep", "5", "--workbook", str(workbook_id))
         panel.get_by_role("button", name="Load more").click()
         expect(panel.locator(".panel-end")).to_have_text("Older history is no longer kept.")
         expect(panel.get_by_role("button", name="Load more")).to_be_hidden()
         expect(panel.locator(".history-entry")).to_have_count(50)
 
         versions = open_versions(olivia).locator("button.version")
-        versions.nth(1).click()  # the list read before the pruning offers the sheet as created
+        versions.nth(1).click()  # the list read before the pruning offers the workbook as created
         expect(olivia.get_by_role("complementary", name="Version history").locator(".panel-status")).to_have_text("That version is no longer kept.")
         expect(olivia.locator("#past-banner")).to_be_hidden()
         expect(olivia.locator("#grid")).to_be_visible()
 
 
 class VersionHistoryTest:
-    def test_an_earlier_version_shows_read_only_while_the_live_sheet_goes_on(self, site, pages):
-        sheet_id, api = new_sheet(site, "Versions", rows=4, cols=3)
-        olivia = pages("olivia", sheet_id)
-        edgar = pages("edgar", sheet_id)
+    def test_an_earlier_version_shows_read_only_while_the_live_workbook_goes_on(self, site, pages):
+        workbook_id, api = new_workbook(site, "Versions", rows=4, cols=3)
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
         type_into(olivia, 0, 0, "one")
         settled(olivia)
         type_into(edgar, 0, 1, "two")
@@ -184,13 +184,13 @@ class VersionHistoryTest:
         panel = open_versions(olivia)
         expect(olivia.get_by_role("button", name="History", exact=True)).to_have_attribute("aria-expanded", "true")
         versions = panel.locator("button.version")
-        expect(versions).to_have_count(4)  # olivia's two edits, edgar's, olivia's first, and the sheet as created
+        expect(versions).to_have_count(4)  # olivia's two edits, edgar's, olivia's first, and the workbook as created
         expect(versions.locator(".version-by")).to_have_text(["olivia", "edgar", "olivia"])
         expect(versions.locator(".version-what")).to_have_text(["2 edits", "1 edit", "1 edit"])
         expect(versions.nth(0)).to_contain_text("Current version")
         expect(versions.nth(3)).to_have_text("As created")
 
-        versions.nth(1).click()  # edgar's: the sheet as it was after it
+        versions.nth(1).click()  # edgar's: the workbook as it was after it
         banner = olivia.locator("#past-banner")
         expect(banner).to_contain_text("Viewing the version of ")
         expect(banner).to_contain_text(" by edgar — read-only")
@@ -214,15 +214,15 @@ class VersionHistoryTest:
         showing_past(olivia, then)
         expect(banner).to_contain_text(" by edgar — read-only")
 
-        versions.nth(3).click()  # the sheet as created
-        expect(olivia.locator("#past-banner-text")).to_have_text("Viewing the sheet as it was created — read-only")
+        versions.nth(3).click()  # the workbook as created
+        expect(olivia.locator("#past-banner-text")).to_have_text("Viewing the workbook as it was created — read-only")
         expect(olivia.get_by_role("button", name="Restore this version")).to_be_visible()
         showing_past(olivia, [[None] * 3] * 4)
 
-        olivia.get_by_role("button", name="Back to the live sheet").click()
+        olivia.get_by_role("button", name="Back to the live workbook").click()
         expect(banner).to_be_hidden()
         expect(olivia.locator("#past-grid")).to_be_hidden()
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert values[0] == ["three", "two", "edgar later"]
         wait_until_showing(olivia, values)
         expect(cell(olivia, 0, 2)).to_have_text("edgar later")
@@ -238,18 +238,18 @@ class VersionHistoryTest:
         expect(cell(edgar, 3, 0)).to_have_text("editing again")
 
     def test_restore_this_version_reaches_both_pages_and_ctrl_z_takes_it_back(self, site, pages):
-        sheet_id, api = new_sheet(site, "Restore", rows=4, cols=3)
-        olivia = pages("olivia", sheet_id)
-        edgar = pages("edgar", sheet_id)
+        workbook_id, api = new_workbook(site, "Restore", rows=4, cols=3)
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
         paste(olivia, 0, 0, [["a1", "b1"], ["a2", "b2"], ["a3", "b3"]])
         expect(cell(edgar, 2, 1)).to_have_text("b3")
         settled(olivia)
-        rev_then, values_then = snapshot_values(api, sheet_id)
+        rev_then, values_then = snapshot_values(api, workbook_id)
         type_into(edgar, 0, 0, "edgar's")
         context_menu(edgar, 1, 0, "Delete 1 row")
         expect(cell(olivia, 1, 0)).to_have_text("a3")
         settled(edgar)
-        rev_before, values_before = snapshot_values(api, sheet_id)
+        rev_before, values_before = snapshot_values(api, workbook_id)
 
         versions = open_versions(olivia).locator("button.version")
         expect(versions.locator(".version-what")).to_have_text(["2 changes: edits and rows deleted", "1 edit"])
@@ -260,11 +260,11 @@ class VersionHistoryTest:
         for page in (olivia, edgar):
             expect(cell(page, 1, 0)).to_have_text("a2")
             expect(cell(page, 0, 0)).to_have_text("a1")
-        expect(edgar.locator("#notice")).to_have_text("olivia restored an earlier version of the sheet.")
+        expect(edgar.locator("#notice")).to_have_text("olivia restored an earlier version of the workbook.")
         settled(olivia)
-        rev, values = snapshot_values(api, sheet_id)
+        rev, values = snapshot_values(api, workbook_id)
         assert values == values_then
-        (restore,) = changes_since(api, sheet_id, rev_before)
+        (restore,) = changes_since(api, workbook_id, rev_before)
         assert (restore["kind"], restore["by"]["name"], restore["restore_of"]) == ("batch", "olivia", rev_then)
         wait_until_showing(olivia, values)
         wait_until_showing(edgar, values)
@@ -274,7 +274,7 @@ class VersionHistoryTest:
             expect(cell(page, 0, 0)).to_have_text("edgar's")
             expect(cell(page, 1, 0)).to_have_text("a3")
         settled(olivia)
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert values == values_before
         wait_until_showing(olivia, values)
         wait_until_showing(edgar, values)
@@ -282,14 +282,14 @@ class VersionHistoryTest:
 
 class ViewerHistoryTest:
     def test_a_viewer_reads_both_histories_and_changes_nothing(self, site, pages):
-        sheet_id, api = new_sheet(site, "Viewer history", rows=4, cols=3)
-        olivia = pages("olivia", sheet_id)
-        vera = pages("vera", sheet_id)
+        workbook_id, api = new_workbook(site, "Viewer history", rows=4, cols=3)
+        olivia = pages("olivia", workbook_id)
+        vera = pages("vera", workbook_id)
         type_into(olivia, 1, 1, "before")
         settled(olivia)
-        set_through_api(site.api("edgar"), sheet_id, "by-edgar", 2, 2, "after")
+        set_through_api(site.api("edgar"), workbook_id, "by-edgar", 2, 2, "after")
         expect(cell(vera, 1, 1)).to_have_text("after")
-        rev, values = snapshot_values(api, sheet_id)
+        rev, values = snapshot_values(api, workbook_id)
 
         select_cell(vera, 1, 1)  # the context menu from the keyboard too: Shift+F10, then its last item
         vera.keyboard.press("Shift+F10")
@@ -310,10 +310,10 @@ class ViewerHistoryTest:
         versions.nth(1).click()
         showing_past(vera, [[None] * 3, [None, "before", None], [None] * 3, [None] * 3])
         expect(vera.locator("#past-banner")).to_contain_text(" by olivia — read-only")
-        expect(vera.get_by_role("button", name="Back to the live sheet")).to_be_visible()
+        expect(vera.get_by_role("button", name="Back to the live workbook")).to_be_visible()
         expect(vera.get_by_role("button", name="Restore this version")).to_have_count(0)
-        vera.get_by_role("button", name="Back to the live sheet").click()
+        vera.get_by_role("button", name="Back to the live workbook").click()
         wait_until_showing(vera, values)
         select_cell(vera, 0, 0)
         assert vera.evaluate("window.tabula.edits.waiting") == 0
-        assert snapshot_values(api, sheet_id) == (rev, values)
+        assert snapshot_values(api, workbook_id) == (rev, values)

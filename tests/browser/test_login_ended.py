@@ -1,5 +1,5 @@
 """A page whose login ends: logged out in another tab, the page says so with a way to log in again that
-comes back to the sheet, and the edit it had not sent yet is sent once the person is back; a password
+comes back to the workbook, and the edit it had not sent yet is sent once the person is back; a password
 changed in this browser keeps the page working (Django keeps that session, under a new key), while
 the same person's page in another browser is logged out. In Chromium against the embedded server.
 """
@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests import support
 from tests.browser.conftest import PASSWORD
-from tests.browser.helpers import cell, log_in_to_sheet, new_context, snapshot_values, type_into, wait_for_sheet
+from tests.browser.helpers import cell, log_in_to_workbook, new_context, snapshot_values, type_into, wait_for_workbook
 
 pytestmark = pytest.mark.browser
 
@@ -28,10 +28,10 @@ RECORD_CLOSES = """() => {
 
 @pytest.fixture
 def person(site, request):
-    """A user of the test's own, owning a new sheet: (username, sheet id)."""
+    """A user of the test's own, owning a new workbook: (username, workbook id)."""
     username = f"pat-{request.node.name[-30:]}"
     support.create_user(site.env, username, PASSWORD)
-    status, snapshot = site.api(username).request("POST", "/api/sheets/", {"name": "Mine", "rows": 5, "cols": 3})
+    status, snapshot = site.api(username).request("POST", "/api/workbooks/", {"name": "Mine", "rows": 5, "cols": 3})
     assert status == 201, snapshot
     return username, snapshot["id"]
 
@@ -51,9 +51,9 @@ def contexts(browser):
 
 class LoginEndedTest:
     def test_logged_out_in_another_tab_page_asks_to_log_in_and_sends_waiting_edit_after(self, site, person, contexts):
-        username, sheet_id = person
+        username, workbook_id = person
         page = contexts().new_page()
-        log_in_to_sheet(page, site.base_url, username, PASSWORD, sheet_id)
+        log_in_to_workbook(page, site.base_url, username, PASSWORD, workbook_id)
         page.evaluate(STALL_SETS)
         type_into(page, 0, 0, "kept")
         page.wait_for_function("() => window.tabula.edits.waiting === 1")
@@ -72,17 +72,17 @@ class LoginEndedTest:
         page.fill("input[name=username]", username)
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
-        page.wait_for_url(f"**/sheets/{sheet_id}/")
-        wait_for_sheet(page)
+        page.wait_for_url(f"**/workbooks/{workbook_id}/")
+        wait_for_workbook(page)
         page.wait_for_function("() => window.tabula.edits.waiting === 0")
         expect(cell(page, 0, 0)).to_have_text("kept")
-        assert snapshot_values(site.api(username), sheet_id)[1][0][0] == "kept"
+        assert snapshot_values(site.api(username), workbook_id)[1][0][0] == "kept"
 
     def test_password_changed_in_this_browser_page_goes_on_other_browser_logged_out(self, site, person, contexts):
-        username, sheet_id = person
+        username, workbook_id = person
         here, elsewhere = contexts().new_page(), contexts().new_page()
         for page in (here, elsewhere):
-            log_in_to_sheet(page, site.base_url, username, PASSWORD, sheet_id)
+            log_in_to_workbook(page, site.base_url, username, PASSWORD, workbook_id)
             page.evaluate(RECORD_CLOSES)
 
         settings_tab = here.context.new_page()
@@ -99,5 +99,5 @@ class LoginEndedTest:
         type_into(here, 1, 1, "still working")
         here.wait_for_function("() => window.tabula.edits.waiting === 0")
         api = support.HttpSession(site.base_url).login(username, "a-new-password-4")
-        assert snapshot_values(api, sheet_id)[1][1][1] == "still working"
+        assert snapshot_values(api, workbook_id)[1][1][1] == "still working"
         expect(here.locator("#notice")).not_to_contain_text("logged out")

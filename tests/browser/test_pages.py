@@ -10,10 +10,10 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from sheet.domain.rules import PALETTE
 from tests import support
 from tests.browser.conftest import PASSWORD
-from tests.browser.helpers import new_context, policy_refusals, wait_for_sheet
+from tests.browser.helpers import new_context, policy_refusals, wait_for_workbook
+from workbooks.domain.rules import PALETTE
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +21,7 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 LONG_NAMES = (
     "Quarterly budget for the north-eastern regional offices, with every cost centre 2025",
-    "Supercalifragilisticexpialidocious_planning_sheet_version_two_final_final",
+    "Supercalifragilisticexpialidocious_planning_workbook_version_two_final_final",
     "Team",
 )
 LONG_USERS = ("a-person-with-a-rather-long-username", "averyveryverylongusernamewithoutanybreaksatall")
@@ -63,17 +63,17 @@ def css_rgb(colour: str) -> tuple[int, int, int]:
 
 @pytest.fixture(scope="module")
 def crowded(site):
-    """olivia's sheets with long names, each shared with people with long names; the first one's id."""
+    """olivia's workbooks with long names, each shared with people with long names; the first one's id."""
     for username in LONG_USERS:
         support.create_user(site.env, username, PASSWORD)
     owner = site.api("olivia")
     ids = []
     for name in LONG_NAMES:
-        status, snapshot = owner.request("POST", "/api/sheets/", {"name": name, "rows": 10, "cols": 5})
+        status, snapshot = owner.request("POST", "/api/workbooks/", {"name": name, "rows": 10, "cols": 5})
         assert status == 201, snapshot
         ids.append(snapshot["id"])
         for username in ("edgar", *LONG_USERS):
-            status, body = owner.request("PUT", f"/api/sheets/{snapshot['id']}/members/{username}", {"role": "editor"})
+            status, body = owner.request("PUT", f"/api/workbooks/{snapshot['id']}/members/{username}", {"role": "editor"})
             assert status in (200, 201), body
     return ids[0]
 
@@ -109,13 +109,13 @@ def log_in(page, base_url: str, username: str, password: str = PASSWORD) -> None
 
 class FitTest:
     @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
-    def test_list_share_and_sheet_pages_fit_the_screen_with_long_names(self, site, visit, crowded, viewport):
+    def test_list_share_and_workbook_pages_fit_the_screen_with_long_names(self, site, visit, crowded, viewport):
         page = visit("olivia", viewport)
-        # The grid scrolls inside its own box on the sheet page; the bar above it must fit.
-        for path, selector in (("/", "body *"), (f"/sheets/{crowded}/share", "body *"), (f"/sheets/{crowded}/", ".topbar *")):
+        # The grid scrolls inside its own box on the workbook page; the bar above it must fit.
+        for path, selector in (("/", "body *"), (f"/workbooks/{crowded}/share", "body *"), (f"/workbooks/{crowded}/", ".topbar *")):
             page.goto(site.base_url + path)
             if selector == ".topbar *":
-                wait_for_sheet(page)
+                wait_for_workbook(page)
             assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], path
             assert page.evaluate(OUTSIDE, selector) == [], path
 
@@ -126,7 +126,8 @@ class PresenceColourTest:
         page = context.new_page()
         page.goto(f"{site.base_url}/accounts/login/")
         chosen = page.evaluate(
-            "async (colours) => { const { textColorOn } = await import('/static/sheet/js/presence.js'); return colours.map((c) => textColorOn(c)); }",
+            "async (colours) => { const { textColorOn } = await import('/static/tabula/js/presence.js'); "
+            "return colours.map((c) => textColorOn(c)); }",
             list(PALETTE),
         )
         context.close()
@@ -149,8 +150,8 @@ class PresenceColourTest:
 
 
 class DeleteAsksFirstTest:
-    def test_delete_on_the_list_asks_and_a_no_keeps_the_sheet(self, site, visit):
-        status, snapshot = site.api("olivia").request("POST", "/api/sheets/", {"name": "Keep or drop", "rows": 1, "cols": 1})
+    def test_delete_on_the_list_asks_and_a_no_keeps_the_workbook(self, site, visit):
+        status, snapshot = site.api("olivia").request("POST", "/api/workbooks/", {"name": "Keep or drop", "rows": 1, "cols": 1})
         assert status == 201, snapshot
         page = visit("olivia")
         row = page.locator("tr", has_text="Keep or drop")
@@ -163,24 +164,24 @@ class DeleteAsksFirstTest:
         page.once("dialog", lambda dialog: answer(dialog, False))
         row.get_by_role("button", name="Delete").click()
         page.wait_for_timeout(500)
-        assert asked == ["Delete this sheet and its history?"]
-        assert site.api("olivia").request("GET", f"/api/sheets/{snapshot['id']}/")[0] == 200
+        assert asked == ["Delete this workbook and its history?"]
+        assert site.api("olivia").request("GET", f"/api/workbooks/{snapshot['id']}/")[0] == 200
 
         page.once("dialog", lambda dialog: answer(dialog, True))
         row.get_by_role("button", name="Delete").click()
         page.wait_for_load_state()
         expect(page.locator("tr", has_text="Keep or drop")).to_have_count(0)
-        assert site.api("olivia").request("GET", f"/api/sheets/{snapshot['id']}/")[0] == 404
+        assert site.api("olivia").request("GET", f"/api/workbooks/{snapshot['id']}/")[0] == 404
 
 
 class NotFoundPageTest:
-    def test_a_missing_sheet_page_leads_back_to_my_sheets(self, site, visit):
+    def test_a_missing_workbook_page_leads_back_to_my_workbooks(self, site, visit):
         page = visit("edgar", PHONE)
-        page.goto(f"{site.base_url}/sheets/987654/")
+        page.goto(f"{site.base_url}/workbooks/987654/")
         expect(page.locator("h1")).to_have_text("Not found")
-        page.get_by_role("link", name="My sheets").click()
+        page.get_by_role("link", name="My workbooks").click()
         page.wait_for_url(f"{site.base_url}/")
-        expect(page.locator("h1")).to_have_text("My sheets")
+        expect(page.locator("h1")).to_have_text("My workbooks")
 
 
 class AccountMenuTest:
@@ -211,7 +212,7 @@ class AccountMenuTest:
         menu.get_by_role("button", name="Log out").click()
         page.wait_for_url("**/accounts/login/")
         log_in(page, site.base_url, "maria", "maria-has-a-new-passphrase")
-        expect(page.locator("h1")).to_have_text("My sheets")
+        expect(page.locator("h1")).to_have_text("My workbooks")
 
 
 class PasswordResetTest:
@@ -241,5 +242,5 @@ class PasswordResetTest:
         expect(page.locator("h1")).to_have_text("Password set")
         page.get_by_role("link", name="Log in").click()
         log_in(page, site.base_url, "rosa", "rosa-remembers-this-one")
-        expect(page.locator("h1")).to_have_text("My sheets")
+        expect(page.locator("h1")).to_have_text("My workbooks")
         context.close()

@@ -1,4 +1,4 @@
-"""Undo and redo on the sheet page, as spreadsheet users expect them: Ctrl+Z takes back what this tab
+"""Undo and redo on the workbook page, as spreadsheet users expect them: Ctrl+Z takes back what this tab
 did (never another person's work, nor another tab's), Ctrl+Y puts it back; deleted rows come back with
 their values; the toolbar and the context menu do the same; viewers get none of it. In Chromium against
 the embedded server, with the server's snapshot and change log as the referee.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
+from tests.browser.test_workbook_page import new_workbook
 
 from tests.browser.helpers import (
     cell,
@@ -19,10 +20,9 @@ from tests.browser.helpers import (
     settled,
     snapshot_values,
     type_into,
-    wait_for_sheet,
+    wait_for_workbook,
     wait_until_showing,
 )
-from tests.browser.test_sheet_page import new_sheet
 
 pytestmark = pytest.mark.browser
 
@@ -30,20 +30,20 @@ UNDO = "Control+z"
 REDO = "Control+y"
 
 
-def open_tab(page, base_url: str, sheet_id: int):
-    """A second tab of the same browser (its cookies, a sessionStorage of its own) on the sheet."""
+def open_tab(page, base_url: str, workbook_id: int):
+    """A second tab of the same browser (its cookies, a sessionStorage of its own) on the workbook."""
     tab = page.context.new_page()
-    tab.goto(f"{base_url}/sheets/{sheet_id}/")
-    wait_for_sheet(tab)
+    tab.goto(f"{base_url}/workbooks/{workbook_id}/")
+    wait_for_workbook(tab)
     return tab
 
 
 class UndoOwnTabTest:
     def test_ctrl_z_takes_back_this_tabs_edit_only_and_ctrl_y_puts_it_back(self, site, pages):
-        sheet_id, api = new_sheet(site, "Undo per tab", rows=6, cols=4)
-        first = pages("olivia", sheet_id)
-        second = open_tab(first, site.base_url, sheet_id)
-        edgar = pages("edgar", sheet_id)
+        workbook_id, api = new_workbook(site, "Undo per tab", rows=6, cols=4)
+        first = pages("olivia", workbook_id)
+        second = open_tab(first, site.base_url, workbook_id)
+        edgar = pages("edgar", workbook_id)
         assert first.evaluate("window.tabula.tabSession") != second.evaluate("window.tabula.tabSession")
 
         type_into(first, 0, 0, "first tab")
@@ -52,23 +52,23 @@ class UndoOwnTabTest:
         for page in (first, second, edgar):
             expect(cell(page, 0, 2)).to_have_text("edgar")
             expect(cell(page, 0, 0)).to_have_text("first tab")
-        rev, _ = snapshot_values(api, sheet_id)
+        rev, _ = snapshot_values(api, workbook_id)
 
-        press_in_grid(first, UNDO, 3, 3)  # the newest edit on the sheet is edgar's, then the second tab's
+        press_in_grid(first, UNDO, 3, 3)  # the newest edit on the workbook is edgar's, then the second tab's
         for page in (first, second, edgar):
             expect(cell(page, 0, 0)).to_have_text("")
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert values[0] == [None, "second tab", "edgar", None]
         for page in (first, second, edgar):
             wait_until_showing(page, values)
-        (batch,) = changes_since(api, sheet_id, rev)
+        (batch,) = changes_since(api, workbook_id, rev)
         assert (batch["kind"], batch["by"]["name"], batch["skipped"]) == ("batch", "olivia", [])
         assert batch["undo_of"] == rev - 2
 
         first.keyboard.press(REDO)
         for page in (first, second, edgar):
             expect(cell(page, 0, 0)).to_have_text("first tab")
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert values[0] == ["first tab", "second tab", "edgar", None]
         for page in (first, second, edgar):
             wait_until_showing(page, values)
@@ -81,15 +81,15 @@ class UndoOwnTabTest:
         press_in_grid(edgar, UNDO)
         for page in (first, second, edgar):
             expect(cell(page, 0, 2)).to_have_text("")
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert values[0] == ["first tab", "second tab", None, None]
         for page in (first, second, edgar):
             wait_until_showing(page, values)
 
     def test_a_reload_keeps_the_tabs_undo_and_what_others_changed_since_is_left(self, site, pages):
-        sheet_id, api = new_sheet(site, "Undo after reload", rows=6, cols=4)
-        olivia = pages("olivia", sheet_id)
-        edgar = pages("edgar", sheet_id)
+        workbook_id, api = new_workbook(site, "Undo after reload", rows=6, cols=4)
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
         session = olivia.evaluate("window.tabula.tabSession")
         paste(olivia, 1, 0, [["mine", "also mine"]])
         expect(cell(edgar, 1, 1)).to_have_text("also mine")
@@ -97,7 +97,7 @@ class UndoOwnTabTest:
         expect(cell(olivia, 1, 1)).to_have_text("edgar's since")
 
         olivia.reload()
-        wait_for_sheet(olivia)
+        wait_for_workbook(olivia)
         assert olivia.evaluate("window.tabula.tabSession") == session
         press_in_grid(olivia, UNDO, 4, 3)
 
@@ -105,7 +105,7 @@ class UndoOwnTabTest:
             "Undone, except 1 cell changed since by someone else (or in another tab): it was left as it is."
         )
         expect(cell(edgar, 1, 0)).to_have_text("")
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert values[1] == [None, "edgar's since", None, None]
         wait_until_showing(olivia, values)
         wait_until_showing(edgar, values)
@@ -113,13 +113,13 @@ class UndoOwnTabTest:
 
 class UndoStructureTest:
     def test_a_deleted_row_and_column_come_back_with_their_values(self, site, pages):
-        sheet_id, api = new_sheet(site, "Undo deletes", rows=5, cols=3)
-        olivia = pages("olivia", sheet_id)
-        edgar = pages("edgar", sheet_id)
+        workbook_id, api = new_workbook(site, "Undo deletes", rows=5, cols=3)
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
         paste(olivia, 0, 0, [["a1", "b1", "c1"], ["a2", "b2", "c2"], ["a3", "b3", "c3"]])
         expect(cell(edgar, 2, 2)).to_have_text("c3")
         settled(olivia)
-        status, before = api.request("GET", f"/api/sheets/{sheet_id}/")
+        status, before = api.request("GET", f"/api/workbooks/{workbook_id}/")
         assert status == 200, before
 
         context_menu(olivia, 1, 1, "Delete 1 row")
@@ -132,10 +132,10 @@ class UndoStructureTest:
             expect(cell(page, 1, 0)).to_have_text("a2")
             expect(cell(page, 2, 0)).to_have_text("a3")
             expect(cell(page, 4, 2)).to_have_text("edgar meanwhile")
-        status, after = api.request("GET", f"/api/sheets/{sheet_id}/")
+        status, after = api.request("GET", f"/api/workbooks/{workbook_id}/")
         assert [r["id"] for r in after["rows"]] == [r["id"] for r in before["rows"]], "the row is back where it was, with its id"
         assert after["rows"][1]["values"] == ["a2", "b2", "c2"]
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         wait_until_showing(olivia, values)
         wait_until_showing(edgar, values)
 
@@ -146,7 +146,7 @@ class UndoStructureTest:
             expect(cell(page, 0, 1)).to_have_text("b1")
             expect(cell(page, 2, 2)).to_have_text("c3")
             expect(page.locator("#grid .ht_master thead th").nth(3)).to_have_text("C")
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert values[:3] == [["a1", "b1", "c1"], ["a2", "b2", "c2"], ["a3", "b3", "c3"]]
         wait_until_showing(olivia, values)
         wait_until_showing(edgar, values)
@@ -154,36 +154,36 @@ class UndoStructureTest:
         olivia.keyboard.press(REDO)  # deletes the column again
         for page in (olivia, edgar):
             expect(cell(page, 0, 1)).to_have_text("c1")
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert len(values[0]) == 2
         wait_until_showing(olivia, values)
         wait_until_showing(edgar, values)
 
-    def test_a_paste_that_grew_the_sheet_is_undone_as_one_step(self, site, pages):
-        sheet_id, api = new_sheet(site, "Undo a paste", rows=3, cols=2)
-        olivia = pages("olivia", sheet_id)
-        edgar = pages("edgar", sheet_id)
+    def test_a_paste_that_grew_the_workbook_is_undone_as_one_step(self, site, pages):
+        workbook_id, api = new_workbook(site, "Undo a paste", rows=3, cols=2)
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
         type_into(olivia, 0, 0, "kept")
         paste(olivia, 2, 0, [["p", "q", "r"], ["s", "t", "u"]])
         expect(cell(edgar, 3, 2)).to_have_text("u")
         settled(olivia)
-        rev, _ = snapshot_values(api, sheet_id)
-        assert [c["kind"] for c in changes_since(api, sheet_id, rev - 4)] == ["set", "insert_cols", "insert_rows", "set"]
+        rev, _ = snapshot_values(api, workbook_id)
+        assert [c["kind"] for c in changes_since(api, workbook_id, rev - 4)] == ["set", "insert_cols", "insert_rows", "set"]
 
         press_in_grid(olivia, UNDO, 0, 1)
         olivia.wait_for_function("() => window.tabula.grid.hot.countRows() === 3 && window.tabula.grid.hot.countCols() === 2")
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert values == [["kept", None], [None, None], [None, None]]
         wait_until_showing(olivia, values)
         wait_until_showing(edgar, values)
-        assert [c["kind"] for c in changes_since(api, sheet_id, rev)] == ["batch"]
+        assert [c["kind"] for c in changes_since(api, workbook_id, rev)] == ["batch"]
 
 
 class ControlsTest:
     def test_toolbar_buttons_and_the_context_menu_undo_and_redo(self, site, pages):
-        sheet_id, api = new_sheet(site, "Buttons", rows=5, cols=3)
-        olivia = pages("olivia", sheet_id)
-        edgar = pages("edgar", sheet_id)
+        workbook_id, api = new_workbook(site, "Buttons", rows=5, cols=3)
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
         undo = olivia.get_by_role("button", name="Undo", exact=True)
         redo = olivia.get_by_role("button", name="Redo", exact=True)
         expect(undo).to_have_attribute("title", "Undo (Ctrl+Z)")
@@ -211,17 +211,17 @@ class ControlsTest:
         expect(cell(edgar, 1, 1)).to_have_text("")
         context_menu(olivia, 2, 2, "Redo")
         expect(cell(edgar, 1, 1)).to_have_text("button test")
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert values[1][1] == "button test"
         wait_until_showing(olivia, values)
 
     def test_a_viewer_has_no_undo(self, site, pages):
-        sheet_id, api = new_sheet(site, "Viewer undo", rows=5, cols=3)
-        olivia = pages("olivia", sheet_id)
-        vera = pages("vera", sheet_id)
+        workbook_id, api = new_workbook(site, "Viewer undo", rows=5, cols=3)
+        olivia = pages("olivia", workbook_id)
+        vera = pages("vera", workbook_id)
         type_into(olivia, 0, 0, "by olivia")
         expect(cell(vera, 0, 0)).to_have_text("by olivia")
-        rev, _ = snapshot_values(api, sheet_id)
+        rev, _ = snapshot_values(api, workbook_id)
 
         expect(vera.locator("#history")).to_be_hidden()
         expect(vera.get_by_role("button", name="Undo")).to_have_count(0)
@@ -234,34 +234,34 @@ class ControlsTest:
         assert vera.evaluate("window.tabula.edits.waiting") == 0
         vera.wait_for_timeout(500)
         expect(vera.locator("#notice")).to_be_hidden()
-        assert snapshot_values(api, sheet_id)[0] == rev
+        assert snapshot_values(api, workbook_id)[0] == rev
         expect(cell(vera, 0, 0)).to_have_text("by olivia")
 
 
 class NothingToUndoTest:
     def test_nothing_to_undo_or_redo_says_so_and_changes_nothing(self, site, pages):
-        sheet_id, api = new_sheet(site, "Nothing yet", rows=5, cols=3)
-        olivia = pages("olivia", sheet_id)
-        edgar = pages("edgar", sheet_id)
+        workbook_id, api = new_workbook(site, "Nothing yet", rows=5, cols=3)
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
         type_into(edgar, 0, 0, "edgar's")
         expect(cell(olivia, 0, 0)).to_have_text("edgar's")
-        rev, values = snapshot_values(api, sheet_id)
+        rev, values = snapshot_values(api, workbook_id)
 
         press_in_grid(olivia, UNDO, 2, 2)
         expect(olivia.locator("#notice")).to_have_text("Nothing to undo")
         olivia.keyboard.press(REDO)
         expect(olivia.locator("#notice")).to_have_text("Nothing to redo")
         settled(olivia)
-        assert snapshot_values(api, sheet_id) == (rev, values)
+        assert snapshot_values(api, workbook_id) == (rev, values)
         wait_until_showing(olivia, values)
         expect(cell(edgar, 0, 0)).to_have_text("edgar's")
 
-    def test_ctrl_z_in_an_open_editor_undoes_typing_not_the_sheet(self, site, pages):
-        sheet_id, api = new_sheet(site, "Typing", rows=5, cols=3)
-        olivia = pages("olivia", sheet_id)
+    def test_ctrl_z_in_an_open_editor_undoes_typing_not_the_workbook(self, site, pages):
+        workbook_id, api = new_workbook(site, "Typing", rows=5, cols=3)
+        olivia = pages("olivia", workbook_id)
         type_into(olivia, 0, 0, "saved")
         settled(olivia)
-        rev, _ = snapshot_values(api, sheet_id)
+        rev, _ = snapshot_values(api, workbook_id)
 
         editor = olivia.locator(".handsontableInputHolder textarea")
         cell(olivia, 1, 1).dblclick()
@@ -272,14 +272,14 @@ class NothingToUndoTest:
         olivia.keyboard.press("Escape")
         olivia.wait_for_timeout(500)
         assert olivia.evaluate("window.tabula.edits.waiting") == 0
-        assert snapshot_values(api, sheet_id)[0] == rev
+        assert snapshot_values(api, workbook_id)[0] == rev
         expect(cell(olivia, 0, 0)).to_have_text("saved")
 
 
 class OfflineUndoTest:
     def test_an_undo_made_offline_waits_behind_the_edits_before_it_and_all_keep_the_tabs_session(self, site, pages):
-        sheet_id, api = new_sheet(site, "Offline undo", rows=5, cols=3)
-        olivia = pages("olivia", sheet_id)
+        workbook_id, api = new_workbook(site, "Offline undo", rows=5, cols=3)
+        olivia = pages("olivia", workbook_id)
         session = olivia.evaluate("window.tabula.tabSession")
         type_into(olivia, 0, 0, "online")
         settled(olivia)
@@ -300,6 +300,6 @@ class OfflineUndoTest:
 
         reachable.append(True)
         settled(olivia)
-        _, values = snapshot_values(api, sheet_id)
+        _, values = snapshot_values(api, workbook_id)
         assert [values[0][0], values[1][0]] == ["online", None], "the undo took back the edit made offline"
         wait_until_showing(olivia, values)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import websockets
 from websockets.asyncio.client import connect
 
-from sheet.domain.grid import Grid
+from workbooks.domain.grid import Grid
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Deployment
@@ -26,15 +26,15 @@ if TYPE_CHECKING:
 WAIT = 20  # seconds to wait for an expected message before failing
 
 
-class SheetSocket:
+class WorkbookSocket:
     def __init__(self, ws, hello: dict):
         self.ws = ws
         self.hello = hello
 
     @classmethod
-    async def open(cls, deployment: Deployment, session, sheet_id: int, *, daphne: int, relay: Relay | None = None) -> SheetSocket:
+    async def open(cls, deployment: Deployment, session, workbook_id: int, *, daphne: int, relay: Relay | None = None) -> WorkbookSocket:
         """Connects to daphne number ``daphne``, directly or through ``relay`` (which leads to it)."""
-        path = f"/ws/sheets/{sheet_id}/"
+        path = f"/ws/workbooks/{workbook_id}/"
         ws = await connect(
             relay.ws_url(path) if relay else deployment.ws_url(daphne, path),
             additional_headers={"Cookie": session.cookie_header()},
@@ -74,7 +74,7 @@ class SheetSocket:
 class Follower:
     """Applies every change a socket receives to its own Grid, failing on any gap or reordering."""
 
-    def __init__(self, socket: SheetSocket, model: Grid, *, record: bool = False):
+    def __init__(self, socket: WorkbookSocket, model: Grid, *, record: bool = False):
         self.socket = socket
         self.model = model
         # With ``record``, the grid as it was at each revision it saw (to compare with ``?rev=R``).
@@ -188,7 +188,7 @@ class Relay:
 class Connection:
     """One of a page's sockets, and what the page knows about it."""
 
-    socket: SheetSocket
+    socket: WorkbookSocket
     relay: Relay
     reader: asyncio.Task | None = None
     synced: bool = False  # its sync was answered: from then on its changes come in order, with no gap
@@ -202,7 +202,7 @@ class Connection:
 
 
 class Page:
-    """A browser tab on a sheet that can lose its connection, as static/sheet/js/main.js behaves.
+    """A browser tab on a workbook that can lose its connection, as static/tabula/js/main.js behaves.
 
     Every operation it makes stays in its outbox until that op's change or error arrives, across lost
     connections and reloads (the page keeps the outbox in the browser's storage); offline it goes on
@@ -212,11 +212,11 @@ class Page:
     resent op, or a change the sync gave too). What the contract rules out goes to ``problems``.
     """
 
-    def __init__(self, name: str, deployment: Deployment, session, sheet_id: int):
+    def __init__(self, name: str, deployment: Deployment, session, workbook_id: int):
         self.name = name
         self.deployment = deployment
         self.session = session
-        self.sheet_id = sheet_id
+        self.workbook_id = workbook_id
         self.model: Grid | None = None
         self.held: dict[int, dict] = {}  # rev -> change that arrived ahead of the model
         self.outbox: dict[str, dict] = {}  # op id -> operation not answered yet, in the order made
@@ -241,8 +241,8 @@ class Page:
     # ------------------------------------------------ what the test does with it
 
     async def load(self) -> None:
-        """The model starts afresh from the snapshot (``GET /api/sheets/{id}/``)."""
-        status, snapshot = await asyncio.to_thread(self.session.request, "GET", f"/api/sheets/{self.sheet_id}/")
+        """The model starts afresh from the snapshot (``GET /api/workbooks/{id}/``)."""
+        status, snapshot = await asyncio.to_thread(self.session.request, "GET", f"/api/workbooks/{self.workbook_id}/")
         assert status == 200, (self.name, status, snapshot)
         self.model = Grid.from_snapshot(snapshot)
         self.held = {}
@@ -250,10 +250,10 @@ class Page:
     async def open(self, *, daphne: int) -> None:
         """A new socket through a new relay: sync from the model's revision, then the outbox again."""
         relay = await Relay.start(self.deployment.daphnes[daphne].port)
-        sheet_socket = await SheetSocket.open(self.deployment, self.session, self.sheet_id, daphne=daphne, relay=relay)
-        if sheet_socket.hello["rev"] < self.model.rev:
-            self.problem(f"hello at revision {sheet_socket.hello['rev']}, behind the model's {self.model.rev}")
-        connection = self.connection = Connection(sheet_socket, relay)
+        workbook_socket = await WorkbookSocket.open(self.deployment, self.session, self.workbook_id, daphne=daphne, relay=relay)
+        if workbook_socket.hello["rev"] < self.model.rev:
+            self.problem(f"hello at revision {workbook_socket.hello['rev']}, behind the model's {self.model.rev}")
+        connection = self.connection = Connection(workbook_socket, relay)
         connection.reader = asyncio.create_task(self.read(connection))
         await connection.send({"type": "sync", "since": self.model.rev})
         for op, operation in list(self.outbox.items()):

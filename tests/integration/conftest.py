@@ -72,12 +72,12 @@ def deployment(redis_url, tmp_path_factory):
 
 
 @pytest.fixture
-def shared_sheet(deployment):
-    """A new sheet owned by ada (20 rows x 6 columns), bob its editor, cy its viewer; returns its snapshot."""
+def shared_workbook(deployment):
+    """A new workbook owned by ada (20 rows x 6 columns), bob its editor, cy its viewer; returns its snapshot."""
     ada = deployment.session("ada")
-    status, snapshot = ada.request("POST", "/api/sheets/", {"name": "Shared", "rows": 20, "cols": 6})
+    status, snapshot = ada.request("POST", "/api/workbooks/", {"name": "Shared", "rows": 20, "cols": 6})
     assert status == 201, snapshot
     for username, role in (("bob", "editor"), ("cy", "viewer")):
-        status, body = ada.request("PUT", f"/api/sheets/{snapshot['id']}/members/{username}", {"role": role})
+        status, body = ada.request("PUT", f"/api/workbooks/{snapshot['id']}/members/{username}", {"role": role})
         assert status == 201, body
     return snapshot

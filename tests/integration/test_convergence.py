@@ -2,7 +2,7 @@
 built from ids each client's own (lagging) model knows, so many name rows and columns deleted meanwhile,
 and undo and redo their own (each socket is a session of its own). Every socket must see every change
 in revision order with no gap, and once everyone is quiet every client's model must equal the
-server's snapshot, whose change log has no hole; and the sheet at any revision (``?rev=R``) must be
+server's snapshot, whose change log has no hole; and the workbook at any revision (``?rev=R``) must be
 what a client saw at that revision.
 
 Four more clients are browser pages whose network fails (``Page``, through a relay the test stalls and
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from sheet.domain.grid import Grid
-from tests.integration.clients import Follower, Page, SheetSocket
+from tests.integration.clients import Follower, Page, WorkbookSocket
+from workbooks.domain.grid import Grid
 
 pytestmark = pytest.mark.processes
 
@@ -130,22 +130,22 @@ async def request(session, method: str, path: str) -> tuple[int, dict]:
 
 
 class ConvergenceTest:
-    async def test_random_concurrent_edits_on_two_daphnes_converge_on_snapshot(self, deployment, shared_sheet):
+    async def test_random_concurrent_edits_on_two_daphnes_converge_on_snapshot(self, deployment, shared_workbook):
         print(f"convergence seed: {SEED} (rerun with TABULA_CONVERGENCE_SEED={SEED})")
         where = f"seed {SEED}"
-        sheet_id = shared_sheet["id"]
+        workbook_id = shared_workbook["id"]
         sessions = {name: deployment.session(name) for name in ("ada", "bob")}
         followers, tasks, pages = [], [], []
         for i in range(CLIENTS):
-            socket = await SheetSocket.open(deployment, sessions["ada" if i % 2 == 0 else "bob"], sheet_id, daphne=i % 2)
-            assert socket.hello["rev"] == shared_sheet["rev"] == 0, where
-            follower = Follower(socket, Grid.from_snapshot(shared_sheet), record=i == 0)
+            socket = await WorkbookSocket.open(deployment, sessions["ada" if i % 2 == 0 else "bob"], workbook_id, daphne=i % 2)
+            assert socket.hello["rev"] == shared_workbook["rev"] == 0, where
+            follower = Follower(socket, Grid.from_snapshot(shared_workbook), record=i == 0)
             followers.append(follower)
             tasks.append(asyncio.create_task(follower.run()))
         sent: list[list[str]] = [[] for _ in followers]
         try:
             for k in range(PAGES):
-                page = Page(f"p{k}", deployment, sessions["bob" if k % 2 == 0 else "ada"], sheet_id)
+                page = Page(f"p{k}", deployment, sessions["bob" if k % 2 == 0 else "ada"], workbook_id)
                 pages.append(page)
                 await page.load()
                 await page.open(daphne=k % 2)
@@ -161,7 +161,7 @@ class ConvergenceTest:
                 await follower.wait_until(lambda f=follower, ops=ops: all(op in f.answers for op in ops), timeout=60)
             for page in pages:
                 await page.wait_until(lambda p=page: p.quiet, timeout=60)
-            status, snapshot = await request(sessions["ada"], "GET", f"/api/sheets/{sheet_id}/")
+            status, snapshot = await request(sessions["ada"], "GET", f"/api/workbooks/{workbook_id}/")
             assert status == 200, where
             for client in [*followers, *pages]:
                 await client.wait_until(lambda c=client: c.model.rev >= snapshot["rev"], timeout=30)
@@ -189,7 +189,7 @@ class ConvergenceTest:
         assert snapshot["rev"] == len(applied), where
         for client in [*followers, *pages]:
             assert client.model.matches(snapshot), (where, client.model.values(), snapshot)
-        status, log = await request(sessions["bob"], "GET", f"/api/sheets/{sheet_id}/changes?since=0")
+        status, log = await request(sessions["bob"], "GET", f"/api/workbooks/{workbook_id}/changes?since=0")
         assert status == 200, where
         assert [c["rev"] for c in log["changes"]] == list(range(1, snapshot["rev"] + 1)), where
         assert sorted(c["op"] for c in log["changes"]) == sorted(applied), where
@@ -206,15 +206,15 @@ class ConvergenceTest:
             assert [(rev, op) for rev, op in page.received if by_rev.get(rev, {}).get("op") != op] == [], (where, page.name)
             assert [rev for rev, _ in page.applied] == sorted({rev for rev, _ in page.applied}), (where, page.name, page.applied)
         assert counts["reloads"] and counts["reconnects"], (where, counts)
-        replayed = Grid.from_snapshot(shared_sheet)
+        replayed = Grid.from_snapshot(shared_workbook)
         for change in log["changes"]:
             replayed.apply(change)
         assert replayed.matches(snapshot), where
         kinds = {c["kind"] for c in log["changes"]}
         assert kinds == {"set", "insert_rows", "delete_rows", "insert_cols", "delete_cols", "batch"}, (where, kinds)
         assert "undo_of" in {key for c in log["changes"] for key in c}, where  # a redo is rarer: any edit of the session empties its list
-        # The sheet at a revision is what a client saw then.
+        # The workbook at a revision is what a client saw then.
         states = followers[0].states
         for rev in sorted(random.Random(SEED).sample(sorted(states), 12)):
-            status, then = await request(sessions["bob"], "GET", f"/api/sheets/{sheet_id}/?rev={rev}")
+            status, then = await request(sessions["bob"], "GET", f"/api/workbooks/{workbook_id}/?rev={rev}")
             assert status == 200 and states[rev].matches(then), (where, rev, states[rev].values(), then)

@@ -41,7 +41,7 @@ def apply_set(grid: dict, change: dict) -> None:
 class Editor:
     stack: LocalStack
     session: HttpSession
-    sheet_id: int
+    workbook_id: int
     name: str
     cells: list[tuple]  # (row id, column id) this editor writes to
     interval: float = 0.05
@@ -65,7 +65,7 @@ class Editor:
         self.events.append((time.monotonic(), what, detail))
 
     async def load(self) -> None:
-        status, snapshot = await asyncio.to_thread(self.session.request, "GET", f"/api/sheets/{self.sheet_id}/")
+        status, snapshot = await asyncio.to_thread(self.session.request, "GET", f"/api/workbooks/{self.workbook_id}/")
         assert status == 200, snapshot
         self.rev, self.grid = snapshot["rev"], grid_of(snapshot)
 
@@ -78,7 +78,7 @@ class Editor:
         while not stop.is_set():
             try:
                 headers = {"Cookie": self.session.cookie_header()}
-                url = f"{self.stack.ws_url}/ws/sheets/{self.sheet_id}/"
+                url = f"{self.stack.ws_url}/ws/workbooks/{self.workbook_id}/"
                 async with connect(url, additional_headers=headers, origin=self.stack.url, ssl=self.stack.ssl_context(), open_timeout=10) as ws:
                     self.upstreams.append(ws.response.headers.get("X-Tabula-Upstream"))
                     delay = 0.1
@@ -186,7 +186,7 @@ class Editor:
 
 
 class EditingSession:
-    """Several editors on one sheet, editing until ``finish``; every editor then settles."""
+    """Several editors on one workbook, editing until ``finish``; every editor then settles."""
 
     def __init__(self, stack: LocalStack, editors: list[Editor]):
         self.stack = stack

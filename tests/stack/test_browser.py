@@ -1,4 +1,4 @@
-"""The first issue's browser test, through nginx on the production shape: two people on one sheet, in
+"""The first issue's browser test, through nginx on the production shape: two people on one workbook, in
 Chromium, whose sockets are held by different daphne processes, see each other's edits as they make them.
 
 What crosses between the processes is everything the pages show of each other: typed values, a paste
@@ -17,12 +17,12 @@ from tests.browser.helpers import (
     cell,
     changes_since,
     launch_chromium,
-    log_in_to_sheet,
+    log_in_to_workbook,
     new_context,
     paste_insert_delete_select,
     snapshot_values,
     type_into,
-    wait_for_sheet,
+    wait_for_workbook,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.processes]
@@ -31,7 +31,7 @@ MAX_PAGES = 10  # pages opened at most to get a socket onto the other daphne pro
 
 
 class SocketUpstreams:
-    """Which daphne process took each sheet socket a page opened, in order (reconnections included).
+    """Which daphne process took each workbook socket a page opened, in order (reconnections included).
 
     nginx adds ``X-Tabula-Upstream: $upstream_addr`` to the WebSocket handshake response
     (deploy/nginx/tabula.conf). Playwright's WebSocket objects do not expose handshake headers and its
@@ -50,7 +50,7 @@ class SocketUpstreams:
         session.send("Network.enable")
 
     def _handshake(self, event) -> None:
-        if "/ws/sheets/" in self.urls.get(event["requestId"], ""):
+        if "/ws/workbooks/" in self.urls.get(event["requestId"], ""):
             headers = {name.lower(): value for name, value in event["response"]["headers"].items()}
             self.upstreams.append(headers.get("x-tabula-upstream"))
 
@@ -87,16 +87,16 @@ def contexts(browser):
         context.close()
 
 
-def open_sheet(context, stack, username: str, sheet_id: int):
-    """Logs in through nginx and opens the sheet; returns the page and its socket upstreams."""
+def open_workbook(context, stack, username: str, workbook_id: int):
+    """Logs in through nginx and opens the workbook; returns the page and its socket upstreams."""
     page = context.new_page()
     sockets = SocketUpstreams(page)
-    log_in_to_sheet(page, stack.url, username, stack.users[username], sheet_id)
+    log_in_to_workbook(page, stack.url, username, stack.users[username], workbook_id)
     return page, sockets
 
 
-def open_sheet_on_another_daphne(context, stack, username: str, sheet_id: int, taken: str):
-    """A sheet page of ``username`` (logged in through nginx) whose socket is on a daphne process other
+def open_workbook_on_another_daphne(context, stack, username: str, workbook_id: int, taken: str):
+    """A workbook page of ``username`` (logged in through nginx) whose socket is on a daphne process other
     than ``taken``.
 
     nginx spreads sockets with least_conn (counted across its workers), so with the first page's socket
@@ -108,28 +108,28 @@ def open_sheet_on_another_daphne(context, stack, username: str, sheet_id: int, t
     that missed are closed once one has landed (their presence leaves with them).
     """
     missed = []
-    page, sockets = open_sheet(context, stack, username, sheet_id)
+    page, sockets = open_workbook(context, stack, username, workbook_id)
     while sockets.current() == taken:
         missed.append(page)
         assert len(missed) < MAX_PAGES, f"every socket of {username} went to {taken}"
         page = context.new_page()
         sockets = SocketUpstreams(page)
-        page.goto(f"{stack.url}/sheets/{sheet_id}/")
-        wait_for_sheet(page)
+        page.goto(f"{stack.url}/workbooks/{workbook_id}/")
+        wait_for_workbook(page)
     for extra in missed:
         extra.close()
     return page, sockets
 
 
 class ThroughNginxBrowserTest:
-    def test_two_pages_on_different_daphne_processes_see_each_others_edits(self, stack, sheet, contexts):
-        sheet_id, api, _ = sheet  # owned by alice, bob is an editor; api is alice's session through nginx
+    def test_two_pages_on_different_daphne_processes_see_each_others_edits(self, stack, workbook, contexts):
+        workbook_id, api, _ = workbook  # owned by alice, bob is an editor; api is alice's session through nginx
         daphnes = {f"127.0.0.1:{port}" for port in stack.daphne_ports}
 
-        alice, alice_sockets = open_sheet(contexts(), stack, "alice", sheet_id)
+        alice, alice_sockets = open_workbook(contexts(), stack, "alice", workbook_id)
         alice_upstream = alice_sockets.current()
         assert alice_upstream in daphnes
-        bob, bob_sockets = open_sheet_on_another_daphne(contexts(), stack, "bob", sheet_id, alice_upstream)
+        bob, bob_sockets = open_workbook_on_another_daphne(contexts(), stack, "bob", workbook_id, alice_upstream)
         bob_upstream = bob_sockets.current()
         assert {alice_upstream, bob_upstream} == daphnes
 
@@ -142,8 +142,8 @@ class ThroughNginxBrowserTest:
         type_into(bob, 0, 4, "from bob")
         expect(cell(alice, 0, 4)).to_have_text("from bob")
 
-        paste_insert_delete_select(api, sheet_id, alice, bob)
-        changes = changes_since(api, sheet_id, 0)
+        paste_insert_delete_select(api, workbook_id, alice, bob)
+        changes = changes_since(api, workbook_id, 0)
         assert [(c["kind"], c["by"]["name"]) for c in changes] == [
             ("set", "alice"),
             ("set", "bob"),
@@ -159,10 +159,10 @@ class NothingLostThroughNginxTest:
     """What the page does so that nothing typed is lost, with its socket behind nginx on a daphne process
     of its own, the other person's on the other process."""
 
-    def test_offline_edit_kept_noticed_and_its_overwrite_told_to_both(self, stack, sheet, contexts):
-        sheet_id, api, _ = sheet
-        alice, alice_sockets = open_sheet(contexts(), stack, "alice", sheet_id)
-        bob, _ = open_sheet_on_another_daphne(contexts(), stack, "bob", sheet_id, alice_sockets.current())
+    def test_offline_edit_kept_noticed_and_its_overwrite_told_to_both(self, stack, workbook, contexts):
+        workbook_id, api, _ = workbook
+        alice, alice_sockets = open_workbook(contexts(), stack, "alice", workbook_id)
+        bob, _ = open_workbook_on_another_daphne(contexts(), stack, "bob", workbook_id, alice_sockets.current())
         expect(bob.locator("#presence li")).to_have_text(["alice"])
 
         alice.context.set_offline(True)
@@ -180,11 +180,11 @@ class NothingLostThroughNginxTest:
         expect(bob_alert).to_contain_text('alice\'s edit made earlier replaced what you wrote in C18 ("bob, online").')
         bob_alert.get_by_role("button", name="Put back").click()
         expect(cell(alice, 17, 2)).to_have_text("bob, online")
-        assert snapshot_values(api, sheet_id)[1][17][2] == "bob, online"
+        assert snapshot_values(api, workbook_id)[1][17][2] == "bob, online"
 
-    def test_edits_waiting_when_the_page_reloads_are_sent_by_the_reloaded_page(self, stack, sheet, contexts):
-        sheet_id, api, _ = sheet
-        alice, _ = open_sheet(contexts(), stack, "alice", sheet_id)
+    def test_edits_waiting_when_the_page_reloads_are_sent_by_the_reloaded_page(self, stack, workbook, contexts):
+        workbook_id, api, _ = workbook
+        alice, _ = open_workbook(contexts(), stack, "alice", workbook_id)
         reachable = []  # until then the page's sockets open to nothing (Playwright answers them)
         alice.route_web_socket("**/ws/**", lambda ws: ws.connect_to_server() if reachable else None)
         alice.evaluate("window.tabula.socket.ws.close()")
@@ -194,6 +194,6 @@ class NothingLostThroughNginxTest:
         reachable.append(True)
         alice.reload()
 
-        wait_for_sheet(alice)
+        wait_for_workbook(alice)
         alice.wait_for_function("() => window.tabula.edits.waiting === 0")
-        assert snapshot_values(api, sheet_id)[1][3][3] == "kept across the reload"
+        assert snapshot_values(api, workbook_id)[1][3][3] == "kept across the reload"

@@ -104,7 +104,7 @@ class EmailSettingsTest:
         assert found["DEFAULT_FROM_EMAIL"] == "Tabula <tabula@localhost>"
 
     def test_email_host_smtp_on_submission_port_with_starttls(self, tmp_path):
-        env = {"EMAIL_HOST_USER": "tabula", "EMAIL_HOST_PASSWORD": "secret", "DEFAULT_FROM_EMAIL": "sheets@example.com"}
+        env = {"EMAIL_HOST_USER": "tabula", "EMAIL_HOST_PASSWORD": "secret", "DEFAULT_FROM_EMAIL": "workbooks@example.com"}
         assert self.settings(tmp_path, EMAIL_HOST="smtp.example.com", **env) == {
             "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "EMAIL_HOST": "smtp.example.com",
@@ -114,7 +114,7 @@ class EmailSettingsTest:
             "EMAIL_USE_TLS": True,
             "EMAIL_USE_SSL": False,
             "EMAIL_TIMEOUT": 10,
-            "DEFAULT_FROM_EMAIL": "sheets@example.com",
+            "DEFAULT_FROM_EMAIL": "workbooks@example.com",
         }
 
     @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ class DeployFilesTest:
             time.sleep(0.2)
         assert re.search(r"clearsessions: done \(\d+\.\d s\)", log), log
         assert re.search(r"prune_changes: deleted \d+ changes \(\d+\.\d s\)", log), log
-        assert "maintenance every 3600 s, keeping 100000 changes per sheet" in log
+        assert "maintenance every 3600 s, keeping 100000 changes per workbook" in log
 
 
 class EnvFileTest:
@@ -240,10 +240,10 @@ def shipped(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def shipped_sheet(shipped):
-    """A logged-in session (the module's only login from 127.0.0.1) and a sheet of its own."""
+def shipped_workbook(shipped):
+    """A logged-in session (the module's only login from 127.0.0.1) and a workbook of its own."""
     alice = shipped.session("alice", "alice-password-1")
-    status, created = alice.request("POST", "/api/sheets/", {"name": "deploy", "rows": 2, "cols": 2})
+    status, created = alice.request("POST", "/api/workbooks/", {"name": "deploy", "rows": 2, "cols": 2})
     assert status == 201, created
     return alice, created["id"]
 
@@ -306,19 +306,19 @@ class NginxSiteTest:
     def internal_names(self, stack) -> list[str]:
         return ["daphne", "gunicorn", *(f":{port}" for port in (stack.gunicorn_port, *stack.daphne_ports))]
 
-    async def test_responses_name_nginx_without_version_or_anything_upstream(self, shipped, shipped_sheet):
-        alice, sheet_id = shipped_sheet
+    async def test_responses_name_nginx_without_version_or_anything_upstream(self, shipped, shipped_workbook):
+        alice, workbook_id = shipped_workbook
         responses = {
             "page": fetch(shipped, "GET", "/accounts/login/"),
-            "api": fetch(shipped, "GET", "/api/sheets/"),
+            "api": fetch(shipped, "GET", "/api/workbooks/"),
             "static": fetch(shipped, "GET", "/static/admin/css/base.css"),
-            "nginx's own error": fetch(shipped, "POST", "/api/sheets/", headers={"Content-Length": "3000000"}),
+            "nginx's own error": fetch(shipped, "POST", "/api/workbooks/", headers={"Content-Length": "3000000"}),
         }
         plain = http.client.HTTPConnection("127.0.0.1", shipped.http_port, timeout=30)
         plain.request("GET", "/accounts/login/")
         redirect = plain.getresponse()
         responses["port 80's redirect"] = (redirect.status, dict(redirect.headers), redirect.read())
-        async with open_socket(shipped, f"/ws/sheets/{sheet_id}/", session=alice) as ws:
+        async with open_socket(shipped, f"/ws/workbooks/{workbook_id}/", session=alice) as ws:
             responses["socket handshake"] = (ws.response.status_code, dict(ws.response.headers), b"")
         assert {name: status for name, (status, _, _) in responses.items()} == {
             "page": 200,
@@ -339,10 +339,10 @@ class NginxSiteTest:
     async def test_x_forwarded_for_is_the_address_nginx_saw_not_what_the_client_sent(self, shipped):
         probe = secrets.token_hex(6)
         spoofed = {"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9"}
-        paths = [f"{path}?probe={probe}" for path in ("/", "/accounts/login/", "/admin/login/", "/api/sheets/", "/sheets/1/")]
+        paths = [f"{path}?probe={probe}" for path in ("/", "/accounts/login/", "/admin/login/", "/api/workbooks/", "/workbooks/1/")]
         for path in paths:
             fetch(shipped, "GET", path, source="127.0.0.2", headers=spoofed)
-        socket_path = f"/ws/sheets/{int(probe, 16)}/"
+        socket_path = f"/ws/workbooks/{int(probe, 16)}/"
         with pytest.raises(InvalidStatus):  # no session: refused, after daphne logged who asked
             async with open_socket(shipped, socket_path, source="127.0.0.2", headers=spoofed):
                 pass
@@ -367,17 +367,17 @@ class NginxSiteTest:
         assert fetch(shipped, "POST", path, source=other)[0] != 429
 
     def test_api_requests_limited_per_address_429(self, shipped):
-        statuses, seconds = statuses_until_refused(shipped, "GET", "/api/sheets/", source="127.0.0.9", most=5000)
+        statuses, seconds = statuses_until_refused(shipped, "GET", "/api/workbooks/", source="127.0.0.9", most=5000)
         passed = len(statuses) - 1
         allowed = 1 + SHIPPED_LIMITS.api_burst
         assert statuses[-1] == 429, statuses[-5:]
         assert set(statuses[:-1]) == {401}
         assert allowed <= passed <= allowed + rate(SHIPPED_LIMITS.api_rate) * seconds + 1, (passed, seconds)
-        assert fetch(shipped, "GET", "/api/sheets/", source="127.0.0.10")[0] == 401
+        assert fetch(shipped, "GET", "/api/workbooks/", source="127.0.0.10")[0] == 401
 
-    async def test_open_sockets_limited_per_address_429(self, shipped, shipped_sheet):
-        alice, sheet_id = shipped_sheet
-        path = f"/ws/sheets/{sheet_id}/"
+    async def test_open_sockets_limited_per_address_429(self, shipped, shipped_workbook):
+        alice, workbook_id = shipped_workbook
+        path = f"/ws/workbooks/{workbook_id}/"
         with ExitStack() as held:
             # Requests waiting for their body hold their connection in /ws/ as an open socket does.
             for _ in range(SHIPPED_LIMITS.sockets):

@@ -22,26 +22,26 @@ pytestmark = pytest.mark.processes
 EDITORS = 4
 
 
-def editors_for(stack, sheet) -> list[Editor]:
-    sheet_id, alice, bob = sheet
-    status, snapshot = alice.request("GET", f"/api/sheets/{sheet_id}/")
+def editors_for(stack, workbook) -> list[Editor]:
+    workbook_id, alice, bob = workbook
+    status, snapshot = alice.request("GET", f"/api/workbooks/{workbook_id}/")
     assert status == 200
     # Few cells for many writers: every cell is written by several editors, so order matters.
     cells = [(row["id"], col["id"]) for row in snapshot["rows"][:4] for col in snapshot["columns"][:3]]
-    return [Editor(stack, (alice, bob)[i % 2], sheet_id, f"e{i}", cells) for i in range(EDITORS)]
+    return [Editor(stack, (alice, bob)[i % 2], workbook_id, f"e{i}", cells) for i in range(EDITORS)]
 
 
-def assert_converged(stack, sheet, editors: list[Editor]) -> None:
+def assert_converged(stack, workbook, editors: list[Editor]) -> None:
     """Every client equals the snapshot; the log replays to it; every acknowledged op is in PostgreSQL."""
-    sheet_id, alice, _ = sheet
-    status, snapshot = alice.request("GET", f"/api/sheets/{sheet_id}/")
+    workbook_id, alice, _ = workbook
+    status, snapshot = alice.request("GET", f"/api/workbooks/{workbook_id}/")
     assert status == 200
     expected = grid_of(snapshot)
     for editor in editors:
         assert (editor.name, editor.rev) == (editor.name, snapshot["rev"])
         assert editor.grid == expected, editor.name
 
-    status, log = alice.request("GET", f"/api/sheets/{sheet_id}/changes?since=0")
+    status, log = alice.request("GET", f"/api/workbooks/{workbook_id}/changes?since=0")
     assert status == 200
     assert [c["rev"] for c in log["changes"]] == list(range(1, snapshot["rev"] + 1))
     replayed: dict = {}
@@ -50,7 +50,7 @@ def assert_converged(stack, sheet, editors: list[Editor]) -> None:
     assert replayed == expected  # no change is half applied: the log and the cells agree
 
     with psycopg.connect(stack.database_url) as conn:
-        rows = conn.execute("SELECT op, rev FROM sheet_change WHERE sheet_id = %s", [sheet_id]).fetchall()
+        rows = conn.execute("SELECT op, rev FROM workbooks_change WHERE workbook_id = %s", [workbook_id]).fetchall()
     in_database = dict(rows)
     for editor in editors:
         assert editor.acked, f"{editor.name} had nothing acknowledged"
@@ -59,9 +59,9 @@ def assert_converged(stack, sheet, editors: list[Editor]) -> None:
         assert not set(editor.refused) & set(in_database), f"{editor.name}: refused yet applied"
 
 
-async def edit_through(stack, sheet, fault, *, before: float = 1.5, after: float = 2.0):
+async def edit_through(stack, workbook, fault, *, before: float = 1.5, after: float = 2.0):
     """Editors edit; ``fault`` runs (in a thread) while they do; returns (editors, fault start, fault end)."""
-    editors = editors_for(stack, sheet)
+    editors = editors_for(stack, workbook)
     session = EditingSession(stack, editors)
     await session.start()
     try:
@@ -73,7 +73,7 @@ async def edit_through(stack, sheet, fault, *, before: float = 1.5, after: float
         await asyncio.sleep(after)
     finally:
         await session.finish()
-    assert_converged(stack, sheet, editors)
+    assert_converged(stack, workbook, editors)
     return editors, started, ended
 
 
@@ -87,7 +87,7 @@ def slowest(values) -> float | None:
 
 
 class FaultTest:
-    async def test_daphne_killed_its_clients_reconnect_resend_and_converge(self, stack, sheet):
+    async def test_daphne_killed_its_clients_reconnect_resend_and_converge(self, stack, workbook):
         victim = f"127.0.0.1:{stack.daphne_ports[0]}"
 
         def kill(editors):
@@ -98,7 +98,7 @@ class FaultTest:
             os.kill(pid, signal.SIGKILL)
             return moment
 
-        editors, killed, _ = await edit_through(stack, sheet, kill)
+        editors, killed, _ = await edit_through(stack, workbook, kill)
         stack.wait_running()  # supervisor has started the killed process again
         hit = [e for e in editors if e.closed_after(killed)]
         assert hit and len(hit) < len(editors)
@@ -110,11 +110,11 @@ class FaultTest:
             f"every editor acknowledged again after {seconds(slowest(e.first_after('ack', killed) - killed for e in editors))}",
         )
 
-    async def test_redis_restarted_broadcasts_resume_and_gaps_fill(self, stack, sheet):
+    async def test_redis_restarted_broadcasts_resume_and_gaps_fill(self, stack, workbook):
         def restart(editors):
             stack.restart_redis(down_seconds=1.0)
 
-        editors, stopped, restarted = await edit_through(stack, sheet, restart, after=3.0)
+        editors, stopped, restarted = await edit_through(stack, workbook, restart, after=3.0)
         foreign = [e.first_after("foreign", restarted) for e in editors]
         acks = [e.first_after("ack", restarted) for e in editors]
         record_recovery(
@@ -125,13 +125,13 @@ class FaultTest:
         )
         assert None not in foreign and None not in acks
 
-    async def test_postgres_refusing_connections_ops_fail_or_wait_then_resume(self, stack, sheet):
+    async def test_postgres_refusing_connections_ops_fail_or_wait_then_resume(self, stack, workbook):
         outage = 3.0
 
         def refuse(editors):
             stack.postgres_outage(outage)
 
-        editors, started, ended = await edit_through(stack, sheet, refuse, after=3.0)
+        editors, started, ended = await edit_through(stack, workbook, refuse, after=3.0)
         acks = [e.first_after("ack", ended) for e in editors]
         refused = sum(len(e.refused) for e in editors)
         record_recovery(
@@ -141,14 +141,14 @@ class FaultTest:
         )
         assert None not in acks
 
-    async def test_gunicorn_restarted_pages_and_api_recover(self, stack, sheet):
-        sheet_id, alice, _ = sheet
+    async def test_gunicorn_restarted_pages_and_api_recover(self, stack, workbook):
+        workbook_id, alice, _ = workbook
         polls: list[tuple[float, bool]] = []
         polling = threading.Event()
 
         def poll():
             while not polling.is_set():
-                for path in ("/", f"/api/sheets/{sheet_id}/"):
+                for path in ("/", f"/api/workbooks/{workbook_id}/"):
                     try:
                         with alice.opener.open(f"{stack.url}{path}", timeout=10) as response:
                             ok = response.status == 200
@@ -165,7 +165,7 @@ class FaultTest:
             stack.restart_gunicorn()
 
         try:
-            editors, started, ended = await edit_through(stack, sheet, restart)
+            editors, started, ended = await edit_through(stack, workbook, restart)
         finally:
             polling.set()
             poller.join()

@@ -13,8 +13,8 @@ from stack.local import LocalStack
 pytestmark = pytest.mark.processes
 
 
-def open_socket(stack, session, sheet_id):
-    url = f"{stack.ws_url}/ws/sheets/{sheet_id}/"
+def open_socket(stack, session, workbook_id):
+    url = f"{stack.ws_url}/ws/workbooks/{workbook_id}/"
     return connect(url, additional_headers={"Cookie": session.cookie_header()}, origin=stack.url, ssl=stack.ssl_context())
 
 
@@ -50,22 +50,22 @@ class ThroughNginxTest:
             assert response.headers["Content-Type"] == "text/css"
             assert "Expires" in response.headers  # set by nginx, not by Django
 
-    def test_api_create_then_read_snapshot(self, stack, sheet):
-        sheet_id, alice, _ = sheet
-        status, snapshot = alice.request("GET", f"/api/sheets/{sheet_id}/")
+    def test_api_create_then_read_snapshot(self, stack, workbook):
+        workbook_id, alice, _ = workbook
+        status, snapshot = alice.request("GET", f"/api/workbooks/{workbook_id}/")
         assert status == 200
         assert (snapshot["rev"], len(snapshot["rows"]), len(snapshot["columns"])) == (0, 20, 5)
 
-    def test_api_body_over_limit_json_413_from_django(self, stack, sheet):
-        sheet_id, alice, _ = sheet
+    def test_api_body_over_limit_json_413_from_django(self, stack, workbook):
+        workbook_id, alice, _ = workbook
         big = [{"row": 1, "col": 1, "value": "x" * 9_000}] * 130  # about 1.2 MB: over the 1 MiB limit
-        status, body = alice.request("POST", f"/api/sheets/{sheet_id}/ops", {"type": "set", "op": "big", "cells": big})
+        status, body = alice.request("POST", f"/api/workbooks/{workbook_id}/ops", {"type": "set", "op": "big", "cells": big})
         assert status == 413
         assert body["error"]
 
-    async def test_two_sockets_on_different_daphne_processes_see_each_others_edits(self, stack, sheet):
-        sheet_id, alice, bob = sheet
-        async with open_socket(stack, alice, sheet_id) as ws_a, open_socket(stack, bob, sheet_id) as ws_b:
+    async def test_two_sockets_on_different_daphne_processes_see_each_others_edits(self, stack, workbook):
+        workbook_id, alice, bob = workbook
+        async with open_socket(stack, alice, workbook_id) as ws_a, open_socket(stack, bob, workbook_id) as ws_b:
             upstreams = {ws_a.response.headers["X-Tabula-Upstream"], ws_b.response.headers["X-Tabula-Upstream"]}
             assert upstreams == {f"127.0.0.1:{port}" for port in stack.daphne_ports}
             await next_of(ws_a, "hello")
@@ -77,14 +77,14 @@ class ThroughNginxTest:
         assert (seen_by_bob["op"], seen_by_bob["cells"]) == ("a1", [{"row": 1, "col": 1, "value": "from alice"}])
         assert [(c["op"], c["rev"]) for c in seen_by_alice] == [("a1", 1), ("b1", 2)]
 
-    def test_http_edit_in_gunicorn_reaches_sockets_in_daphne(self, stack, sheet):
-        sheet_id, alice, bob = sheet
+    def test_http_edit_in_gunicorn_reaches_sockets_in_daphne(self, stack, workbook):
+        workbook_id, alice, bob = workbook
 
         async def scenario():
-            async with open_socket(stack, bob, sheet_id) as ws:
+            async with open_socket(stack, bob, workbook_id) as ws:
                 await next_of(ws, "hello")
                 op = {"type": "set", "op": "http-1", "cells": [{"row": 3, "col": 3, "value": 42}]}
-                status, change = await asyncio.to_thread(alice.request, "POST", f"/api/sheets/{sheet_id}/ops", op)
+                status, change = await asyncio.to_thread(alice.request, "POST", f"/api/workbooks/{workbook_id}/ops", op)
                 assert status in (200, 201), change
                 return await next_of(ws, "change")
 
@@ -93,26 +93,26 @@ class ThroughNginxTest:
 
 
 class ShippedRoutingTest:
-    """The nginx site as shipped (the other tests here spread one sheet over both daphne processes)."""
+    """The nginx site as shipped (the other tests here spread one workbook over both daphne processes)."""
 
-    async def test_a_sheets_sockets_share_a_daphne_process_and_sheets_spread(self, tmp_path):
+    async def test_a_workbooks_sockets_share_a_daphne_process_and_workbooks_spread(self, tmp_path):
         with LocalStack(tmp_path / "stack") as shipped:
             alice = shipped.session("alice", "alice-password-1")
-            sheet_ids = []
+            workbook_ids = []
             for n in range(16):
-                status, created = alice.request("POST", "/api/sheets/", {"name": f"routing {n}", "rows": 2, "cols": 2})
+                status, created = alice.request("POST", "/api/workbooks/", {"name": f"routing {n}", "rows": 2, "cols": 2})
                 assert status == 201, created
-                sheet_ids.append(created["id"])
+                workbook_ids.append(created["id"])
 
-            async def upstreams_of(sheet_id, count):
+            async def upstreams_of(workbook_id, count):
                 async with contextlib.AsyncExitStack() as sockets:
-                    opened = [await sockets.enter_async_context(open_socket(shipped, alice, sheet_id)) for _ in range(count)]
+                    opened = [await sockets.enter_async_context(open_socket(shipped, alice, workbook_id)) for _ in range(count)]
                     for ws in opened:
                         await next_of(ws, "hello")
                     return [ws.response.headers["X-Tabula-Upstream"] for ws in opened]
 
             daphnes = {f"127.0.0.1:{port}" for port in shipped.daphne_ports}
-            first = await upstreams_of(sheet_ids[0], 4)
+            first = await upstreams_of(workbook_ids[0], 4)
             assert len(set(first)) == 1 and set(first) <= daphnes
-            # 16 sheets on one of two processes by chance: 1 in 32,768.
-            assert {(await upstreams_of(sheet_id, 1))[0] for sheet_id in sheet_ids} == daphnes
+            # 16 workbooks on one of two processes by chance: 1 in 32,768.
+            assert {(await upstreams_of(workbook_id, 1))[0] for workbook_id in workbook_ids} == daphnes

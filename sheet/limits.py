@@ -1,8 +1,0 @@
-from django.conf import settings
-
-from sheet.domain.values import Limits
-
-
-def current() -> Limits:
-    """The contract's limits as this deployment configured them (settings.TABULA_LIMITS)."""
-    return Limits(**settings.TABULA_LIMITS)

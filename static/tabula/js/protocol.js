@@ -1,0 +1,248 @@
+// The wire format, browser side. With workbooks/protocol.py this is the only code that knows the JSON
+// field names (docs/protocol.md describes them): it builds every client message and turns every
+// server message and snapshot into the plain shapes the other modules use.
+
+export const CLOSE_LOGIN_ENDED = 4401;
+export const CLOSE_ACCESS_REMOVED = 4403;
+export const CLOSE_WORKBOOK_DELETED = 4404;
+export const CLOSE_ROLE_CHANGED = 4409;
+
+// Below the server's 1 MiB message limit with room for the envelope.
+const MESSAGE_BUDGET_BYTES = 900 * 1024;
+const utf8 = new TextEncoder();
+
+/** A cell's value as the wire holds it: empty text clears a cell, as null. */
+export function cellValue(value) {
+  return value === "" || value === undefined || value === null ? null : value;
+}
+
+/** A fresh operation id: unique per workbook, at most 64 characters. */
+export function newOpId() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  // crypto.randomUUID needs a secure context; plain-http deployments still get 128 random bits.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// ------------------------------------------------------------ client messages
+// Each operation comes back as {op, message}: the op id travels separately so the outbox and the
+// pending cells can refer to it without reading the message. Every operation carries `tags`:
+// {session, group}, the browser tab that made it (undo takes back one session's changes) and, for the
+// operations of one user action that takes several, a group id they share (undone as one step).
+
+function operation(type, fields, { session, group } = {}) {
+  const op = newOpId();
+  const message = { type, op, ...fields };
+  if (session) message.session = session;
+  if (group) message.group = group;
+  return { op, message };
+}
+
+/**
+ * Turns cell writes [{rowId, colId, value}] into as few `set` operations as the limits allow:
+ * one, unless there are more than maxCells cells or they would not fit in one message. `rev` is
+ * the revision the grid showed (the server then reports what the edit replaced that others wrote
+ * since); `session` and `group` are the operations' tags (several operations share a group even
+ * without one: one edit is one step to undo). Returns [{op, message, cells}] where cells are the
+ * writes that operation carries.
+ */
+export function setOperations(writes, { maxCells, rev, session, group }) {
+  const chunks = [];
+  let cells = [];
+  let wire = [];
+  let bytes = 0;
+  for (const write of writes) {
+    const cell = { row: write.rowId, col: write.colId, value: write.value };
+    const size = utf8.encode(JSON.stringify(cell)).length + 1;
+    if (wire.length && (wire.length >= maxCells || bytes + size > MESSAGE_BUDGET_BYTES)) {
+      chunks.push([cells, wire]);
+      cells = [];
+      wire = [];
+      bytes = 0;
+    }
+    cells.push(write);
+    wire.push(cell);
+    bytes += size;
+  }
+  if (wire.length) chunks.push([cells, wire]);
+  const tags = { session, group: group || (chunks.length > 1 ? newOpId() : undefined) };
+  return chunks.map(([chunkCells, chunkWire]) => ({ ...operation("set", { cells: chunkWire, rev }, tags), cells: chunkCells }));
+}
+
+export const insertRows = (beforeRowId, count, tags) => operation("insert_rows", { before: beforeRowId, count }, tags);
+export const insertCols = (beforeColId, count, tags) => operation("insert_cols", { before: beforeColId, count }, tags);
+export const deleteRows = (rowIds, tags) => operation("delete_rows", { rows: rowIds }, tags);
+export const deleteCols = (colIds, tags) => operation("delete_cols", { cols: colIds }, tags);
+/** Takes back the latest step of the tab's session (`tags.session`) not undone yet. */
+export const undo = (tags) => operation("undo", {}, tags);
+/** Applies again the latest step the session undid. */
+export const redo = (tags) => operation("redo", {}, tags);
+/** Makes the workbook as it was at revision `rev`, as one new change (which undo takes back like any other). */
+export const restore = (rev, tags) => operation("restore", { rev }, tags);
+
+const HISTORY_TYPES = new Set(["undo", "redo", "restore"]);
+
+/** "undo", "redo" or "restore" for those operations' messages, else null. */
+export function historyKind(message) {
+  return message && HISTORY_TYPES.has(message.type) ? message.type : null;
+}
+
+export const sync = (since) => ({ type: "sync", since });
+export const ping = () => ({ type: "ping" });
+
+/** ranges: [{top, left, bottom, right}] of ids (top/left = first row/col id of the range). */
+export const select = (ranges) => ({ type: "select", ranges: ranges.map((r) => [r.top, r.left, r.bottom, r.right]) });
+
+export const encode = (message) => JSON.stringify(message);
+
+// ------------------------------------------------------------ server messages
+
+/** The snapshot of GET /api/workbooks/{id}/ as {id, name, rev, role, colIds, titles, rows: [{id, values}]}. */
+export function readSnapshot(json) {
+  return {
+    id: json.id,
+    name: json.name,
+    rev: json.rev,
+    role: json.role,
+    colIds: json.columns.map((c) => c.id),
+    titles: json.columns.map((c) => c.title),
+    rows: json.rows.map((r) => ({ id: r.id, values: r.values })),
+  };
+}
+
+/** The workbook now, or (with `rev`) as it was at that revision. */
+export const snapshotUrl = (workbookId, rev) => `/api/workbooks/${encodeURIComponent(workbookId)}/${rev === undefined ? "" : `?rev=${encodeURIComponent(rev)}`}`;
+export const socketPath = (workbookId) => `/ws/workbooks/${encodeURIComponent(workbookId)}/`;
+export const membersUrl = (workbookId) => `/api/workbooks/${encodeURIComponent(workbookId)}/members`;
+/** The login page, leading back to `next` (a path on this site) once logged in. */
+export const loginUrl = (next) => `/accounts/login/?next=${encodeURIComponent(next)}`;
+
+function readUser(user) {
+  return {
+    id: user.id,
+    name: String(user.name),
+    color: user.color,
+    ranges: (user.selection || []).map(([top, left, bottom, right]) => ({ top, left, bottom, right })),
+  };
+}
+
+/**
+ * A change as the model applies it:
+ * {rev, op, by: {id, name}, kind, cells?: [{rowId, colId, value}], overwritten?: [{rowId, colId, by, rev, value}],
+ * before?, ids?, name?} where `ids` are the rows or columns inserted or deleted. An undo or redo is
+ * kind "batch": {steps, undoOf | redoOf, skipped}, where each step is {kind, ...} as above (without
+ * rev, op and by), applied in order at the change's one revision (restoreOf: the revision a restore went
+ * back to), and skipped: [{rowId?, colId?}]
+ * what it left as it is (neither: the workbook's name).
+ */
+function readChange(m) {
+  const change = { rev: m.rev, op: m.op, by: { id: m.by?.id, name: m.by?.name } };
+  if (m.kind !== "batch") return Object.assign(change, readBody(m));
+  change.kind = "batch";
+  change.steps = (m.steps || []).map(readBody);
+  if (m.undo_of !== undefined && m.undo_of !== null) change.undoOf = m.undo_of;
+  if (m.redo_of !== undefined && m.redo_of !== null) change.redoOf = m.redo_of;
+  if (m.restore_of !== undefined && m.restore_of !== null) change.restoreOf = m.restore_of;
+  change.skipped = (m.skipped || []).map((s) => ({ rowId: s.row ?? null, colId: s.col ?? null }));
+  return change;
+}
+
+/** The body of a change or of a batch's step: {kind, ...its fields}. */
+function readBody(m) {
+  const change = { kind: m.kind };
+  switch (m.kind) {
+    case "set":
+      change.cells = m.cells.map((c) => ({ rowId: c.row, colId: c.col, value: c.value }));
+      change.overwritten = (m.overwritten || []).map((o) => ({ rowId: o.row, colId: o.col, by: { id: o.by?.id, name: String(o.by?.name) }, rev: o.rev, value: o.value }));
+      break;
+    case "insert_rows":
+      change.before = m.before;
+      change.ids = m.rows;
+      break;
+    case "insert_cols":
+      change.before = m.before;
+      change.ids = m.cols;
+      break;
+    case "delete_rows":
+      change.ids = m.rows;
+      break;
+    case "delete_cols":
+      change.ids = m.cols;
+      break;
+    case "rename":
+      change.name = m.name;
+      break;
+    default:
+      break;
+  }
+  return change;
+}
+
+/** One server message as {type, ...}; null for anything this client does not understand. */
+export function readMessage(text) {
+  let m;
+  try {
+    m = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!m || typeof m !== "object") return null;
+  switch (m.type) {
+    case "hello":
+      return { type: "hello", rev: m.rev, role: m.role, me: { id: m.me.id, name: m.me.name, color: m.me.color }, users: m.presence.map(readUser) };
+    case "change":
+      return { type: "change", change: readChange(m) };
+    case "error":
+      return { type: "error", op: m.op, code: m.code, message: m.message };
+    case "presence":
+      return { type: "presence", users: m.users.map(readUser) };
+    case "synced":
+      return { type: "synced", rev: m.rev };
+    case "reload":
+      return { type: "reload" };
+    case "pong":
+      return { type: "pong" };
+    default:
+      return null;
+  }
+}
+
+/** The message of a JSON API error body ({"error", "message"}), if it is one. */
+export function apiErrorMessage(json) {
+  return json && typeof json.message === "string" ? json.message : null;
+}
+
+/** The code of a JSON API error body ({"error", "message"}), if it is one: "history_truncated" and so on. */
+export function apiErrorCode(json) {
+  return json && typeof json.error === "string" ? json.error : null;
+}
+
+// ------------------------------------------------------------ the past: cell history and versions
+
+function query(params) {
+  const pairs = Object.entries(params).filter(([, value]) => value !== undefined && value !== null);
+  return pairs.length ? `?${pairs.map(([key, value]) => `${key}=${encodeURIComponent(value)}`).join("&")}` : "";
+}
+
+/** Every value a cell held, newest first: below revision `before` (default: all), at most `limit`. */
+export const cellHistoryUrl = (workbookId, rowId, colId, { before, limit } = {}) =>
+  `/api/workbooks/${encodeURIComponent(workbookId)}/cells/${encodeURIComponent(rowId)}/${encodeURIComponent(colId)}/history${query({ before, limit })}`;
+
+/** The workbook's versions, newest first: below revision `before` (default: all), at most `limit`. */
+export const versionsUrl = (workbookId, { before, limit } = {}) => `/api/workbooks/${encodeURIComponent(workbookId)}/versions${query({ before, limit })}`;
+
+const readAuthor = (by) => ({ id: by?.id, name: String(by?.name ?? "") });
+
+/** A cell's history as [{rev, at: Date, by: {id, name}, value}], newest first. */
+export function readCellVersions(json) {
+  return (json?.versions || []).map((v) => ({ rev: v.rev, at: new Date(v.at), by: readAuthor(v.by), value: v.value }));
+}
+
+/**
+ * The workbook's versions as [{rev, firstRev, at: Date, by: {id, name}, kinds, count}], newest first: each
+ * is changes firstRev to rev of one author (`count` of them, of the change kinds `kinds`), `at` the
+ * time of the latest. The workbook as it was after one is the snapshot at its `rev`.
+ */
+export function readVersions(json) {
+  return (json?.versions || []).map((v) => ({ rev: v.rev, firstRev: v.first_rev, at: new Date(v.at), by: readAuthor(v.by), kinds: [...(v.kinds || [])], count: v.count }));
+}

@@ -1,0 +1,187 @@
+"""Reads of the past: a cell's history, the workbook's versions, and the whole workbook as it was at an
+earlier revision (``?rev=R``, and what ``restore`` goes back to). Everything at or above the workbook's
+history floor can be read; below it is ``HistoryTruncated``.
+
+The workbook at revision R is the workbook now walked back: rows and columns keep their places whether
+deleted or not (tombstones), so only which of them existed at R is worked out from the structural
+changes after R; each cell written after R held what its first write after R replaced (``CellEdit``).
+The cost grows with the workbook and with the changes after R, not with the whole log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from django.db.models import TextField
+from django.db.models.functions import Cast
+
+from workbooks.domain import history
+from workbooks.domain.errors import HistoryTruncated, Invalid, NotFound
+from workbooks.domain.rules import column_title
+from workbooks.domain.values import Author, CellValue, CellWrite, Column, Snapshot
+from workbooks.models import CellEdit, Row, Workbook
+from workbooks.models import Change as ChangeRow
+from workbooks.models import Column as ColumnRow
+from workbooks.selectors import JsonLength, consistent_read, fitted
+from workbooks.services import store
+
+MAX_LIMIT = 1000
+VERSION_GAP_SECONDS = 300  # one author's changes this close together are one version
+MAX_VERSION_CHANGES = 10_000  # and at most this many
+CHANGES_PER_READ = 200
+
+
+@dataclass(frozen=True)
+class CellVersion:
+    rev: int
+    at: datetime
+    by: Author
+    value: CellValue
+
+
+def _limit(limit) -> int:
+    if limit is None:
+        return 100
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+        raise Invalid(f"limit must be a whole number from 1 to {MAX_LIMIT}")
+    return limit
+
+
+def _bounds(workbook: dict, before: int | None) -> int:
+    """The revision to read below (``before``, by default past the latest), refused when everything
+    below it is below the floor or when it is not a revision."""
+    if before is None:
+        return workbook["rev"] + 1
+    if isinstance(before, bool) or not isinstance(before, int) or before < 1:
+        raise Invalid("before must be a revision (a whole number, 1 or more)")
+    if before <= workbook["history_floor"]:
+        raise HistoryTruncated(f"revisions before {before} are no longer kept")
+    return before
+
+
+def cell_history(*, workbook_id: int, row: int, col: int, before: int | None = None, limit: int | None = None) -> list[CellVersion]:
+    """Every value the cell was given, newest first: one entry per change that wrote it, with its
+    author and time, down to the history floor."""
+    limit = _limit(limit)
+    with consistent_read():
+        workbook = Workbook.objects.values("rev", "history_floor", "rows_issued", "cols_issued").get(pk=workbook_id)
+        if not (1 <= row <= workbook["rows_issued"] and 1 <= col <= workbook["cols_issued"]):
+            raise NotFound("no such cell: the workbook never had that row or column")
+        below = _bounds(workbook, before)
+        edits = CellEdit.objects.filter(workbook_id=workbook_id, row=row, col=col, rev__lt=below, rev__gt=workbook["history_floor"])
+        written = list(edits.order_by("-rev").values_list("rev", "value")[:limit])
+        made = store.authors_at(workbook_id, [rev for rev, _ in written])
+    return [CellVersion(rev, made[rev][2], Author(made[rev][0] or 0, made[rev][1]), value) for rev, value in written]
+
+
+def versions(*, workbook_id: int, before: int | None = None, limit: int | None = None) -> list[history.Version]:
+    """The workbook's history as people read it, newest first (see ``history.group_versions``)."""
+    limit = _limit(limit)
+    with consistent_read():
+        workbook = Workbook.objects.values("rev", "history_floor").get(pk=workbook_id)
+        below = _bounds(workbook, before)
+        changes = ChangeRow.objects.filter(workbook_id=workbook_id, rev__lt=below, rev__gt=workbook["history_floor"]).order_by("-rev")
+        rows = changes.values_list("rev", "author_id", "author_name", "at", "kind").iterator(chunk_size=CHANGES_PER_READ)
+        return history.group_versions(
+            ((rev, Author(author_id or 0, name), at, kind) for rev, author_id, name, at, kind in rows),
+            limit=limit,
+            within_seconds=VERSION_GAP_SECONDS,
+            most=MAX_VERSION_CHANGES,
+        )
+
+
+@dataclass(frozen=True)
+class RowThen:
+    """A row as it was at the revision read: its id, its values then in column order as a JSON
+    array's text, and the cells that hold something else now (with the value they held then)."""
+
+    id: int
+    text: str
+    differ: list[CellWrite]
+
+
+ROWS_PER_READ = 5000
+
+
+@contextmanager
+def workbook_at(*, workbook_id: int, rev: int) -> Iterator[tuple[str, list[int], Iterator[RowThen]]]:
+    """The workbook as it was at revision ``rev`` (kept: at or above the floor): its name then, its column
+    ids then in order, and an iterator of its rows then (``RowThen``), in order, read while the context
+    lasts, ROWS_PER_READ rows at a time (with the cells written after ``rev`` in them), so that
+    neither a big workbook nor a long history is ever whole in memory."""
+    with consistent_read():
+        workbook = Workbook.objects.values("name", "rev", "history_floor").get(pk=workbook_id)
+        if isinstance(rev, bool) or not isinstance(rev, int) or rev > workbook["rev"]:
+            raise Invalid(f"rev must be a revision of the workbook, 0 to {workbook['rev']}")
+        if rev < workbook["history_floor"]:
+            raise HistoryTruncated(f"revision {rev} is no longer kept (the oldest is {workbook['history_floor']})")
+        cols = list(ColumnRow.objects.filter(workbook_id=workbook_id).order_by("position").values_list("cid", "deleted_rev", "slot"))
+        live_rows = Row.objects.filter(workbook_id=workbook_id, deleted_rev__isnull=True).values_list("rid", flat=True)
+        then = history.Structure(set(live_rows.iterator(chunk_size=ROWS_PER_READ)), {cid for cid, dead, _ in cols if dead is None}, workbook["name"])
+        later = ChangeRow.objects.filter(workbook_id=workbook_id, rev__gt=rev, kind__in=history.STRUCTURAL_KINDS).order_by("-rev")
+        for kind, data, replaced in later.values_list("kind", "data", "replaced").iterator(chunk_size=CHANGES_PER_READ):
+            then.rewind(history.steps_of(kind, data, replaced))
+        columns = [(cid, slot) for cid, _, slot in cols if cid in then.cols]
+        stored = (
+            Row.objects.filter(workbook_id=workbook_id).order_by("position").annotate(text=Cast("values", TextField()), length=JsonLength("values"))
+        )
+        stored = stored.values_list("rid", "text", "length").iterator(chunk_size=ROWS_PER_READ)
+        chunks = _chunks((row for row in stored if row[0] in then.rows), ROWS_PER_READ)
+        yield then.name, [cid for cid, _ in columns], (row for chunk in chunks for row in _rows_then(workbook_id, rev, columns, chunk))
+
+
+def _chunks(items, size: int):
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _rows_then(workbook_id: int, rev: int, columns: list[tuple[int, int]], rows: list[tuple[int, str, int]]) -> Iterator[RowThen]:
+    """These rows (id, stored text, its length) as they were at ``rev``: each cell written after it
+    held what its first write after it replaced (``CellEdit.old``). A row none of whose cells was
+    written since is its stored text, as the snapshot sends it, when the slots run in column order."""
+    held: dict[int, dict[int, CellValue]] = {}
+    edits = CellEdit.objects.filter(workbook_id=workbook_id, row__in=[rid for rid, _, _ in rows], rev__gt=rev).order_by("-rev")
+    for row, col, old in edits.values_list("row", "col", "old").iterator(chunk_size=ROWS_PER_READ):
+        held.setdefault(row, {})[col] = old  # the earliest write after rev comes last and wins
+    width = len(columns)
+    in_order = [slot for _, slot in columns] == list(range(width))
+    for rid, text, length in rows:
+        if in_order and rid not in held:
+            yield RowThen(rid, fitted(text, length, width), [])
+            continue
+        stored = orjson.loads(text)
+        cells = [stored[slot] if slot < len(stored) else None for _, slot in columns]
+        written, differ = held.get(rid), []
+        for i, (cid, _) in enumerate(columns if written else ()):
+            if cid in written:
+                now, value = cells[i], written[cid]
+                cells[i] = value
+                if type(value) is not type(now) or value != now:  # True and 1 are equal in Python, not here
+                    differ.append(CellWrite(rid, cid, value))
+        yield RowThen(rid, orjson.dumps(cells).decode(), differ)
+
+
+@contextmanager
+def snapshot_rows_at(*, workbook_id: int, rev: int, role: str) -> Iterator[tuple[Snapshot, Iterator[tuple[int, str]]]]:
+    """``GET /api/workbooks/{id}/?rev=R``: as ``selectors.snapshot_rows``, the snapshot as it was at ``rev``
+    (but for ``role``, yours now) and its rows' texts, for ``protocol.snapshot_pieces``."""
+    with workbook_at(workbook_id=workbook_id, rev=rev) as (name, columns, rows):
+        head = Snapshot(workbook_id, name, rev, role, tuple(Column(cid, column_title(i)) for i, cid in enumerate(columns)), rows=None)
+        yield head, ((row.id, row.text) for row in rows)
+
+
+def snapshot_at(*, workbook_id: int, rev: int, role: str) -> Snapshot:
+    """The whole snapshot as it was at ``rev``, in memory (for tests and small workbooks)."""
+    with snapshot_rows_at(workbook_id=workbook_id, rev=rev, role=role) as (head, texts):
+        return dataclasses.replace(head, rows=tuple((rid, tuple(orjson.loads(text))) for rid, text in texts))

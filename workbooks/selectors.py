@@ -1,0 +1,209 @@
+"""Reads: the ORM in, value types out."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import orjson
+from channels.db import database_sync_to_async
+from django.db import connection, transaction
+from django.db.models import Func, IntegerField, TextField
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
+
+from workbooks.domain.errors import HistoryTruncated
+from workbooks.domain.rules import column_title
+from workbooks.domain.values import Author, Change, Column, Snapshot, WorkbookSummary
+from workbooks.limits import current as current_limits
+from workbooks.models import Change as ChangeRow
+from workbooks.models import Column as ColumnRow
+from workbooks.models import Member, Row, Workbook
+
+
+@contextmanager
+def consistent_read():
+    """A transaction whose queries all see the database at one moment.
+
+    Inside a caller's transaction (a savepoint here) PostgreSQL no longer lets us choose the
+    isolation level; the caller's transaction decides what is seen.
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
+def role_of(*, user, workbook_id: int) -> str | None:
+    """The user's role on the workbook, or None when they have none (or are anonymous)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return Member.objects.filter(workbook_id=workbook_id, user_id=user.pk).values_list("role", flat=True).first()
+
+
+arole_of = database_sync_to_async(role_of)
+
+
+def workbooks_for(*, user) -> list[WorkbookSummary]:
+    """The user's workbooks, the most recently changed first: at most MAX_LISTED_WORKBOOKS of them (one
+    person owns at most max_workbooks_per_user, but anyone may share a workbook with them)."""
+    memberships = (
+        Member.objects.filter(user_id=user.pk).select_related("workbook").order_by("-workbook__updated_at", "workbook_id")[:MAX_LISTED_WORKBOOKS]
+    )
+    return [WorkbookSummary(m.workbook.id, m.workbook.name, m.workbook.rev, m.role, m.workbook.updated_at) for m in memberships]
+
+
+MAX_LISTED_WORKBOOKS = 5_000
+
+
+def live_columns(*, workbook_id: int) -> list[tuple[int, int]]:
+    """The (id, slot) of each of the workbook's columns, left to right (see Column)."""
+    columns = ColumnRow.objects.filter(workbook_id=workbook_id, deleted_rev__isnull=True).order_by("position")
+    return list(columns.values_list("cid", "slot"))
+
+
+class JsonLength(Func):
+    """The number of items in a JSON array."""
+
+    function = "json_array_length"
+    output_field = IntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, function="jsonb_array_length", **extra)
+
+
+@contextmanager
+def snapshot_rows(*, workbook_id: int, role: str) -> Iterator[tuple[Snapshot, Iterator[tuple[int, str]]]]:
+    """The whole workbook at one revision, its rows nearly as stored: the snapshot without rows, and an
+    iterator of each row's (id, values as a JSON array's text, as long as there are columns) in
+    order, read from the database a chunk at a time while the context lasts, so that a big workbook is
+    never all in memory. ``protocol.snapshot_pieces`` joins them into the snapshot's text without
+    parsing a cell.
+
+    When the columns' slots run 0, 1, 2, ... left to right (see Row), each row's stored text is the
+    answer, padded or cut to the workbook's width; otherwise the cells are put in column order, by
+    PostgreSQL in the query, elsewhere here.
+    """
+    with consistent_read():
+        columns = live_columns(workbook_id=workbook_id)
+        head = snapshot_head(workbook_id=workbook_id, role=role, columns=columns)
+        slots = [slot for _, slot in columns]
+        width = len(slots)
+        rows = Row.objects.filter(workbook_id=workbook_id, deleted_rev__isnull=True).order_by("position")
+        if slots == list(range(width)):
+            stored = rows.annotate(text=Cast("values", TextField()), length=JsonLength("values"))
+            stored = stored.values_list("rid", "text", "length").iterator(chunk_size=ROWS_PER_READ)
+            texts = ((rid, fitted(text, length, width)) for rid, text, length in stored)
+        elif connection.vendor == "postgresql":
+            stored = rows.annotate(text=RawSQL(_in_column_order(slots), ()))  # noqa: S611 (ints)
+            texts = stored.values_list("rid", "text").iterator(chunk_size=ROWS_PER_READ)
+        else:
+            stored = rows.values_list("rid", "values").iterator(chunk_size=ROWS_PER_READ)
+            texts = ((rid, orjson.dumps([values[s] if s < len(values) else None for s in slots]).decode()) for rid, values in stored)
+        yield head, texts
+
+
+ROWS_PER_READ = 5000
+
+
+def _in_column_order(slots: list[int]) -> str:
+    """PostgreSQL's text of a row's cells at these slots (ints), in this order: arrays of at most 100
+    items (a function's most arguments), joined."""
+    parts = (", ".join(f'"workbooks_row"."values" -> {int(s)}' for s in slots[i : i + 100]) for i in range(0, len(slots), 100))
+    return "CAST(" + " || ".join(f"jsonb_build_array({p})" for p in parts) + " AS TEXT)"
+
+
+def snapshot_head(*, workbook_id: int, role: str, columns: list[tuple[int, int]] | None = None) -> Snapshot:
+    """The workbook's name, revision and columns; ``rows`` None (not read)."""
+    workbook = Workbook.objects.get(pk=workbook_id)
+    columns = live_columns(workbook_id=workbook_id) if columns is None else columns
+    return Snapshot(
+        workbook.id, workbook.name, workbook.rev, role, tuple(Column(cid, column_title(i)) for i, (cid, _) in enumerate(columns)), rows=None
+    )
+
+
+def fitted(text: str, length: int, width: int) -> str:
+    """A stored row's JSON array, ``length`` items long, as ``width`` items: the empty cells past its
+    end added, or the cells of deleted columns past the last live one cut."""
+    if length == width:
+        return text
+    if length > width:
+        return orjson.dumps(orjson.loads(text)[:width]).decode()
+    nulls = ",".join(["null"] * (width - length))
+    return text.rstrip()[:-1] + ("," if length else "") + nulls + "]"
+
+
+def snapshot(*, workbook_id: int, role: str) -> Snapshot:
+    """The whole workbook at one revision: its columns, and every row's values in column order."""
+    with snapshot_rows(workbook_id=workbook_id, role=role) as (head, texts):
+        return dataclasses.replace(head, rows=tuple((rid, tuple(orjson.loads(text))) for rid, text in texts))
+
+
+def workbook_name(*, workbook_id: int) -> str:
+    return Workbook.objects.values_list("name", flat=True).get(pk=workbook_id)
+
+
+def workbook_rev(*, workbook_id: int) -> int | None:
+    return Workbook.objects.filter(pk=workbook_id).values_list("rev", flat=True).first()
+
+
+aworkbook_rev = database_sync_to_async(workbook_rev)
+
+
+def change_value(row: ChangeRow) -> Change:
+    data = row.data
+    if row.kind == "set" and "overwritten" not in data:  # logged before sets reported what they replaced
+        data = {**data, "overwritten": []}
+    by = Author(row.author_id or 0, row.author_name)
+    return Change(row.rev, row.op, by, row.at, row.kind, data, row.replaced, session=row.session, group=row.group)
+
+
+@dataclass(frozen=True)
+class ChangesSince:
+    rev: int
+    changes: tuple[Change, ...]
+
+
+def changes_since(*, workbook_id: int, since: int, limit: int | None = None, max_bytes: int | None = None) -> ChangesSince:
+    """Every change after revision ``since``, in order, with the workbook's revision when read.
+
+    Raises HistoryTruncated when some are no longer kept, when ``since`` is ahead of the workbook, or
+    when there are more than ``limit`` of them or they take more than ``max_bytes`` as sent
+    (default: the deployment's max_sync_bytes): a snapshot is then the cheaper way to catch up. The
+    log is read a few entries at a time, so a refusal never held more than the limit in memory.
+    """
+    max_bytes = current_limits().max_sync_bytes if max_bytes is None else max_bytes
+    with consistent_read():
+        workbook = Workbook.objects.filter(pk=workbook_id).values("rev", "history_floor").first()
+        if workbook is None:
+            raise HistoryTruncated("the workbook is gone")
+        if since < workbook["history_floor"] or since > workbook["rev"]:
+            raise HistoryTruncated(f"changes after revision {since} are not available")
+        if limit is not None and workbook["rev"] - since > limit:
+            raise HistoryTruncated(f"more than {limit} changes to catch up on")
+        rows = ChangeRow.objects.filter(workbook_id=workbook_id, rev__gt=since, rev__lte=workbook["rev"]).order_by("rev")
+        changes, size = [], 0
+        for row in rows.iterator(chunk_size=CHANGES_PER_READ):
+            size += len(orjson.dumps(row.data)) + CHANGE_OVERHEAD
+            if size > max_bytes:
+                raise HistoryTruncated(f"more than {max_bytes:,} bytes of changes to catch up on")
+            changes.append(change_value(row))
+        return ChangesSince(workbook["rev"], tuple(changes))
+
+
+CHANGES_PER_READ = 20  # a change holds up to a message's worth (1 MiB) of cells
+CHANGE_OVERHEAD = 150  # bytes a change takes on the wire besides its data: rev, op, author, time
+
+
+achanges_since = database_sync_to_async(changes_since)
+
+
+def members(*, workbook_id: int) -> list[tuple[str, str]]:
+    """(username, role) pairs, the owner first."""
+    order = {"owner": 0, "editor": 1, "viewer": 2}
+    pairs = Member.objects.filter(workbook_id=workbook_id).values_list("user__username", "role")
+    return sorted(pairs, key=lambda p: (order[p[1]], p[0]))

@@ -1,0 +1,141 @@
+"""Every operation but ``set``, one at a time: lock the workbook, check the role, apply, log the change at
+the next revision, commit; then broadcast (``apply_operation``). ``set`` goes to ``sets.commit_sets``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from workbooks import broadcast, protocol, selectors
+from workbooks.domain.errors import ERRORS, Forbidden, OperationError
+from workbooks.domain.values import (
+    WRITER_ROLES,
+    Author,
+    Change,
+    DeleteCols,
+    DeleteRows,
+    InsertCols,
+    InsertRows,
+    Limits,
+    Operation,
+    Rename,
+    Restore,
+    SetCells,
+    Undo,
+)
+from workbooks.limits import current as current_limits
+from workbooks.models import Change as ChangeRow
+from workbooks.models import Refusal, Workbook
+from workbooks.services import access, store, structure, undo
+from workbooks.services.outcomes import Applied
+from workbooks.services.sets import commit_sets
+
+
+def _apply_rename(workbook: Workbook, operation: Rename, limits: Limits) -> tuple[dict, dict]:
+    old, workbook.name = workbook.name, operation.name
+    return protocol.change_data("rename", name=operation.name), {"name": old}
+
+
+# Every kind but ``set``, which commit_sets applies: each applies the operation to the locked workbook and
+# returns the change's data and what it replaced (see domain.values.Change).
+APPLY: dict[type, Callable] = {
+    InsertRows: structure.insert,
+    InsertCols: structure.insert,
+    DeleteRows: structure.delete,
+    DeleteCols: structure.delete,
+    Rename: _apply_rename,
+}
+
+
+def commit_operation(*, workbook_id: int, user, operation: Operation, now: datetime | None = None, as_admin: bool = False) -> Applied:
+    """Applies the operation atomically at the workbook's next revision and logs it. Does not broadcast.
+
+    The workbook's row lock (an IMMEDIATE transaction on SQLite) serialises writers across every
+    process, so revisions are consecutive and an op id is applied at most once.
+    """
+    if isinstance(operation, SetCells):
+        (result,) = commit_sets(workbook_id=workbook_id, requests=[(user, operation)], now=now)
+        if isinstance(result, OperationError):
+            raise result
+        return result
+    limits = current_limits()
+    with transaction.atomic():
+        workbook, role = access.locked_workbook(workbook_id, user, as_admin=as_admin)
+        if role not in WRITER_ROLES:
+            raise Forbidden("viewers cannot change the workbook")
+        original = next(iter(ChangeRow.objects.filter(workbook=workbook, op=operation.op)[:1]), None)
+        if original is not None:
+            return Applied(selectors.change_value(original), duplicate=True)
+        refusal = _remembered_refusal(workbook, operation.op)
+        if refusal is None:
+            try:
+                with transaction.atomic():  # a savepoint: an operation refused halfway leaves nothing
+                    kind, (data, replaced) = _apply(workbook, operation, limits, author_id=user.pk)
+                    change = _log(workbook, user, operation, kind, data, replaced, now or timezone.now())
+            except OperationError as exc:
+                refusal = exc
+                if exc.code in REMEMBERED:
+                    Refusal.objects.create(workbook=workbook, op=operation.op, code=exc.code, message=exc.message, rev=workbook.rev)
+    if refusal is not None:  # raised once the refusal is committed: the workbook is unchanged
+        raise refusal
+    return Applied(change, duplicate=False)
+
+
+# Refusals that depend on what the workbook was when the operation came: a resend of the op id gets the
+# same answer (see models.Refusal). Not the passing ones (the rate, a server failure), after which a
+# client is to send the operation again.
+REMEMBERED = frozenset({"invalid", "not_found", "conflict", "too_large", "history_truncated"})
+
+
+def _remembered_refusal(workbook: Workbook, op: str) -> OperationError | None:
+    found = Refusal.objects.filter(workbook=workbook, op=op).values_list("code", "message").first()
+    return None if found is None else ERRORS[found[0]](found[1])
+
+
+def _apply(workbook: Workbook, operation: Operation, limits: Limits, *, author_id: int) -> tuple[str, tuple[dict, dict]]:
+    """Applies the operation to the locked workbook: the change's kind, and its data and what it replaced."""
+    if isinstance(operation, Undo):
+        return "batch", undo.apply(workbook, operation, limits, author_id=author_id)
+    if isinstance(operation, Restore):
+        return "batch", undo.restore(workbook, operation, limits)
+    return operation.kind, APPLY[type(operation)](workbook, operation, limits)
+
+
+def _log(workbook: Workbook, user, operation: Operation, kind: str, data: dict, replaced: dict, now: datetime) -> Change:
+    """Logs the change at the workbook's next revision (with the cells it wrote) and saves the workbook."""
+    workbook.rev += 1
+    change = Change(
+        workbook.rev, operation.op, Author(user.pk, user.get_username()), now, kind, data, replaced, session=operation.session, group=operation.group
+    )
+    ChangeRow.objects.create(
+        workbook=workbook,
+        rev=change.rev,
+        op=change.op,
+        author_id=user.pk,
+        author_name=change.by.name,
+        at=now,
+        kind=change.kind,
+        data=data,
+        replaced=replaced,
+        session=change.session,
+        group=change.group,
+        undo_of=data.get("undo_of"),
+        redo_of=data.get("redo_of"),
+    )
+    with connection.cursor() as cursor:  # an undo, redo or restore may write cells
+        store.insert_cell_edits(cursor, workbook.id, [change])
+    workbook.updated_at = now
+    workbook.save(update_fields=["rev", "name", "rows_issued", "cols_issued", "row_count", "col_count", "updated_at"])
+    return change
+
+
+def apply_operation(*, workbook_id: int, user, operation: Operation, as_admin: bool = False) -> Applied:
+    """The write path for synchronous callers (HTTP views, the admin site ``as_admin``, for operations
+    other than ``set``): commit, then broadcast."""
+    applied = commit_operation(workbook_id=workbook_id, user=user, operation=operation, as_admin=as_admin)
+    if not applied.duplicate:
+        broadcast.changes_sync(workbook_id, [applied.change])
+    return applied

@@ -1,0 +1,103 @@
+"""Group commit of ``set`` operations: many edits of one workbook in one transaction, each at its own
+revision, each with its own outcome."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
+
+from workbooks import protocol, selectors
+from workbooks.domain import rules
+from workbooks.domain.errors import Forbidden, NotFound, OperationError
+from workbooks.domain.values import WRITER_ROLES, Author, Change, LastWrite, SetCells
+from workbooks.models import Change as ChangeRow
+from workbooks.services import store
+from workbooks.services.outcomes import Applied
+
+
+def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], now: datetime | None = None) -> list[Applied | OperationError]:
+    """Commits ``set`` operations on one workbook in one transaction, in order, each at its own revision.
+
+    Group commit: the workbook is locked once and each statement serves every operation, so many edits
+    cost about what one does. Each result is what ``commit_operation`` would have given that operation
+    alone: its ``Applied``, or the error that left it out (it changed nothing; the others commit).
+
+    This is the hot path of every edit, so it goes through the store's SQL rather than the ORM
+    (``store.SetsTransaction``): one statement locks the workbook, one reads everything the batch needs,
+    three write, in two round trips on PostgreSQL. Through the ORM a lone edit took ten statements and
+    about 12 ms on PostgreSQL, most of it building queries, all of it while holding the workbook's lock;
+    now under 3.
+    """
+    users = {user.pk for user, _ in requests if getattr(user, "is_authenticated", False)}
+    writes = [cell for _, operation in requests for cell in operation.cells]
+    # Before the workbook's counters are read, only ids that fit the column are worth looking up;
+    # rules.applied_cells then refuses those never issued.
+    row_ids, col_ids = store.issued((c.row for c in writes), store.MAX_ID), store.issued((c.col for c in writes), store.MAX_ID)
+    with store.SetsTransaction() as tx:
+        locked, found = tx.lock_and_read(workbook_id, users=users, ops={o.op for _, o in requests}, rows=row_ids, cols=col_ids)
+        if locked is None:
+            return [NotFound("no such workbook") for _ in requests]
+        rev, rows_issued, cols_issued = locked
+        roles, rows, live_cols = found.roles, found.rows, found.cols
+        originals = _originals(workbook_id, found.ops)
+        # Who wrote each cell last, for the sets that say which revision their sender saw: from the
+        # log when one of them saw an older revision, and from the batch as it goes.
+        based = [o.rev for _, o in requests if o.rev is not None]
+        last_writes = tx.last_writes(workbook_id, since=min(based), latest=rev) if based and min(based) < rev else {}
+        now = now or timezone.now()
+        results: list[Applied | OperationError] = []
+        made: dict[str, Change] = {}
+        logged, touched = [], set()
+        for user, operation in requests:
+            role = roles.get(user.pk) if user.pk in users else None
+            try:
+                if role is None:
+                    raise NotFound("no such workbook")
+                if role not in WRITER_ROLES:
+                    raise Forbidden("viewers cannot change the workbook")
+                if operation.op in originals or operation.op in made:
+                    results.append(Applied(made.get(operation.op) or originals[operation.op], duplicate=True))
+                    continue
+                rules.check_base_rev(operation.rev, rev)
+                cells = rules.applied_cells(
+                    operation.cells, live_rows=rows.keys(), live_cols=live_cols, rows_issued=rows_issued, cols_issued=cols_issued
+                )
+            except OperationError as exc:
+                results.append(exc)
+                continue
+            by = Author(user.pk, user.get_username())
+            overwritten = ()
+            if based:
+                if operation.rev is not None:
+                    overwritten = rules.overwritten(
+                        cells, base=operation.rev, sender=by, last_writes=last_writes, value_at=functools.partial(_value_at, rows, live_cols)
+                    )
+                rules.record_writes(last_writes, cells, LastWrite(rev + 1, by))
+            old = store.put_cells(rows, live_cols, cells)
+            touched.update(cell.row for cell in cells)
+            rev += 1
+            data = protocol.change_data("set", cells=cells, overwritten=overwritten)
+            change = made[operation.op] = Change(
+                rev, operation.op, by, now, "set", data, {"values": old}, session=operation.session, group=operation.group
+            )
+            logged.append(change)
+            results.append(Applied(change, duplicate=False))
+        if logged:
+            tx.write_and_commit(workbook_id, rows={rid: rows[rid] for rid in touched}, changes=logged, now=now)
+    return results
+
+
+def _value_at(rows: dict[int, list], live_cols: dict[int, int], cell) -> Any:
+    values, slot = rows[cell.row], live_cols[cell.col]
+    return values[slot] if slot < len(values) else None
+
+
+def _originals(workbook_id: int, ops: set[str]) -> dict[str, Change]:
+    """The changes that applied these op ids before (a client's retries: rare, so through the ORM)."""
+    if not ops:
+        return {}
+    return {c.op: selectors.change_value(c) for c in ChangeRow.objects.filter(workbook_id=workbook_id, op__in=ops)}
