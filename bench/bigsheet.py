@@ -108,8 +108,8 @@ def fill_workbook(session, workbook_id: int, rows: int) -> dict:
     status, snap = session.request("GET", f"/api/workbooks/{workbook_id}/")
     if status != 200:
         raise RuntimeError(f"snapshot failed: {status}")
-    row_ids = [r["id"] for r in snap["rows"]]
-    col_ids = [c["id"] for c in snap["columns"]]
+    row_ids = [r["id"] for r in snap["sheets"][0]["rows"]]
+    col_ids = [c["id"] for c in snap["sheets"][0]["columns"]]
     started = time.perf_counter()
     per_op = []
     for first in range(0, rows, ROWS_PER_SET):
@@ -138,7 +138,10 @@ def time_structural_changes(session, workbook_id: int) -> dict:
     if status != 200:
         raise RuntimeError(f"snapshot failed: {status}")
     # The workbook is at the row limit (100,000): a row is deleted before one is inserted.
-    second, (middle, after) = snap["columns"][1]["id"], (r["id"] for r in snap["rows"][len(snap["rows"]) // 2 :][:2])
+    second, (middle, after) = (
+        snap["sheets"][0]["columns"][1]["id"],
+        (r["id"] for r in snap["sheets"][0]["rows"][len(snap["sheets"][0]["rows"]) // 2 :][:2]),
+    )
     timings = {}
 
     def post(name: str, operation: dict) -> dict:
@@ -357,7 +360,7 @@ FLOOR_HTML = """<!DOCTYPE html>
 </head><body><div id="grid"></div>
 <script src="handsontable.min.js"></script>
 <script>
-fetch("%(json)s").then((r) => r.json()).then((s) => {
+fetch("%(json)s").then((r) => r.json()).then((w) => { const s = w.sheets[0];
   window.floorHot = new Handsontable(document.getElementById("grid"), {
     data: s.rows.map((r) => r.values), colHeaders: s.columns.map((c) => c.title), rowHeaders: true,
     licenseKey: "non-commercial-and-evaluation", themeName: "ht-theme-main", width: "100%%", height: "100%%", colWidths: 100,

@@ -750,7 +750,7 @@ def run_load(scenario: Scenario, target, args, *, procs: int) -> dict:
         url, origin, base_url = f"{stack.ws_url}/ws/workbooks/{snapshot['id']}/", stack.url, stack.url
         cafile = target.cafile
         cookies = [target.writer.cookie_header() if n < scenario.writers else target.reader.cookie_header() for n in range(scenario.clients)]
-        cells = [(row["id"], col["id"]) for row in snapshot["rows"] for col in snapshot["columns"]]
+        cells = [(row["id"], col["id"]) for row in snapshot["sheets"][0]["rows"] for col in snapshot["sheets"][0]["columns"]]
         groups = target.groups
         profile = target.profile_targets()
     else:

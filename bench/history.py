@@ -42,7 +42,7 @@ def changes_through_api(session, workbook_id: int, count: int, seed: int = 7) ->
     status, snap = session.request("GET", f"/api/workbooks/{workbook_id}/")
     if status != 200:
         raise RuntimeError(f"snapshot failed: {status}")
-    rows, cols = [r["id"] for r in snap["rows"]], [c["id"] for c in snap["columns"]]
+    rows, cols = [r["id"] for r in snap["sheets"][0]["rows"]], [c["id"] for c in snap["sheets"][0]["columns"]]
     started = time.perf_counter()
     for n in range(count):
         if n % 50 == 49:  # a row deleted, and 50 changes later one inserted (the workbook is at the row limit)
@@ -62,7 +62,7 @@ def changes_through_api(session, workbook_id: int, count: int, seed: int = 7) ->
         if body["type"] == "insert_rows":
             rows += answer["rows"]  # where they are does not matter to the random choices
         elif body["type"] == "undo":  # rows an undo brought back or removed: ask again
-            rows = [r["id"] for r in session.request("GET", f"/api/workbooks/{workbook_id}/")[1]["rows"]]
+            rows = [r["id"] for r in session.request("GET", f"/api/workbooks/{workbook_id}/")[1]["sheets"][0]["rows"]]
     return {"changes": count, "seconds": round(time.perf_counter() - started, 1)}
 
 

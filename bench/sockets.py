@@ -375,7 +375,7 @@ def run(args) -> dict:
             if status != 201:
                 raise RuntimeError(f"creating a workbook failed: {status} {snap}")
             workbook_ids.append(snap["id"])
-            cells.append((snap["rows"][0]["id"], snap["columns"][0]["id"]))
+            cells.append((snap["sheets"][0]["rows"][0]["id"], snap["sheets"][0]["columns"][0]["id"]))
         port = stack.daphne_ports[0]
         pid = stack.daphne_pid(0)
         result["daphne"] = {"port": port, "pid": pid, "fd_limit": fd_limit_of(pid), "flags": "deploy/bin/daphne (as in production)"}

@@ -261,6 +261,7 @@ TABULA_LIMITS = {
     "http_ops_per_minute": env_int("TABULA_HTTP_OPS_PER_MINUTE", 6_000),
     "max_sync_changes": env_int("TABULA_MAX_SYNC_CHANGES", 5_000),
     "max_cells": env_int("TABULA_MAX_CELLS", 10_000_000),
+    "max_sheets": env_int("TABULA_MAX_SHEETS", 200),
     "max_sync_bytes": env_int("TABULA_MAX_SYNC_BYTES", 8 * 1024 * 1024),
     "max_workbooks_per_user": env_int("TABULA_MAX_WORKBOOKS_PER_USER", 1_000),
     "creates_per_hour": env_int("TABULA_CREATES_PER_HOUR", 100),

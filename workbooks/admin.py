@@ -22,7 +22,7 @@ from workbooks import protocol, services
 from workbooks.domain.errors import OperationError
 from workbooks.domain.values import Rename
 from workbooks.limits import current as current_limits
-from workbooks.models import Change, Member, Workbook
+from workbooks.models import Change, Member, Sheet, Workbook
 
 GIVEN_ROLES = [(role.value, role.label) for role in (Member.Role.EDITOR, Member.Role.VIEWER)]
 
@@ -94,10 +94,14 @@ class WorkbookForm(forms.ModelForm):
 @admin.register(Workbook)
 class WorkbookAdmin(admin.ModelAdmin):
     form = WorkbookForm
-    list_display = ["id", "name", "rev", "row_count", "col_count", "updated_at"]
+    list_display = ["id", "name", "rev", "sheet_names", "updated_at"]
     search_fields = ["name"]
-    readonly_fields = ["rev", "rows_issued", "cols_issued", "row_count", "col_count", "history_floor", "created_at", "updated_at"]
+    readonly_fields = ["rev", "sheet_names", "sheets_issued", "rows_issued", "cols_issued", "history_floor", "created_at", "updated_at"]
     inlines = [MemberInline]
+
+    @admin.display(description="sheets")
+    def sheet_names(self, obj):
+        return ", ".join(obj.sheets.filter(deleted_rev__isnull=True).order_by("position").values_list("name", flat=True))
 
     def has_add_permission(self, request):
         return False  # its owner creates a workbook, with its rows and columns (services.create_workbook)
@@ -134,7 +138,16 @@ class WorkbookAdmin(admin.ModelAdmin):
         every row, column and change (a workbook may hold 100,000 rows)."""
         workbooks = list(objs)
         ids = [workbook.pk for workbook in workbooks]
-        listed = [f"Workbook: {workbook.name} ({workbook.row_count} rows, {workbook.col_count} columns)" for workbook in workbooks]
+        sizes = {}
+        for workbook_id, rows, cols in Sheet.objects.filter(workbook_id__in=ids, deleted_rev__isnull=True).values_list(
+            "workbook_id", "row_count", "col_count"
+        ):
+            sheets, cells = sizes.get(workbook_id, (0, 0))
+            sizes[workbook_id] = (sheets + 1, cells + rows * cols)
+        listed = []
+        for w in workbooks:
+            count, cells = sizes.get(w.pk, (0, 0))
+            listed.append(f"Workbook: {w.name} ({count} sheet{'' if count == 1 else 's'}, {cells:,} cells)")
         counts = {
             "workbooks": len(workbooks),
             "members": Member.objects.filter(workbook_id__in=ids).count(),

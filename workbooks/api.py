@@ -111,20 +111,27 @@ def workbooks(request):
     if request.method == "GET":
         return JsonResponse({"workbooks": [protocol.workbook_summary(s) for s in selectors.workbooks_for(user=request.user)]})
     body = json_body(request)
-    snapshot = services.create_workbook(user=request.user, name=body.get("name"), rows=body.get("rows", 100), cols=body.get("cols", 26))
+    snapshot = services.create_workbook(
+        user=request.user, name=body.get("name"), rows=body.get("rows", 100), cols=body.get("cols", 26), sheets=body.get("sheets")
+    )
     response = JsonResponse(protocol.snapshot(snapshot), status=201)  # no rows when it is big: GET them
     response["Location"] = reverse("api-workbook", args=[snapshot.id])
     return response
 
 
+def _snapshot(request, workbook_id: int, *, only: int | None = None) -> HttpResponse:
+    role = role_or_404(request, workbook_id)
+    if "rev" in request.GET:  # the workbook as it was then
+        read = functools.partial(past.snapshot_rows_at, rev=revision(request.GET["rev"], "rev"), only=only)
+    else:
+        read = functools.partial(selectors.snapshot_rows, only=only)
+    return snapshot_response(request, workbook_id=workbook_id, role=role, read=read)
+
+
 @api("GET", "PATCH", "DELETE")
 def workbook(request, workbook_id):
     if request.method == "GET":
-        role = role_or_404(request, workbook_id)
-        if "rev" in request.GET:  # the workbook as it was then
-            rows_at = functools.partial(past.snapshot_rows_at, rev=revision(request.GET["rev"], "rev"))
-            return snapshot_response(request, workbook_id=workbook_id, role=role, read=rows_at)
-        return snapshot_response(request, workbook_id=workbook_id, role=role)
+        return _snapshot(request, workbook_id)
     if request.method == "DELETE":
         services.delete_workbook(workbook_id=workbook_id, user=request.user)
         return JsonResponse({}, status=200)
@@ -160,6 +167,16 @@ def optional_number(request, key: str) -> int | None:
 
 
 @api("GET")
+def sheet(request, workbook_id, sheet_id):
+    """One sheet of the snapshot (also ``?rev=R``): the snapshot with that sheet only."""
+    role_or_404(request, workbook_id)
+    if "rev" not in request.GET:
+        selectors.check_sheet(workbook_id=workbook_id, sheet=sheet_id)
+    response = _snapshot(request, workbook_id, only=sheet_id)
+    return response
+
+
+@api("GET")
 def versions(request, workbook_id):
     role_or_404(request, workbook_id)
     found = past.versions(workbook_id=workbook_id, before=optional_number(request, "before"), limit=optional_number(request, "limit"))
@@ -167,10 +184,10 @@ def versions(request, workbook_id):
 
 
 @api("GET")
-def cell_history(request, workbook_id, row, col):
+def cell_history(request, workbook_id, sheet_id, row, col):
     role_or_404(request, workbook_id)
     before, limit = optional_number(request, "before"), optional_number(request, "limit")
-    found = past.cell_history(workbook_id=workbook_id, row=row, col=col, before=before, limit=limit)
+    found = past.cell_history(workbook_id=workbook_id, sheet=sheet_id, row=row, col=col, before=before, limit=limit)
     return JsonResponse(protocol.cell_versions(found))
 
 

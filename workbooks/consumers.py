@@ -240,7 +240,7 @@ class WorkbookConsumer(AsyncWebsocketConsumer):
             elif isinstance(message, Sync):
                 await self.sync(message.since)
             elif isinstance(message, Select):
-                self.me = PresenceEntry(self.me.user_id, self.me.name, self.me.color, message.ranges)
+                self.me = PresenceEntry(self.me.user_id, self.me.name, self.me.color, message.ranges, message.sheet)
                 await broadcast.announce(self, self.me)
             else:
                 await self.apply(message)

@@ -68,11 +68,18 @@ def user_group_name(user_id: int) -> str:
 
 def presence_fields(conn: str, entry: PresenceEntry) -> dict:
     """One socket's presence as the channel layer carries it."""
-    return {"conn": conn, "user_id": entry.user_id, "name": entry.name, "color": entry.color, "selection": [list(r) for r in entry.selection]}
+    return {
+        "conn": conn,
+        "user_id": entry.user_id,
+        "name": entry.name,
+        "color": entry.color,
+        "sheet": entry.sheet,
+        "selection": [list(r) for r in entry.selection],
+    }
 
 
 def presence_entry(fields: dict) -> PresenceEntry:
-    return PresenceEntry(fields["user_id"], fields["name"], fields["color"], tuple(map(tuple, fields["selection"])))
+    return PresenceEntry(fields["user_id"], fields["name"], fields["color"], tuple(map(tuple, fields["selection"])), fields.get("sheet"))
 
 
 @database_sync_to_async

@@ -12,16 +12,36 @@ from django.db import models
 class Workbook(models.Model):
     name = models.CharField(max_length=200)
     rev = models.BigIntegerField(default=0)
-    # Row and column ids are issued per workbook, 1, 2, 3, ...: an id above these was never issued
-    # (refused as unknown); one at or below it that has no row was deleted (its cells are dropped).
+    # Sheet, row and column ids are issued per workbook, 1, 2, 3, ...: an id above these was never
+    # issued (refused as unknown); one at or below it that has no record was deleted.
+    sheets_issued = models.BigIntegerField(default=0)
     rows_issued = models.BigIntegerField(default=0)
     cols_issued = models.BigIntegerField(default=0)
-    row_count = models.BigIntegerField(default=0)
-    col_count = models.BigIntegerField(default=0)
     # Changes at or below this revision are no longer kept (see the prune_changes command).
     history_floor = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return self.name
+
+
+class Sheet(models.Model):
+    """A tab of a workbook: ``sid`` is its id on the wire. Its rows and columns name it by ``sid``.
+    ``position`` orders the tabs (with room between them, as rows). A deleted sheet stays, with its
+    rows and columns, as a tombstone (``deleted_rev``), so undo brings it back whole; names are
+    unique among the live sheets, case-insensitively (checked under the workbook's lock)."""
+
+    workbook = models.ForeignKey(Workbook, on_delete=models.CASCADE, related_name="sheets", db_index=False)  # see the module
+    sid = models.BigIntegerField()
+    name = models.CharField(max_length=31)
+    position = models.BigIntegerField()
+    row_count = models.BigIntegerField(default=0)  # live rows and columns, for the limits
+    col_count = models.BigIntegerField(default=0)
+    deleted_rev = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workbook", "sid"], name="sheet_id_unique_in_workbook")]
 
     def __str__(self):
         return self.name
@@ -64,6 +84,7 @@ class Row(models.Model):
     """
 
     workbook = models.ForeignKey(Workbook, on_delete=models.CASCADE, related_name="rows", db_index=False)  # see the module
+    sheet = models.BigIntegerField()  # the sid of its Sheet
     rid = models.BigIntegerField()
     position = models.BigIntegerField()
     values = models.JSONField(default=list)
@@ -71,7 +92,7 @@ class Row(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["workbook", "rid"], name="row_id_unique_in_workbook")]
-        indexes = [models.Index(fields=["workbook", "position"], name="workbook_row_order")]
+        indexes = [models.Index(fields=["workbook", "sheet", "position"], name="workbook_row_order")]
 
     def __str__(self):
         return f"row {self.rid} of workbook {self.workbook_id}"
@@ -83,6 +104,7 @@ class Column(models.Model):
     columns stay as tombstones, their cells in the rows, as deleted rows do."""
 
     workbook = models.ForeignKey(Workbook, on_delete=models.CASCADE, related_name="columns", db_index=False)  # see the module
+    sheet = models.BigIntegerField()  # the sid of its Sheet
     cid = models.BigIntegerField()
     position = models.BigIntegerField()
     slot = models.IntegerField()
@@ -91,9 +113,9 @@ class Column(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workbook", "cid"], name="column_id_unique_in_workbook"),
-            models.UniqueConstraint(fields=["workbook", "slot"], name="column_slot_unique_in_workbook"),
+            models.UniqueConstraint(fields=["workbook", "sheet", "slot"], name="workbook_column_slot_unique"),
         ]
-        indexes = [models.Index(fields=["workbook", "position"], name="workbook_column_order")]
+        indexes = [models.Index(fields=["workbook", "sheet", "position"], name="workbook_column_order")]
 
     def __str__(self):
         return f"column {self.cid} of workbook {self.workbook_id}"

@@ -23,8 +23,8 @@ from django.db.models.functions import Cast
 from workbooks.domain import history
 from workbooks.domain.errors import HistoryTruncated, Invalid, NotFound
 from workbooks.domain.rules import column_title
-from workbooks.domain.values import Author, CellValue, CellWrite, Column, Snapshot
-from workbooks.models import CellEdit, Row, Workbook
+from workbooks.domain.values import Author, CellValue, CellWrite, Column, SheetSnapshot, Snapshot
+from workbooks.models import CellEdit, Row, Sheet, Workbook
 from workbooks.models import Change as ChangeRow
 from workbooks.models import Column as ColumnRow
 from workbooks.selectors import JsonLength, consistent_read, fitted
@@ -64,7 +64,7 @@ def _bounds(workbook: dict, before: int | None) -> int:
     return before
 
 
-def cell_history(*, workbook_id: int, row: int, col: int, before: int | None = None, limit: int | None = None) -> list[CellVersion]:
+def cell_history(*, workbook_id: int, sheet: int, row: int, col: int, before: int | None = None, limit: int | None = None) -> list[CellVersion]:
     """Every value the cell was given, newest first: one entry per change that wrote it, with its
     author and time, down to the history floor."""
     limit = _limit(limit)
@@ -72,6 +72,13 @@ def cell_history(*, workbook_id: int, row: int, col: int, before: int | None = N
         workbook = Workbook.objects.values("rev", "history_floor", "rows_issued", "cols_issued").get(pk=workbook_id)
         if not (1 <= row <= workbook["rows_issued"] and 1 <= col <= workbook["cols_issued"]):
             raise NotFound("no such cell: the workbook never had that row or column")
+        # A row or column dropped for good by prune_changes is not found: its history is gone too.
+        in_sheet = (
+            Row.objects.filter(workbook_id=workbook_id, rid=row, sheet=sheet).exists()
+            and ColumnRow.objects.filter(workbook_id=workbook_id, cid=col, sheet=sheet).exists()
+        )
+        if not in_sheet:
+            raise NotFound(f"no such cell in sheet {sheet}")
         below = _bounds(workbook, before)
         edits = CellEdit.objects.filter(workbook_id=workbook_id, row=row, col=col, rev__lt=below, rev__gt=workbook["history_floor"])
         written = list(edits.order_by("-rev").values_list("rev", "value")[:limit])
@@ -108,31 +115,59 @@ class RowThen:
 ROWS_PER_READ = 5000
 
 
+@dataclass(frozen=True)
+class SheetThen:
+    """A sheet as it was at the revision read: its id, name, column ids in order, and its rows then."""
+
+    id: int
+    name: str
+    columns: list[int]
+    rows: Iterator[RowThen]
+
+
 @contextmanager
-def workbook_at(*, workbook_id: int, rev: int) -> Iterator[tuple[str, list[int], Iterator[RowThen]]]:
-    """The workbook as it was at revision ``rev`` (kept: at or above the floor): its name then, its column
-    ids then in order, and an iterator of its rows then (``RowThen``), in order, read while the context
-    lasts, ROWS_PER_READ rows at a time (with the cells written after ``rev`` in them), so that
-    neither a big workbook nor a long history is ever whole in memory."""
+def workbook_at(*, workbook_id: int, rev: int, only: int | None = None) -> Iterator[tuple[str, Iterator[SheetThen]]]:
+    """The workbook as it was at revision ``rev`` (kept: at or above the floor): its name then, and its
+    sheets then in order (or only the sheet ``only``, if it existed then), each with an iterator of its
+    rows then (``RowThen``), in order, read while the context lasts, ROWS_PER_READ rows at a time
+    (with the cells written after ``rev`` in them), so that neither a big workbook nor a long
+    history is ever whole in memory."""
     with consistent_read():
         workbook = Workbook.objects.values("name", "rev", "history_floor").get(pk=workbook_id)
         if isinstance(rev, bool) or not isinstance(rev, int) or rev > workbook["rev"]:
             raise Invalid(f"rev must be a revision of the workbook, 0 to {workbook['rev']}")
         if rev < workbook["history_floor"]:
             raise HistoryTruncated(f"revision {rev} is no longer kept (the oldest is {workbook['history_floor']})")
-        cols = list(ColumnRow.objects.filter(workbook_id=workbook_id).order_by("position").values_list("cid", "deleted_rev", "slot"))
+        cols = list(ColumnRow.objects.filter(workbook_id=workbook_id).order_by("position").values_list("cid", "deleted_rev", "slot", "sheet"))
         live_rows = Row.objects.filter(workbook_id=workbook_id, deleted_rev__isnull=True).values_list("rid", flat=True)
-        then = history.Structure(set(live_rows.iterator(chunk_size=ROWS_PER_READ)), {cid for cid, dead, _ in cols if dead is None}, workbook["name"])
+        sheets_now = Sheet.objects.filter(workbook_id=workbook_id, deleted_rev__isnull=True).values_list("sid", "name", "position")
+        then = history.Structure(
+            set(live_rows.iterator(chunk_size=ROWS_PER_READ)),
+            {cid for cid, dead, _, _ in cols if dead is None},
+            workbook["name"],
+            {sid: (name, position) for sid, name, position in sheets_now},
+        )
         later = ChangeRow.objects.filter(workbook_id=workbook_id, rev__gt=rev, kind__in=history.STRUCTURAL_KINDS).order_by("-rev")
         for kind, data, replaced in later.values_list("kind", "data", "replaced").iterator(chunk_size=CHANGES_PER_READ):
             then.rewind(history.steps_of(kind, data, replaced))
-        columns = [(cid, slot) for cid, _, slot in cols if cid in then.cols]
-        stored = (
-            Row.objects.filter(workbook_id=workbook_id).order_by("position").annotate(text=Cast("values", TextField()), length=JsonLength("values"))
-        )
-        stored = stored.values_list("rid", "text", "length").iterator(chunk_size=ROWS_PER_READ)
-        chunks = _chunks((row for row in stored if row[0] in then.rows), ROWS_PER_READ)
-        yield then.name, [cid for cid, _ in columns], (row for chunk in chunks for row in _rows_then(workbook_id, rev, columns, chunk))
+        order = sorted(then.sheets, key=lambda sid: then.sheets[sid][1])
+        if only is not None:
+            order = [sid for sid in order if sid == only]
+
+        def sheets_then() -> Iterator[SheetThen]:
+            for sid in order:
+                columns = [(cid, slot) for cid, _, slot, sheet in cols if sheet == sid and cid in then.cols]
+                stored = (
+                    Row.objects.filter(workbook_id=workbook_id, sheet=sid)
+                    .order_by("position")
+                    .annotate(text=Cast("values", TextField()), length=JsonLength("values"))
+                )
+                stored = stored.values_list("rid", "text", "length").iterator(chunk_size=ROWS_PER_READ)
+                chunks = _chunks((row for row in stored if row[0] in then.rows), ROWS_PER_READ)
+                rows = (row for chunk in chunks for row in _rows_then(workbook_id, rev, columns, chunk))
+                yield SheetThen(sid, then.sheets[sid][0], [cid for cid, _ in columns], rows)
+
+        yield then.name, sheets_then()
 
 
 def _chunks(items, size: int):
@@ -173,15 +208,23 @@ def _rows_then(workbook_id: int, rev: int, columns: list[tuple[int, int]], rows:
 
 
 @contextmanager
-def snapshot_rows_at(*, workbook_id: int, rev: int, role: str) -> Iterator[tuple[Snapshot, Iterator[tuple[int, str]]]]:
+def snapshot_rows_at(*, workbook_id: int, rev: int, role: str, only: int | None = None):
     """``GET /api/workbooks/{id}/?rev=R``: as ``selectors.snapshot_rows``, the snapshot as it was at ``rev``
-    (but for ``role``, yours now) and its rows' texts, for ``protocol.snapshot_pieces``."""
-    with workbook_at(workbook_id=workbook_id, rev=rev) as (name, columns, rows):
-        head = Snapshot(workbook_id, name, rev, role, tuple(Column(cid, column_title(i)) for i, cid in enumerate(columns)), rows=None)
-        yield head, ((row.id, row.text) for row in rows)
+    (but for ``role``, yours now) and its sheets' rows' texts, for ``protocol.snapshot_pieces``."""
+    floor = Workbook.objects.values_list("history_floor", flat=True).get(pk=workbook_id)
+    with workbook_at(workbook_id=workbook_id, rev=rev, only=only) as (name, sheets):
+        head = Snapshot(workbook_id, name, rev, floor, role, ())
+        yield head, ((_sheet_head(s), ((row.id, row.text) for row in s.rows)) for s in sheets)
+
+
+def _sheet_head(sheet: SheetThen) -> SheetSnapshot:
+    return SheetSnapshot(sheet.id, sheet.name, tuple(Column(cid, column_title(i)) for i, cid in enumerate(sheet.columns)), rows=None)
 
 
 def snapshot_at(*, workbook_id: int, rev: int, role: str) -> Snapshot:
     """The whole snapshot as it was at ``rev``, in memory (for tests and small workbooks)."""
-    with snapshot_rows_at(workbook_id=workbook_id, rev=rev, role=role) as (head, texts):
-        return dataclasses.replace(head, rows=tuple((rid, tuple(orjson.loads(text))) for rid, text in texts))
+    with snapshot_rows_at(workbook_id=workbook_id, rev=rev, role=role) as (head, sheets):
+        return dataclasses.replace(
+            head,
+            sheets=tuple(dataclasses.replace(sheet, rows=tuple((rid, tuple(orjson.loads(text))) for rid, text in texts)) for sheet, texts in sheets),
+        )

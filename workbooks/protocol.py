@@ -19,22 +19,29 @@ import orjson
 
 from workbooks.domain.errors import Invalid, OperationError, TooLarge
 from workbooks.domain.values import (
+    NEXT,
+    AddSheet,
     Author,
     CellWrite,
     Change,
     DeleteCols,
     DeleteRows,
+    DeleteSheet,
+    DuplicateSheet,
     InsertCols,
     InsertRows,
     Limits,
+    MoveSheet,
     Operation,
     Overwrite,
     Ping,
     PresenceEntry,
     Rename,
+    RenameSheet,
     Restore,
     Select,
     SetCells,
+    SheetSnapshot,
     Snapshot,
     Sync,
     Undo,
@@ -44,7 +51,21 @@ from workbooks.domain.values import (
 MAX_OP_CHARS = 64
 MAX_SELECT_RANGES = 100
 SAFE_INTEGER = 2**53 - 1
-OPERATION_TYPES = ("set", "insert_rows", "delete_rows", "insert_cols", "delete_cols", "undo", "redo", "restore")
+OPERATION_TYPES = (
+    "set",
+    "insert_rows",
+    "delete_rows",
+    "insert_cols",
+    "delete_cols",
+    "add_sheet",
+    "duplicate_sheet",
+    "rename_sheet",
+    "move_sheet",
+    "delete_sheet",
+    "undo",
+    "redo",
+    "restore",
+)
 
 
 # ---------------------------------------------------------------- parsing
@@ -254,22 +275,77 @@ def parse_operation(content: dict, limits: Limits) -> Operation:
     if not isinstance(op, str) or not op or len(op) > MAX_OP_CHARS:
         raise Invalid(f"op must be a string of 1 to {MAX_OP_CHARS} characters")
     tags = {"session": _tag(content, "session"), "group": _tag(content, "group")}
-    if kind == "set":
-        return SetCells(op, _cells(content, limits), _base_rev(content.get("rev")), **tags)
-    if kind == "insert_rows":
-        return InsertRows(op, _optional_id(content.get("before"), "before"), _count(content, limits), **tags)
-    if kind == "insert_cols":
-        return InsertCols(op, _optional_id(content.get("before"), "before"), _count(content, limits), **tags)
-    if kind == "delete_rows":
-        return DeleteRows(op, _id_list(content, "rows", "row", limits.max_rows), **tags)
-    if kind == "delete_cols":
-        return DeleteCols(op, _id_list(content, "cols", "column", limits.max_cols), **tags)
+    if kind in GRID_KINDS:
+        # Without a ``sheet`` (a v1 client's operation): the workbook's first sheet.
+        return GRID_KINDS[kind](op, content, limits, tags, _optional_id(content.get("sheet"), "sheet"))
+    if kind in SHEET_KINDS:
+        return SHEET_KINDS[kind](op, content, limits, tags)
     if kind == "restore":
         rev = content.get("rev")
         if not _is_int(rev) or not 0 <= rev <= SAFE_INTEGER:
             raise Invalid("rev must be the revision to go back to (an integer, 0 or more)")
         return Restore(op, rev, **tags)
     return Undo(op, redo=kind == "redo", **tags)
+
+
+GRID_KINDS = {
+    "set": lambda op, c, limits, tags, sheet: SetCells(op, _cells(c, limits), _base_rev(c.get("rev")), **tags, sheet=sheet),
+    "insert_rows": lambda op, c, limits, tags, sheet: InsertRows(op, _optional_id(c.get("before"), "before"), _count(c, limits), **tags, sheet=sheet),
+    "insert_cols": lambda op, c, limits, tags, sheet: InsertCols(op, _optional_id(c.get("before"), "before"), _count(c, limits), **tags, sheet=sheet),
+    "delete_rows": lambda op, c, limits, tags, sheet: DeleteRows(op, _id_list(c, "rows", "row", limits.max_rows), **tags, sheet=sheet),
+    "delete_cols": lambda op, c, limits, tags, sheet: DeleteCols(op, _id_list(c, "cols", "column", limits.max_cols), **tags, sheet=sheet),
+}
+
+
+def _sheet_size(content: dict, key: str, default: int, limit: int) -> int:
+    value = content.get(key, default)
+    if not _is_int(value) or value < 1:
+        raise Invalid(f"{key} must be a positive integer")
+    if value > limit:
+        raise TooLarge(f"a sheet holds at most {limit:,} {'rows' if key == 'rows' else 'columns'}")
+    return value
+
+
+def sheet_name(value) -> str:
+    """A sheet's name as text (Excel's rules for it are checked by the service, which knows the others)."""
+    if not isinstance(value, str):
+        raise Invalid("name must be a string")
+    problem = bad_text(value)
+    if problem:
+        raise Invalid(problem)
+    if BIDI_CONTROLS.intersection(value) or any(unicodedata.category(c) == "Cc" for c in value):
+        raise Invalid("a sheet's name cannot hold control characters or ones that change the direction of the text")
+    if value and not value.strip():
+        raise Invalid("a sheet's name needs a visible character")
+    return value
+
+
+def _before(content: dict, default):
+    return _optional_id(content["before"], "before") if "before" in content else default
+
+
+SHEET_KINDS = {
+    "add_sheet": lambda op, c, limits, tags: AddSheet(
+        op,
+        sheet_name(c.get("name")),
+        _before(c, None),
+        _sheet_size(c, "rows", 100, limits.max_rows),
+        _sheet_size(c, "cols", 26, limits.max_cols),
+        **tags,
+    ),
+    "duplicate_sheet": lambda op, c, limits, tags: DuplicateSheet(
+        op, _id(c.get("sheet"), "sheet"), sheet_name(c.get("name")), _before(c, NEXT), **tags
+    ),
+    "rename_sheet": lambda op, c, limits, tags: RenameSheet(op, _id(c.get("sheet"), "sheet"), sheet_name(c.get("name")), **tags),
+    "move_sheet": lambda op, c, limits, tags: MoveSheet(op, _id(c.get("sheet"), "sheet"), _required_before(c), **tags),
+    "delete_sheet": lambda op, c, limits, tags: DeleteSheet(op, _id(c.get("sheet"), "sheet"), **tags),
+}
+
+
+def _required_before(content: dict) -> int | None:
+    if "before" not in content:
+        raise Invalid("before must be the id of the sheet to go before, or null for the end")
+    return _optional_id(content["before"], "before")
 
 
 def _tag(content: dict, key: str) -> str:
@@ -299,7 +375,7 @@ def parse_client_message(content: dict, limits: Limits) -> Operation | Sync | Se
             raise Invalid("since must be a revision (an integer, 0 or more)")
         return Sync(since)
     if kind == "select":
-        return Select(_ranges(content.get("ranges")))
+        return Select(_ranges(content.get("ranges")), _optional_id(content.get("sheet"), "sheet"))
     return parse_operation(content, limits)
 
 
@@ -360,17 +436,41 @@ def change_data(kind: str, **fields) -> dict:
     """The kind-specific part of a change, as stored in the log and sent on the wire."""
     if kind == "set":
         return {
+            "sheet": fields["sheet"],
             "cells": [{"row": c.row, "col": c.col, "value": c.value} for c in fields["cells"]],
             "overwritten": [overwrite(o) for o in fields.get("overwritten", ())],
         }
     if kind in ("insert_rows", "insert_cols"):
         key = "rows" if kind == "insert_rows" else "cols"
-        return {"before": fields["before"], key: list(fields["ids"])}
+        return {"sheet": fields["sheet"], "before": fields["before"], key: list(fields["ids"])}
     if kind in ("delete_rows", "delete_cols"):
         key = "rows" if kind == "delete_rows" else "cols"
-        return {key: list(fields["ids"])}
+        return {"sheet": fields["sheet"], key: list(fields["ids"])}
     if kind == "rename":
         return {"name": fields["name"]}
+    if kind == "add_sheet":
+        return {
+            "sheet": fields["sheet"],
+            "name": fields["name"],
+            "before": fields["before"],
+            "columns": list(fields["columns"]),
+            "rows": list(fields["rows"]),
+        }
+    if kind == "duplicate_sheet":
+        return {
+            "sheet": fields["sheet"],
+            "from": fields["original"],
+            "name": fields["name"],
+            "before": fields["before"],
+            "columns": list(fields["columns"]),
+            "rows": list(fields["rows"]),
+        }
+    if kind == "rename_sheet":
+        return {"sheet": fields["sheet"], "name": fields["name"]}
+    if kind == "move_sheet":
+        return {"sheet": fields["sheet"], "before": fields["before"]}
+    if kind == "delete_sheet":
+        return {"sheet": fields["sheet"]}
     raise ValueError(f"unknown change kind {kind}")
 
 
@@ -383,7 +483,7 @@ def error(exc: OperationError, op: str | None = None) -> dict:
 
 
 def presence_user(entry: PresenceEntry) -> dict:
-    return {"id": entry.user_id, "name": entry.name, "color": entry.color, "selection": [list(r) for r in entry.selection]}
+    return {"id": entry.user_id, "name": entry.name, "color": entry.color, "sheet": entry.sheet, "selection": [list(r) for r in entry.selection]}
 
 
 def presence_users(entries) -> list[dict]:
@@ -421,30 +521,35 @@ def pong() -> dict:
 
 
 def snapshot(snap: Snapshot) -> dict:
-    """The snapshot message; without ``rows`` when the snapshot has none read (a big workbook just created)."""
-    message = {
-        "id": snap.id,
-        "name": snap.name,
-        "rev": snap.rev,
-        "role": snap.role,
-        "columns": [{"id": c.id, "title": c.title} for c in snap.columns],
-    }
+    """The snapshot message; a sheet without ``rows`` when it has none read (a big workbook just created)."""
+    return {"id": snap.id, "name": snap.name, "rev": snap.rev, "floor": snap.floor, "role": snap.role, "sheets": [sheet(s) for s in snap.sheets]}
+
+
+def sheet(snap: SheetSnapshot) -> dict:
+    message = {"id": snap.id, "name": snap.name, "columns": [{"id": c.id, "title": c.title} for c in snap.columns]}
     if snap.rows is not None:
         message["rows"] = [{"id": row_id, "values": list(values)} for row_id, values in snap.rows]
     return message
 
 
-def snapshot_pieces(head: Snapshot, row_texts: Iterable[tuple[int, str]], *, rows_per_piece: int = 5000) -> Iterator[bytes]:
-    """``snapshot(head)`` encoded in pieces, its rows given as stored: (row id, values as JSON text).
-    The texts are joined, not parsed and encoded again (100,000 rows in about 0.02 s; parsing and
-    encoding them took about 1 µs a cell); a piece holds ``rows_per_piece`` rows, so the whole text
-    of a big workbook is never in memory at once."""
-    opening = encode_bytes(snapshot(dataclasses.replace(head, rows=None)))
-    yield opening[:-1] + b',"rows":['
-    rows, separator = iter(row_texts), b""
-    while batch := list(itertools.islice(rows, rows_per_piece)):
-        yield separator + ",".join([f'{{"id":{rid},"values":{text}}}' for rid, text in batch]).encode()
-        separator = b","
+def snapshot_pieces(
+    head: Snapshot, sheets: Iterable[tuple[SheetSnapshot, Iterable[tuple[int, str]]]], *, rows_per_piece: int = 5000
+) -> Iterator[bytes]:
+    """``snapshot(head)`` encoded in pieces, each sheet's rows given as stored: (row id, values as
+    JSON text). The texts are joined, not parsed and encoded again (100,000 rows in about 0.02 s;
+    parsing and encoding them took about 1 µs a cell); a piece holds ``rows_per_piece`` rows, so the
+    whole text of a big workbook is never in memory at once."""
+    opening = encode_bytes(snapshot(dataclasses.replace(head, sheets=())))
+    yield opening[:-2]  # without "]}": the sheets follow
+    sheet_separator = b""
+    for sheet_head, row_texts in sheets:
+        yield sheet_separator + encode_bytes(sheet(dataclasses.replace(sheet_head, rows=None)))[:-1] + b',"rows":['
+        rows, separator = iter(row_texts), b""
+        while batch := list(itertools.islice(rows, rows_per_piece)):
+            yield separator + ",".join([f'{{"id":{rid},"values":{text}}}' for rid, text in batch]).encode()
+            separator = b","
+        yield b"]}"
+        sheet_separator = b","
     yield b"]}"
 
 

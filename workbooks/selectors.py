@@ -14,13 +14,13 @@ from django.db.models import Func, IntegerField, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
-from workbooks.domain.errors import HistoryTruncated
+from workbooks.domain.errors import HistoryTruncated, NotFound
 from workbooks.domain.rules import column_title
-from workbooks.domain.values import Author, Change, Column, Snapshot, WorkbookSummary
+from workbooks.domain.values import Author, Change, Column, SheetSnapshot, Snapshot, WorkbookSummary
 from workbooks.limits import current as current_limits
 from workbooks.models import Change as ChangeRow
 from workbooks.models import Column as ColumnRow
-from workbooks.models import Member, Row, Workbook
+from workbooks.models import Member, Row, Sheet, Workbook
 
 
 @contextmanager
@@ -60,10 +60,24 @@ def workbooks_for(*, user) -> list[WorkbookSummary]:
 MAX_LISTED_WORKBOOKS = 5_000
 
 
-def live_columns(*, workbook_id: int) -> list[tuple[int, int]]:
-    """The (id, slot) of each of the workbook's columns, left to right (see Column)."""
-    columns = ColumnRow.objects.filter(workbook_id=workbook_id, deleted_rev__isnull=True).order_by("position")
+def live_columns(*, workbook_id: int, sheet: int) -> list[tuple[int, int]]:
+    """The (id, slot) of each of the sheet's columns, left to right (see Column)."""
+    columns = ColumnRow.objects.filter(workbook_id=workbook_id, sheet=sheet, deleted_rev__isnull=True).order_by("position")
     return list(columns.values_list("cid", "slot"))
+
+
+def check_sheet(*, workbook_id: int, sheet: int) -> None:
+    """NotFound unless the workbook has that sheet now (naming it when it was deleted)."""
+    found = Sheet.objects.filter(workbook_id=workbook_id, sid=sheet).values_list("name", "deleted_rev").first()
+    if found is None:
+        raise NotFound(f"unknown sheet id {sheet}")
+    if found[1] is not None:
+        raise NotFound(f"sheet “{found[0]}” was deleted")
+
+
+def live_sheets(*, workbook_id: int) -> list[tuple[int, str]]:
+    """The (id, name) of each of the workbook's sheets, in tab order."""
+    return list(Sheet.objects.filter(workbook_id=workbook_id, deleted_rev__isnull=True).order_by("position").values_list("sid", "name"))
 
 
 class JsonLength(Func):
@@ -77,34 +91,51 @@ class JsonLength(Func):
 
 
 @contextmanager
-def snapshot_rows(*, workbook_id: int, role: str) -> Iterator[tuple[Snapshot, Iterator[tuple[int, str]]]]:
-    """The whole workbook at one revision, its rows nearly as stored: the snapshot without rows, and an
-    iterator of each row's (id, values as a JSON array's text, as long as there are columns) in
-    order, read from the database a chunk at a time while the context lasts, so that a big workbook is
+def snapshot_rows(
+    *, workbook_id: int, role: str, only: int | None = None
+) -> Iterator[tuple[Snapshot, Iterator[tuple[SheetSnapshot, Iterator[tuple[int, str]]]]]]:
+    """The whole workbook (or its sheet ``only``) at one revision, its rows nearly as stored: the
+    snapshot without sheets, and an iterator of each sheet's head (without rows) with an iterator of
+    each of its rows' (id, values as a JSON array's text, as long as there are columns) in order,
+    read from the database a chunk at a time while the context lasts, so that a big workbook is
     never all in memory. ``protocol.snapshot_pieces`` joins them into the snapshot's text without
     parsing a cell.
 
-    When the columns' slots run 0, 1, 2, ... left to right (see Row), each row's stored text is the
-    answer, padded or cut to the workbook's width; otherwise the cells are put in column order, by
+    When a sheet's columns' slots run 0, 1, 2, ... left to right (see Row), each row's stored text is
+    the answer, padded or cut to the sheet's width; otherwise the cells are put in column order, by
     PostgreSQL in the query, elsewhere here.
     """
     with consistent_read():
-        columns = live_columns(workbook_id=workbook_id)
-        head = snapshot_head(workbook_id=workbook_id, role=role, columns=columns)
-        slots = [slot for _, slot in columns]
-        width = len(slots)
-        rows = Row.objects.filter(workbook_id=workbook_id, deleted_rev__isnull=True).order_by("position")
-        if slots == list(range(width)):
-            stored = rows.annotate(text=Cast("values", TextField()), length=JsonLength("values"))
-            stored = stored.values_list("rid", "text", "length").iterator(chunk_size=ROWS_PER_READ)
-            texts = ((rid, fitted(text, length, width)) for rid, text, length in stored)
-        elif connection.vendor == "postgresql":
-            stored = rows.annotate(text=RawSQL(_in_column_order(slots), ()))  # noqa: S611 (ints)
-            texts = stored.values_list("rid", "text").iterator(chunk_size=ROWS_PER_READ)
-        else:
-            stored = rows.values_list("rid", "values").iterator(chunk_size=ROWS_PER_READ)
-            texts = ((rid, orjson.dumps([values[s] if s < len(values) else None for s in slots]).decode()) for rid, values in stored)
-        yield head, texts
+        head = snapshot_head(workbook_id=workbook_id, role=role, with_sheets=False)
+        sheets = live_sheets(workbook_id=workbook_id)
+        if only is not None:
+            sheets = [(sid, name) for sid, name in sheets if sid == only]
+        with_columns = _with_columns(workbook_id, sheets)
+        yield head, ((_sheet_head(sid, name, columns), _row_texts(workbook_id, sid, columns)) for sid, name, columns in with_columns)
+
+
+def _with_columns(workbook_id: int, sheets):
+    for sid, name in sheets:
+        yield sid, name, live_columns(workbook_id=workbook_id, sheet=sid)
+
+
+def _sheet_head(sid: int, name: str, columns: list[tuple[int, int]]) -> SheetSnapshot:
+    return SheetSnapshot(sid, name, tuple(Column(cid, column_title(i)) for i, (cid, _) in enumerate(columns)), rows=None)
+
+
+def _row_texts(workbook_id: int, sheet: int, columns: list[tuple[int, int]]) -> Iterator[tuple[int, str]]:
+    slots = [slot for _, slot in columns]
+    width = len(slots)
+    rows = Row.objects.filter(workbook_id=workbook_id, sheet=sheet, deleted_rev__isnull=True).order_by("position")
+    if slots == list(range(width)):
+        stored = rows.annotate(text=Cast("values", TextField()), length=JsonLength("values"))
+        stored = stored.values_list("rid", "text", "length").iterator(chunk_size=ROWS_PER_READ)
+        return ((rid, fitted(text, length, width)) for rid, text, length in stored)
+    if connection.vendor == "postgresql":
+        stored = rows.annotate(text=RawSQL(_in_column_order(slots), ()))  # noqa: S611 (ints)
+        return stored.values_list("rid", "text").iterator(chunk_size=ROWS_PER_READ)
+    stored = rows.values_list("rid", "values").iterator(chunk_size=ROWS_PER_READ)
+    return ((rid, orjson.dumps([values[s] if s < len(values) else None for s in slots]).decode()) for rid, values in stored)
 
 
 ROWS_PER_READ = 5000
@@ -117,13 +148,14 @@ def _in_column_order(slots: list[int]) -> str:
     return "CAST(" + " || ".join(f"jsonb_build_array({p})" for p in parts) + " AS TEXT)"
 
 
-def snapshot_head(*, workbook_id: int, role: str, columns: list[tuple[int, int]] | None = None) -> Snapshot:
-    """The workbook's name, revision and columns; ``rows`` None (not read)."""
+def snapshot_head(*, workbook_id: int, role: str, with_sheets: bool = True) -> Snapshot:
+    """The workbook's name and revision, and (``with_sheets``) its sheets with their columns, ``rows``
+    None (not read)."""
     workbook = Workbook.objects.get(pk=workbook_id)
-    columns = live_columns(workbook_id=workbook_id) if columns is None else columns
-    return Snapshot(
-        workbook.id, workbook.name, workbook.rev, role, tuple(Column(cid, column_title(i)) for i, (cid, _) in enumerate(columns)), rows=None
-    )
+    sheets = ()
+    if with_sheets:
+        sheets = tuple(_sheet_head(sid, name, columns) for sid, name, columns in _with_columns(workbook_id, live_sheets(workbook_id=workbook_id)))
+    return Snapshot(workbook.id, workbook.name, workbook.rev, workbook.history_floor, role, sheets)
 
 
 def fitted(text: str, length: int, width: int) -> str:
@@ -138,9 +170,12 @@ def fitted(text: str, length: int, width: int) -> str:
 
 
 def snapshot(*, workbook_id: int, role: str) -> Snapshot:
-    """The whole workbook at one revision: its columns, and every row's values in column order."""
-    with snapshot_rows(workbook_id=workbook_id, role=role) as (head, texts):
-        return dataclasses.replace(head, rows=tuple((rid, tuple(orjson.loads(text))) for rid, text in texts))
+    """The whole workbook at one revision: each sheet's columns, and every row's values in column order."""
+    with snapshot_rows(workbook_id=workbook_id, role=role) as (head, sheets):
+        return dataclasses.replace(
+            head,
+            sheets=tuple(dataclasses.replace(sheet, rows=tuple((rid, tuple(orjson.loads(text))) for rid, text in texts)) for sheet, texts in sheets),
+        )
 
 
 def workbook_name(*, workbook_id: int) -> str:

@@ -16,7 +16,8 @@ urlpatterns = [
     path("api/workbooks/<int:workbook_id>/changes", api.changes, name="api-changes"),
     path("api/workbooks/<int:workbook_id>/ops", api.ops, name="api-ops"),
     path("api/workbooks/<int:workbook_id>/versions", api.versions, name="api-versions"),
-    path("api/workbooks/<int:workbook_id>/cells/<int:row>/<int:col>/history", api.cell_history, name="api-cell-history"),
+    path("api/workbooks/<int:workbook_id>/sheets/<int:sheet_id>/", api.sheet, name="api-sheet"),
+    path("api/workbooks/<int:workbook_id>/sheets/<int:sheet_id>/cells/<int:row>/<int:col>/history", api.cell_history, name="api-cell-history"),
     # Tabula v1's paths, for pages open across the upgrade (legacy.py)
     path("sheets/<int:workbook_id>/", legacy.page),
     re_path(r"^api/sheets/(?P<rest>.*)$", legacy.api_path),

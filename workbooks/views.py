@@ -89,6 +89,7 @@ def workbook_page(request, workbook_id):
             "maxRows": limits.max_rows,
             "maxCols": limits.max_cols,
             "maxInsertCount": limits.max_insert_count,
+            "maxSheets": limits.max_sheets,
         },
     }
     return render(request, "workbooks/workbook.html", {"workbook_id": workbook_id, "name": name, "role": role, "config": config})

@@ -126,7 +126,7 @@ def paste(page, row: int, col: int, rows: list[list[str]]) -> None:
 def snapshot_values(api, workbook_id) -> tuple[int, list]:
     status, snapshot = api.request("GET", f"/api/workbooks/{workbook_id}/")
     assert status == 200, snapshot
-    return snapshot["rev"], [row["values"] for row in snapshot["rows"]]
+    return snapshot["rev"], [row["values"] for row in snapshot["sheets"][0]["rows"]]
 
 
 def wait_until_showing(page, values: list) -> None:

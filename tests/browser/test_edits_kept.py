@@ -13,7 +13,6 @@ import time
 
 import pytest
 from playwright.sync_api import expect
-from tests.browser.test_workbook_page import new_workbook
 
 from tests.browser.helpers import (
     DEAD_CONNECTION_MS,
@@ -29,6 +28,7 @@ from tests.browser.helpers import (
     wait_for_workbook,
     wait_until_showing,
 )
+from tests.browser.test_workbook_page import new_workbook
 
 pytestmark = pytest.mark.browser
 
@@ -74,7 +74,7 @@ class PasteGrowsWorkbookTest:
         olivia.evaluate(PASTE_SCRIPT, "a\tb\tc\td")
 
         expect(olivia.locator("#notice")).to_contain_text("The workbook grows by 1 column to fit the paste.")
-        expect(olivia.locator("#notice")).to_contain_text("Not pasted: the last 1 column (a workbook holds at most 1,000 columns).")
+        expect(olivia.locator("#notice")).to_contain_text("Not pasted: the last 1 column (a sheet holds at most 1,000 columns).")
         settled(olivia)
         _, values = snapshot_values(api, workbook_id)
         assert values[0][997:] == ["a", "b", "c"]
@@ -177,7 +177,7 @@ class DeadConnectionTest:
     def test_a_page_that_only_watches_a_busy_workbook_keeps_its_socket_past_the_silence_limit(self, site, pages):
         workbook_id, api = new_workbook(site, "Watched")
         _, snapshot = api.request("GET", f"/api/workbooks/{workbook_id}/")
-        first = {"row": snapshot["rows"][0]["id"], "col": snapshot["columns"][0]["id"]}
+        first = {"row": snapshot["sheets"][0]["rows"][0]["id"], "col": snapshot["sheets"][0]["columns"][0]["id"]}
         vera = pages("vera", workbook_id)  # a viewer sends nothing of her own
         reopened = []
         vera.on("websocket", lambda ws: reopened.append(ws.url))

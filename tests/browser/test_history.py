@@ -11,7 +11,6 @@ import re
 
 import pytest
 from playwright.sync_api import expect
-from tests.browser.test_workbook_page import XSS, new_workbook
 
 from tests import support
 from tests.browser.helpers import (
@@ -27,6 +26,7 @@ from tests.browser.helpers import (
     wait_until_showing,
 )
 from tests.browser.test_undo import UNDO
+from tests.browser.test_workbook_page import XSS, new_workbook
 
 pytestmark = pytest.mark.browser
 

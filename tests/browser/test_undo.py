@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import expect
-from tests.browser.test_workbook_page import new_workbook
 
 from tests.browser.helpers import (
     cell,
@@ -23,6 +22,7 @@ from tests.browser.helpers import (
     wait_for_workbook,
     wait_until_showing,
 )
+from tests.browser.test_workbook_page import new_workbook
 
 pytestmark = pytest.mark.browser
 
@@ -133,8 +133,10 @@ class UndoStructureTest:
             expect(cell(page, 2, 0)).to_have_text("a3")
             expect(cell(page, 4, 2)).to_have_text("edgar meanwhile")
         status, after = api.request("GET", f"/api/workbooks/{workbook_id}/")
-        assert [r["id"] for r in after["rows"]] == [r["id"] for r in before["rows"]], "the row is back where it was, with its id"
-        assert after["rows"][1]["values"] == ["a2", "b2", "c2"]
+        assert [r["id"] for r in after["sheets"][0]["rows"]] == [r["id"] for r in before["sheets"][0]["rows"]], (
+            "the row is back where it was, with its id"
+        )
+        assert after["sheets"][0]["rows"][1]["values"] == ["a2", "b2", "c2"]
         _, values = snapshot_values(api, workbook_id)
         wait_until_showing(olivia, values)
         wait_until_showing(edgar, values)

@@ -115,8 +115,8 @@ class TypingTest:
         workbook_id, api = new_workbook(site, "Busy")
         edgar = pages("edgar", workbook_id)
         status, snapshot = api.request("GET", f"/api/workbooks/{workbook_id}/")
-        row_ids = [r["id"] for r in snapshot["rows"]]
-        col_ids = [c["id"] for c in snapshot["columns"]]
+        row_ids = [r["id"] for r in snapshot["sheets"][0]["rows"]]
+        col_ids = [c["id"] for c in snapshot["sheets"][0]["columns"]]
 
         def remote(op: dict) -> None:
             status, body = api.request("POST", f"/api/workbooks/{workbook_id}/ops", op)
@@ -206,7 +206,11 @@ class MarkupInCellsTest:
 
         type_into(olivia, 0, 0, XSS)
         status, snapshot = api.request("GET", f"/api/workbooks/{workbook_id}/")
-        script_cell = {"row": snapshot["rows"][2]["id"], "col": snapshot["columns"][1]["id"], "value": "<script>window.pwned = 1</script>"}
+        script_cell = {
+            "row": snapshot["sheets"][0]["rows"][2]["id"],
+            "col": snapshot["sheets"][0]["columns"][1]["id"],
+            "value": "<script>window.pwned = 1</script>",
+        }
         status, body = api.request("POST", f"/api/workbooks/{workbook_id}/ops", {"type": "set", "op": "script-cell", "cells": [script_cell]})
         assert status == 201, body
 

@@ -1,6 +1,7 @@
-"""Randomised convergence: six sockets (two users) on two daphne processes send concurrent random edits,
-built from ids each client's own (lagging) model knows, so many name rows and columns deleted meanwhile,
-and undo and redo their own (each socket is a session of its own). Every socket must see every change
+"""Randomised convergence: six sockets (two users) on two daphne processes send concurrent random edits
+and sheet operations (add, duplicate, rename, move, delete), built from ids each client's own
+(lagging) model knows, so many name rows, columns and sheets deleted meanwhile, and undo and redo
+their own (each socket is a session of its own). Every socket must see every change
 in revision order with no gap, and once everyone is quiet every client's model must equal the
 server's snapshot, whose change log has no hole; and the workbook at any revision (``?rev=R``) must be
 what a client saw at that revision.
@@ -47,22 +48,36 @@ def random_operation(rng: random.Random, model: Grid, op_id: str, session: str) 
 
 
 def random_kind(rng: random.Random, model: Grid, op_id: str) -> dict:
-    rows, cols = model.rows, model.cols
-    choices = ["set"] * 6 + ["undo", "redo"]
-    choices += ["insert_rows"] * (len(rows) < 30) + ["delete_rows"] * (len(rows) > 3)
-    choices += ["insert_cols"] * (len(cols) < 10) + ["delete_cols"] * (len(cols) > 2)
+    """An operation on a sheet of the model (grid operations name it), or on the sheets themselves."""
+    sheet = model.order[0] if rng.random() < 0.6 else rng.choice(model.order)
+    rows, cols = model.sheets[sheet].rows, model.sheets[sheet].cols
+    choices = ["set"] * 18 + ["undo", "redo"] * 3
+    choices += ["insert_rows"] * 3 * (len(rows) < 30) + ["delete_rows"] * 3 * (len(rows) > 3)
+    choices += ["insert_cols"] * 3 * (len(cols) < 10) + ["delete_cols"] * 3 * (len(cols) > 2)
+    choices += ["add_sheet"] * (len(model.order) < 4) + ["duplicate_sheet"] * (len(model.order) < 4) + ["rename_sheet", "move_sheet"]
+    choices += ["delete_sheet"] * (len(model.order) > 2)
     kind = rng.choice(choices) if rows and cols else rng.choice(["insert_rows", "insert_cols"])
     if kind in ("undo", "redo"):
         return {"type": kind, "op": op_id}
+    if kind == "add_sheet":
+        return {"type": kind, "op": op_id, "name": f"S {op_id}", "before": rng.choice([None, *model.order]), "rows": 3, "cols": 2}
+    if kind == "duplicate_sheet":
+        return {"type": kind, "op": op_id, "sheet": sheet, "name": f"D {op_id}"}
+    if kind == "rename_sheet":
+        return {"type": kind, "op": op_id, "sheet": sheet, "name": f"R {op_id}"}
+    if kind == "move_sheet":
+        return {"type": kind, "op": op_id, "sheet": sheet, "before": rng.choice([None, *(s for s in model.order if s != sheet)])}
+    if kind == "delete_sheet":
+        return {"type": kind, "op": op_id, "sheet": sheet}
     if kind == "set":
         cells = [{"row": rng.choice(rows), "col": rng.choice(cols), "value": rng.choice(VALUES)} for _ in range(rng.randint(1, 4))]
-        return {"type": "set", "op": op_id, "cells": cells}
+        return {"type": "set", "op": op_id, "sheet": sheet, "cells": cells}
     if kind in ("insert_rows", "insert_cols"):
         ids = rows if kind == "insert_rows" else cols
         before = rng.choice([None, *ids]) if ids else None
-        return {"type": kind, "op": op_id, "before": before, "count": rng.randint(1, 2)}
+        return {"type": kind, "op": op_id, "sheet": sheet, "before": before, "count": rng.randint(1, 2)}
     ids = rows if kind == "delete_rows" else cols
-    return {"type": kind, "op": op_id, ("rows" if kind == "delete_rows" else "cols"): rng.sample(ids, rng.randint(1, 2))}
+    return {"type": kind, "op": op_id, "sheet": sheet, ("rows" if kind == "delete_rows" else "cols"): rng.sample(ids, rng.randint(1, 2))}
 
 
 async def edit(rng: random.Random, name: str, follower: Follower, sent: list[str]) -> None:
@@ -211,7 +226,10 @@ class ConvergenceTest:
             replayed.apply(change)
         assert replayed.matches(snapshot), where
         kinds = {c["kind"] for c in log["changes"]}
-        assert kinds == {"set", "insert_rows", "delete_rows", "insert_cols", "delete_cols", "batch"}, (where, kinds)
+        assert kinds == {
+            *("set", "insert_rows", "delete_rows", "insert_cols", "delete_cols", "batch"),
+            *("add_sheet", "duplicate_sheet", "rename_sheet", "move_sheet", "delete_sheet"),
+        }, (where, kinds)
         assert "undo_of" in {key for c in log["changes"] for key in c}, where  # a redo is rarer: any edit of the session empties its list
         # The workbook at a revision is what a client saw then.
         states = followers[0].states

@@ -87,8 +87,8 @@ class GunicornAndDaphneTest:
         status, snapshot = await request(deployment.session("cy"), "GET", f"/api/workbooks/{workbook_id}/")
         assert status == 200
         assert snapshot["rev"] == 2
-        assert [c["id"] for c in snapshot["columns"]][:2] == [7, 1]
-        assert snapshot["rows"][0]["values"][0] == "from daphne"
+        assert [c["id"] for c in snapshot["sheets"][0]["columns"]][:2] == [7, 1]
+        assert snapshot["sheets"][0]["rows"][0]["values"][0] == "from daphne"
         model = Grid.from_snapshot(shared_workbook)
         for change in changes:
             model.apply(change)
@@ -142,7 +142,7 @@ class SlowClientTest:
             ping_interval=None,  # its pings would wait behind everything unread
             open_timeout=20,
         )
-        cells = [{"row": r["id"], "col": c["id"]} for r in shared_workbook["rows"][:2] for c in shared_workbook["columns"]]
+        cells = [{"row": r["id"], "col": c["id"]} for r in shared_workbook["sheets"][0]["rows"][:2] for c in shared_workbook["sheets"][0]["columns"]]
         value_chars = (MAX_MESSAGE_BYTES - 2048) // len(cells)
         posts = 10 * 1024 * 1024 // (value_chars * len(cells))  # far past the socket buffers and the backlog limit
         assert posts * value_chars * len(cells) > 20 * SEND_BACKLOG_BYTES

@@ -23,8 +23,10 @@ from stack.local import LocalStack
 
 def grid_of(snapshot: dict) -> dict[tuple, object]:
     """The snapshot's non-empty cells by (row id, column id)."""
-    cols = [c["id"] for c in snapshot["columns"]]
-    return {(row["id"], col): value for row in snapshot["rows"] for col, value in zip(cols, row["values"], strict=True) if value is not None}
+    cols = [c["id"] for c in snapshot["sheets"][0]["columns"]]
+    return {
+        (row["id"], col): value for row in snapshot["sheets"][0]["rows"] for col, value in zip(cols, row["values"], strict=True) if value is not None
+    }
 
 
 def apply_set(grid: dict, change: dict) -> None:

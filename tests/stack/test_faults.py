@@ -27,7 +27,7 @@ def editors_for(stack, workbook) -> list[Editor]:
     status, snapshot = alice.request("GET", f"/api/workbooks/{workbook_id}/")
     assert status == 200
     # Few cells for many writers: every cell is written by several editors, so order matters.
-    cells = [(row["id"], col["id"]) for row in snapshot["rows"][:4] for col in snapshot["columns"][:3]]
+    cells = [(row["id"], col["id"]) for row in snapshot["sheets"][0]["rows"][:4] for col in snapshot["sheets"][0]["columns"][:3]]
     return [Editor(stack, (alice, bob)[i % 2], workbook_id, f"e{i}", cells) for i in range(EDITORS)]
 
 

@@ -54,7 +54,7 @@ class ThroughNginxTest:
         workbook_id, alice, _ = workbook
         status, snapshot = alice.request("GET", f"/api/workbooks/{workbook_id}/")
         assert status == 200
-        assert (snapshot["rev"], len(snapshot["rows"]), len(snapshot["columns"])) == (0, 20, 5)
+        assert (snapshot["rev"], len(snapshot["sheets"][0]["rows"]), len(snapshot["sheets"][0]["columns"])) == (0, 20, 5)
 
     def test_api_body_over_limit_json_413_from_django(self, stack, workbook):
         workbook_id, alice, _ = workbook

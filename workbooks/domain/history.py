@@ -97,13 +97,24 @@ def next_step(newest_first: Iterable[Entry], *, redo: bool) -> list[int]:
     return []
 
 
+LEGACY_SHEET = 1  # the sheet of a change logged before workbooks had sheets: each had one, id 1
+
+
+def sheet_of(step: Step) -> int:
+    return step.data.get("sheet", LEGACY_SHEET)
+
+
 @dataclass
 class Since:
     """What other people (or the same person in another session) did after the change being taken
-    back: the cells they wrote, and whether they renamed the workbook."""
+    back: the cells they wrote, whether they renamed the workbook, the sheets whose structure they
+    changed, and the sheets they renamed or moved."""
 
     cells: set[tuple[int, int]] = field(default_factory=set)
     renamed: bool = False
+    sheets: set[int] = field(default_factory=set)
+    renamed_sheets: set[int] = field(default_factory=set)
+    moved_sheets: set[int] = field(default_factory=set)
 
     def add(self, steps: Iterable[Step]) -> None:
         for step in steps:
@@ -111,6 +122,12 @@ class Since:
                 self.cells.update((c["row"], c["col"]) for c in step.data["cells"])
             elif step.kind == "rename":
                 self.renamed = True
+            elif step.kind == "rename_sheet":
+                self.renamed_sheets.add(sheet_of(step))
+            elif step.kind == "move_sheet":
+                self.moved_sheets.add(sheet_of(step))
+            else:
+                self.sheets.add(sheet_of(step))
 
     @property
     def rows(self) -> set[int]:
@@ -125,77 +142,112 @@ class Since:
 class Plan:
     """What takes one step back: ``kind`` is ``set`` (``cells``), ``delete_rows`` / ``delete_cols`` or
     ``revive_rows`` / ``revive_cols`` (``ids``: deleted ones come back where they were, with their
-    cells), or ``rename`` (``name``)."""
+    cells), ``rename`` (``name``), or for the ``sheet``: ``delete_sheet``, ``revive_sheet`` (it comes
+    back where it was, with its ids and cells), ``rename_sheet`` (``name``) or ``move_sheet`` (back to
+    ``position``)."""
 
     kind: str
     cells: tuple[CellWrite, ...] = ()
     ids: tuple[int, ...] = ()
     name: str = ""
+    sheet: int | None = None
+    position: int | None = None
 
 
 @dataclass(frozen=True)
 class State:
-    """The workbook now, as far as a step concerns it: its live rows and columns, and the deleted ones
-    it still keeps (tombstones)."""
+    """The workbook now, as far as a step concerns it: its live rows and columns (those of live
+    sheets), the deleted ones it still keeps (tombstones), its live and deleted sheets, and the
+    sheets others wrote in since."""
 
     live_rows: frozenset[int] = frozenset()
     live_cols: frozenset[int] = frozenset()
     dead_rows: frozenset[int] = frozenset()
     dead_cols: frozenset[int] = frozenset()
+    live_sheets: frozenset[int] = frozenset()
+    dead_sheets: frozenset[int] = frozenset()
+    written_sheets: frozenset[int] = frozenset()
 
 
-def invert(step: Step, state: State, since: Since, workbook_id: int) -> tuple[Plan | None, list[dict]]:
+def invert(step: Step, state: State, since: Since) -> tuple[Plan | None, list[dict]]:
     """What takes ``step`` back now (None: nothing to do), and what it leaves as it is because
     someone else changed it since (``skipped``, as the wire lists them)."""
-    kind, data = step.kind, step.data
+    kind, data, sheet = step.kind, step.data, sheet_of(step)
     if kind == "set":
-        return _invert_set(step, state, since, workbook_id)
+        return _invert_set(step, state, since)
     if kind in ("insert_rows", "insert_cols"):
         rows = kind == "insert_rows"
         ids, live, written = (data["rows"], state.live_rows, since.rows) if rows else (data["cols"], state.live_cols, since.cols)
         kept = [i for i in ids if i in written]
-        plan = Plan("delete_rows" if rows else "delete_cols", ids=tuple(i for i in ids if i in live and i not in written))
-        return (plan if plan.ids else None), [{"workbook": workbook_id, "row" if rows else "col": i} for i in kept]
+        plan = Plan("delete_rows" if rows else "delete_cols", ids=tuple(i for i in ids if i in live and i not in written), sheet=sheet)
+        return (plan if plan.ids else None), [{"sheet": sheet, "row" if rows else "col": i} for i in kept]
     if kind in ("delete_rows", "delete_cols"):
         rows = kind == "delete_rows"
         ids, dead = (data["rows"], state.dead_rows) if rows else (data["cols"], state.dead_cols)
-        plan = Plan("revive_rows" if rows else "revive_cols", ids=tuple(i for i in ids if i in dead))
-        gone = [i for i in ids if i not in dead]  # brought back by someone else meanwhile
-        return (plan if plan.ids else None), [{"workbook": workbook_id, "row" if rows else "col": i} for i in gone]
+        plan = Plan("revive_rows" if rows else "revive_cols", ids=tuple(i for i in ids if i in dead), sheet=sheet)
+        gone = [i for i in ids if i not in dead]  # brought back by someone else meanwhile, or their sheet deleted
+        return (plan if plan.ids else None), [{"sheet": sheet, "row" if rows else "col": i} for i in gone]
     if kind == "rename":
         if since.renamed or "name" not in step.replaced:
-            return None, [{"workbook": workbook_id}]
+            return None, [{"sheet": None}]  # the workbook's name
         return Plan("rename", name=step.replaced["name"]), []
+    if kind in ("add_sheet", "duplicate_sheet"):
+        # Not when others wrote in it since (as rows they wrote in), nor when it is the last sheet.
+        if sheet not in state.live_sheets or sheet in state.written_sheets or sheet in since.sheets or len(state.live_sheets) < 2:
+            return None, [{"sheet": sheet}]
+        return Plan("delete_sheet", sheet=sheet), []
+    if kind == "delete_sheet":
+        return (Plan("revive_sheet", sheet=sheet), []) if sheet in state.dead_sheets else (None, [{"sheet": sheet}])
+    if kind == "rename_sheet":
+        if sheet not in state.live_sheets or sheet in since.renamed_sheets:
+            return None, [{"sheet": sheet}]
+        return Plan("rename_sheet", sheet=sheet, name=step.replaced["name"]), []
+    if kind == "move_sheet":
+        if sheet not in state.live_sheets or sheet in since.moved_sheets:
+            return None, [{"sheet": sheet}]
+        return Plan("move_sheet", sheet=sheet, position=step.replaced["position"]), []
     raise ValueError(f"no undo for a {kind} step")
 
 
-def _invert_set(step: Step, state: State, since: Since, workbook_id: int) -> tuple[Plan | None, list[dict]]:
+def _invert_set(step: Step, state: State, since: Since) -> tuple[Plan | None, list[dict]]:
     cells = step.data["cells"]
     if step.replaced.get("restored"):  # the cells of rows or columns brought back: they go with them
         return None, []
     old = step.replaced.get("values")
+    sheet = sheet_of(step)
     writes, skipped = [], []
     for i, cell in enumerate(cells):
         row, col = cell["row"], cell["col"]
         if old is None or (row, col) in since.cells or row not in state.live_rows or col not in state.live_cols:
-            skipped.append({"workbook": workbook_id, "row": row, "col": col})
+            skipped.append({"sheet": sheet, "row": row, "col": col})
         else:
             writes.append(CellWrite(row, col, old[i]))
-    return (Plan("set", cells=tuple(writes)) if writes else None), skipped
+    return (Plan("set", cells=tuple(writes), sheet=sheet) if writes else None), skipped
 
 
 @dataclass
 class Structure:
-    """Which rows and columns a workbook has, and its name: walked back a change at a time to what they
-    were at an earlier revision (rows and columns keep their places, deleted or not)."""
+    """Which sheets, rows and columns a workbook has, and its name: walked back a change at a time to
+    what they were at an earlier revision (rows and columns keep their places, deleted or not; a
+    sheet's name and position are in ``sheets``, by id)."""
 
     rows: set[int]
     cols: set[int]
     name: str
+    sheets: dict[int, tuple[str, int]] = field(default_factory=dict)
 
     def rewind(self, steps: list[Step]) -> None:
         """Undoes the structure of one change's ``steps`` (the cells are the caller's)."""
         for step in reversed(steps):
+            sid = step.data.get("sheet")
+            if step.kind in ("add_sheet", "duplicate_sheet"):
+                self.sheets.pop(sid, None)
+            elif step.kind == "delete_sheet":
+                self.sheets[sid] = (step.replaced["name"], step.replaced["position"])
+            elif step.kind == "rename_sheet" and sid in self.sheets:
+                self.sheets[sid] = (step.replaced["name"], self.sheets[sid][1])
+            elif step.kind == "move_sheet" and sid in self.sheets:
+                self.sheets[sid] = (self.sheets[sid][0], step.replaced["position"])
             if step.kind in ("insert_rows", "delete_rows"):
                 ids = set(step.data["rows"])
                 self.rows = self.rows - ids if step.kind == "insert_rows" else self.rows | ids
@@ -206,7 +258,8 @@ class Structure:
                 self.name = step.replaced["name"]
 
 
-STRUCTURAL_KINDS = ("insert_rows", "delete_rows", "insert_cols", "delete_cols", "rename", "batch")
+SHEET_KINDS = ("add_sheet", "duplicate_sheet", "rename_sheet", "move_sheet", "delete_sheet")
+STRUCTURAL_KINDS = ("insert_rows", "delete_rows", "insert_cols", "delete_cols", "rename", *SHEET_KINDS, "batch")
 
 
 @dataclass(frozen=True)

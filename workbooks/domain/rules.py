@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, MutableMapping
 
-from .errors import Invalid, NotFound, TooLarge
+from .errors import Conflict, Invalid, NotFound, TooLarge
 from .values import Author, CellValue, CellWrite, LastWrite, Overwrite
 
 PALETTE = (
@@ -81,13 +81,44 @@ def check_insert_anchor(before: int | None, *, live: Collection[int], issued: in
 
 def check_capacity(current: int, adding: int, limit: int, what: str) -> None:
     if current + adding > limit:
-        raise TooLarge(f"a workbook holds at most {limit} {what}; it has {current}")
+        holder = "workbook" if what == "sheets" else "sheet"
+        raise TooLarge(f"a {holder} holds at most {limit} {what}; it has {current}")
 
 
-def check_area(rows: int, cols: int, limit: int) -> None:
-    """A workbook's rows times columns within the cell limit, whatever the shape."""
-    if rows * cols > limit:
-        raise TooLarge(f"a workbook holds at most {limit:,} cells (rows x columns); this would be {rows:,} x {cols:,}")
+def check_area(cells: int, limit: int) -> None:
+    """A workbook's cells (rows times columns of each sheet) within the cell limit, whatever the shape."""
+    if cells > limit:
+        raise TooLarge(f"a workbook holds at most {limit:,} cells (rows x columns of its sheets); this would be {cells:,}")
+
+
+SHEET_NAME_FORBIDDEN = frozenset("[]:*?/\\")
+MAX_SHEET_NAME_CHARS = 31
+
+
+def check_sheet_name(name: str, *, taken: Iterable[str]) -> None:
+    """Excel's rule for a sheet's name (1 to 31 characters, none of ``[ ] : * ? / \\``, not starting
+    or ending with an apostrophe), unique among the workbook's sheets whatever the case (``taken``:
+    the other sheets' names)."""
+    if not 1 <= len(name) <= MAX_SHEET_NAME_CHARS:
+        raise Invalid(f"a sheet's name is 1 to {MAX_SHEET_NAME_CHARS} characters")
+    if bad := sorted(SHEET_NAME_FORBIDDEN.intersection(name)):
+        raise Invalid(f"a sheet's name cannot contain {' '.join(bad)}")
+    if name.startswith("'") or name.endswith("'"):
+        raise Invalid("a sheet's name cannot start or end with an apostrophe")
+    if name.casefold() in {other.casefold() for other in taken}:
+        raise Conflict(f"a sheet named “{name}” exists already")
+
+
+def free_sheet_name(name: str, *, taken: Iterable[str]) -> str:
+    """``name``, or when a sheet has it already, the first of ``name (2)``, ``name (3)``, ... that is free
+    (cut to fit 31 characters): where a sheet comes back (an undone delete) under a name taken since."""
+    used = {other.casefold() for other in taken}
+    candidate, n = name, 1
+    while candidate.casefold() in used:
+        n += 1
+        suffix = f" ({n})"
+        candidate = name[: MAX_SHEET_NAME_CHARS - len(suffix)].rstrip("'") + suffix
+    return candidate
 
 
 def check_base_rev(base: int | None, latest: int) -> None:

@@ -26,7 +26,8 @@ class Limits:
     ops_burst: int = 500
     http_ops_per_minute: int = 6_000
     max_sync_changes: int = 5_000
-    max_cells: int = 10_000_000  # rows x columns of one workbook
+    max_cells: int = 10_000_000  # rows x columns of one workbook, all its sheets
+    max_sheets: int = 200  # sheets of one workbook
     max_sync_bytes: int = 8 * 1024 * 1024  # what one changes or sync answer may send
     max_workbooks_per_user: int = 1_000  # workbooks one user owns
     creates_per_hour: int = 100  # workbooks one user may create in an hour
@@ -53,6 +54,7 @@ class SetCells:
     rev: int | None = None
     session: str = ""
     group: str = ""
+    sheet: int | None = None  # None: the first sheet (an operation of a v1 client)
     kind = "set"
 
 
@@ -63,6 +65,7 @@ class InsertRows:
     count: int
     session: str = ""
     group: str = ""
+    sheet: int | None = None  # None: the first sheet (an operation of a v1 client)
     kind = "insert_rows"
 
 
@@ -72,6 +75,7 @@ class DeleteRows:
     rows: tuple[RowId, ...]
     session: str = ""
     group: str = ""
+    sheet: int | None = None  # None: the first sheet (an operation of a v1 client)
     kind = "delete_rows"
 
 
@@ -82,6 +86,7 @@ class InsertCols:
     count: int
     session: str = ""
     group: str = ""
+    sheet: int | None = None  # None: the first sheet (an operation of a v1 client)
     kind = "insert_cols"
 
 
@@ -91,6 +96,7 @@ class DeleteCols:
     cols: tuple[ColId, ...]
     session: str = ""
     group: str = ""
+    sheet: int | None = None  # None: the first sheet (an operation of a v1 client)
     kind = "delete_cols"
 
 
@@ -101,6 +107,65 @@ class Rename:
     session: str = ""
     group: str = ""
     kind = "rename"
+
+
+# Sheet operations. ``before`` is the sheet the new or moved one goes before, None for the end.
+NEXT = -1  # a duplicate's ``before`` when none is given: right after the original
+
+
+@dataclass(frozen=True)
+class AddSheet:
+    op: str
+    name: str
+    before: int | None = None
+    rows: int = 100
+    cols: int = 26
+    session: str = ""
+    group: str = ""
+    kind = "add_sheet"
+
+
+@dataclass(frozen=True)
+class DuplicateSheet:
+    op: str
+    sheet: int
+    name: str
+    before: int | None = NEXT
+    session: str = ""
+    group: str = ""
+    kind = "duplicate_sheet"
+
+
+@dataclass(frozen=True)
+class RenameSheet:
+    op: str
+    sheet: int
+    name: str
+    session: str = ""
+    group: str = ""
+    kind = "rename_sheet"
+
+
+@dataclass(frozen=True)
+class MoveSheet:
+    op: str
+    sheet: int
+    before: int | None
+    session: str = ""
+    group: str = ""
+    kind = "move_sheet"
+
+
+@dataclass(frozen=True)
+class DeleteSheet:
+    op: str
+    sheet: int
+    session: str = ""
+    group: str = ""
+    kind = "delete_sheet"
+
+
+SheetOperation = AddSheet | DuplicateSheet | RenameSheet | MoveSheet | DeleteSheet
 
 
 @dataclass(frozen=True)
@@ -129,7 +194,7 @@ class Restore:
     kind = "restore"
 
 
-Operation = SetCells | InsertRows | DeleteRows | InsertCols | DeleteCols | Rename | Undo | Restore
+Operation = SetCells | InsertRows | DeleteRows | InsertCols | DeleteCols | Rename | SheetOperation | Undo | Restore
 
 
 @dataclass(frozen=True)
@@ -145,6 +210,7 @@ class Ping:
 @dataclass(frozen=True)
 class Select:
     ranges: tuple[tuple[int, int, int, int], ...]
+    sheet: int | None = None
 
 
 @dataclass(frozen=True)
@@ -201,13 +267,21 @@ class Column:
 
 
 @dataclass(frozen=True)
+class SheetSnapshot:
+    id: int
+    name: str
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[RowId, tuple[CellValue, ...]], ...] | None  # None: not read (a head only)
+
+
+@dataclass(frozen=True)
 class Snapshot:
     id: int
     name: str
     rev: int
+    floor: int
     role: str
-    columns: tuple[Column, ...]
-    rows: tuple[tuple[RowId, tuple[CellValue, ...]], ...] | None  # None: not read (a head only)
+    sheets: tuple[SheetSnapshot, ...]
 
 
 @dataclass(frozen=True)
@@ -227,3 +301,4 @@ class PresenceEntry:
     name: str
     color: str
     selection: tuple = ()
+    sheet: int | None = None  # the sheet of the selection

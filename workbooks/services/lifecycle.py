@@ -14,23 +14,21 @@ from workbooks.domain import rules
 from workbooks.domain.errors import Forbidden, Invalid, NotFound, TooLarge
 from workbooks.domain.values import Snapshot
 from workbooks.limits import current as current_limits
-from workbooks.models import Column, Member, Row, Workbook
+from workbooks.models import Member, Workbook
 from workbooks.services import access, positions
+from workbooks.services import sheets as sheet_ops
 from workbooks.services.outcomes import Conflict
 
 logger = logging.getLogger(__name__)
 
 
-def create_workbook(*, user, name: str, rows: int = 100, cols: int = 26) -> Snapshot:
-    """Creates a workbook the user owns. Its snapshot has no rows when it has more than
-    SNAPSHOT_ON_CREATE_CELLS cells: building them would cost far more than the workbook (an empty
-    100,000 x 1,000 workbook is a hundred million nulls); the rows come with a GET of the workbook."""
+def create_workbook(*, user, name: str, rows: int = 100, cols: int = 26, sheets: list | None = None) -> Snapshot:
+    """Creates a workbook the user owns, with the ``sheets`` given (``[{"name", "rows"?, "cols"?}]``,
+    each ``rows`` x ``cols`` by default) or one, ``Sheet1``. Its snapshot has no rows when it has
+    more than SNAPSHOT_ON_CREATE_CELLS cells: building them would cost far more than the workbook (an
+    empty 100,000 x 1,000 workbook is a hundred million nulls); the rows come with a GET of it."""
     limits = current_limits()
-    for count, limit, what in ((rows, limits.max_rows, "rows"), (cols, limits.max_cols, "columns")):
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise Invalid(f"{what} must be a whole number, 0 or more")
-        rules.check_capacity(0, count, limit, what)
-    rules.check_area(rows, cols, limits.max_cells)
+    wanted = _sheets_wanted(sheets, rows, cols, limits)
     name = protocol.workbook_name(name, limits)
     if Member.objects.filter(user_id=user.pk, role=Member.Role.OWNER).count() >= limits.max_workbooks_per_user:
         raise TooLarge(f"one person owns at most {limits.max_workbooks_per_user:,} workbooks; delete some first")
@@ -41,17 +39,41 @@ def create_workbook(*, user, name: str, rows: int = 100, cols: int = 26) -> Snap
         refusal=f"at most {limits.creates_per_hour} new workbooks an hour; try again later",
     )
     with transaction.atomic():
-        workbook = Workbook.objects.create(name=name, rows_issued=rows, cols_issued=cols, row_count=rows, col_count=cols)
+        workbook = Workbook.objects.create(name=name)
         Member.objects.create(workbook=workbook, user=user, role=Member.Role.OWNER)
-        places = positions.created(max(rows, cols))
-        Column.objects.bulk_create([Column(workbook=workbook, cid=i + 1, position=places[i], slot=i) for i in range(cols)], batch_size=1000)
-        Row.objects.bulk_create([Row(workbook=workbook, rid=i + 1, position=places[i]) for i in range(rows)], batch_size=1000)
-    if rows * cols > SNAPSHOT_ON_CREATE_CELLS:
+        for i, (sheet_name, sheet_rows, sheet_cols) in enumerate(wanted):
+            sheet_ops.create(workbook, name=sheet_name, rows=sheet_rows, cols=sheet_cols, position=positions.GAP * (i + 1))
+        workbook.save(update_fields=["sheets_issued", "rows_issued", "cols_issued"])
+    if sum(r * c for _, r, c in wanted) > SNAPSHOT_ON_CREATE_CELLS:
         return selectors.snapshot_head(workbook_id=workbook.id, role=Member.Role.OWNER)
     return selectors.snapshot(workbook_id=workbook.id, role=Member.Role.OWNER)
 
 
 SNAPSHOT_ON_CREATE_CELLS = 100_000
+
+
+def _sheets_wanted(sheets, rows, cols, limits) -> list[tuple[str, int, int]]:
+    """(name, rows, columns) of each sheet a new workbook is to have, checked."""
+    if sheets is None:
+        sheets = [{"name": "Sheet1"}]
+    if not isinstance(sheets, list) or not sheets:
+        raise Invalid('sheets must be a non-empty list of {"name", "rows"?, "cols"?}')
+    rules.check_capacity(0, len(sheets), limits.max_sheets, "sheets")
+    wanted, names = [], []
+    for sheet in sheets:
+        if not isinstance(sheet, dict):
+            raise Invalid('each sheet is {"name", "rows"?, "cols"?}')
+        name = protocol.sheet_name(sheet.get("name"))
+        rules.check_sheet_name(name, taken=names)
+        names.append(name)
+        size = (sheet.get("rows", rows), sheet.get("cols", cols))
+        for count, limit, what in ((size[0], limits.max_rows, "rows"), (size[1], limits.max_cols, "columns")):
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise Invalid(f"{what} must be a whole number, 0 or more")
+            rules.check_capacity(0, count, limit, what)
+        wanted.append((name, *size))
+    rules.check_area(sum(r * c for _, r, c in wanted), limits.max_cells)
+    return wanted
 
 
 def delete_workbook(*, workbook_id: int, user, as_admin: bool = False) -> None:

@@ -13,15 +13,20 @@ from workbooks import broadcast, protocol, selectors
 from workbooks.domain.errors import ERRORS, Forbidden, OperationError
 from workbooks.domain.values import (
     WRITER_ROLES,
+    AddSheet,
     Author,
     Change,
     DeleteCols,
     DeleteRows,
+    DeleteSheet,
+    DuplicateSheet,
     InsertCols,
     InsertRows,
     Limits,
+    MoveSheet,
     Operation,
     Rename,
+    RenameSheet,
     Restore,
     SetCells,
     Undo,
@@ -29,7 +34,7 @@ from workbooks.domain.values import (
 from workbooks.limits import current as current_limits
 from workbooks.models import Change as ChangeRow
 from workbooks.models import Refusal, Workbook
-from workbooks.services import access, store, structure, undo
+from workbooks.services import access, sheets, store, structure, undo
 from workbooks.services.outcomes import Applied
 from workbooks.services.sets import commit_sets
 
@@ -47,6 +52,11 @@ APPLY: dict[type, Callable] = {
     DeleteRows: structure.delete,
     DeleteCols: structure.delete,
     Rename: _apply_rename,
+    AddSheet: sheets.add,
+    DuplicateSheet: sheets.duplicate,
+    RenameSheet: sheets.rename,
+    MoveSheet: sheets.move,
+    DeleteSheet: sheets.delete,
 }
 
 
@@ -128,7 +138,7 @@ def _log(workbook: Workbook, user, operation: Operation, kind: str, data: dict, 
     with connection.cursor() as cursor:  # an undo, redo or restore may write cells
         store.insert_cell_edits(cursor, workbook.id, [change])
     workbook.updated_at = now
-    workbook.save(update_fields=["rev", "name", "rows_issued", "cols_issued", "row_count", "col_count", "updated_at"])
+    workbook.save(update_fields=["rev", "name", "sheets_issued", "rows_issued", "cols_issued", "updated_at"])
     return change
 
 

@@ -24,10 +24,11 @@ def created(count: int) -> list[int]:
     return [GAP * (i + 1) for i in range(count)]
 
 
-def room_for(model, workbook_id: int, count: int, *, before: int | None) -> list[int]:
-    """``count`` increasing positions for new records of ``model`` before the record at position
-    ``before`` (at the end when None), spreading neighbours out when there is no room between them."""
-    records = model.objects.filter(workbook_id=workbook_id)
+def room_for(model, scope: dict, count: int, *, before: int | None) -> list[int]:
+    """``count`` increasing positions for new records of ``model`` among those of ``scope`` (filter
+    arguments: a sheet's rows, a workbook's sheets) before the record at position ``before`` (at the
+    end when None), spreading neighbours out when there is no room between them."""
+    records = model.objects.filter(**scope)
     if before is None:
         last = records.aggregate(m=Max("position"))["m"] or 0
         return [last + GAP * (i + 1) for i in range(count)]
@@ -35,13 +36,13 @@ def room_for(model, workbook_id: int, count: int, *, before: int | None) -> list
     step = (before - previous) // (count + 1)
     if step >= 1:
         return [previous + step * (i + 1) for i in range(count)]
-    return _respread(model, workbook_id, count, before)
+    return _respread(model, scope, count, before)
 
 
-def _respread(model, workbook_id: int, count: int, before: int) -> list[int]:
+def _respread(model, scope: dict, count: int, before: int) -> list[int]:
     """Moves the records around ``before`` apart (``size`` of them on each side, doubling until the
     range they span has room for them and the new ones) and returns the new records' positions."""
-    records = model.objects.filter(workbook_id=workbook_id)
+    records = model.objects.filter(**scope)
     size = max(FIRST_WINDOW, count)
     while True:
         left = list(records.filter(position__lt=before).order_by("-position").values_list("pk", "position")[: size + 1])

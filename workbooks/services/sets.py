@@ -63,6 +63,7 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
                     results.append(Applied(made.get(operation.op) or originals[operation.op], duplicate=True))
                     continue
                 rules.check_base_rev(operation.rev, rev)
+                sheet = _sheet_of(operation, found)
                 cells = rules.applied_cells(
                     operation.cells, live_rows=rows.keys(), live_cols=live_cols, rows_issued=rows_issued, cols_issued=cols_issued
                 )
@@ -80,7 +81,7 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
             old = store.put_cells(rows, live_cols, cells)
             touched.update(cell.row for cell in cells)
             rev += 1
-            data = protocol.change_data("set", cells=cells, overwritten=overwritten)
+            data = protocol.change_data("set", sheet=sheet, cells=cells, overwritten=overwritten)
             change = made[operation.op] = Change(
                 rev, operation.op, by, now, "set", data, {"values": old}, session=operation.session, group=operation.group
             )
@@ -89,6 +90,27 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
         if logged:
             tx.write_and_commit(workbook_id, rows={rid: rows[rid] for rid in touched}, changes=logged, now=now)
     return results
+
+
+def _sheet_of(operation: SetCells, found: store.Found) -> int:
+    """The sheet the operation writes to, which must be live and hold every live row and column it
+    names. Without one (an operation a v1 page left waiting): the sheet of its first live row, else
+    the first sheet."""
+    sid = operation.sheet
+    if sid is None:
+        sid = next((found.row_sheets[c.row] for c in operation.cells if c.row in found.row_sheets), None) or found.first_sheet()
+    if sid not in found.sheets:
+        raise NotFound(f"unknown sheet id {sid}")
+    name, _, dead = found.sheets[sid]
+    if dead:
+        raise NotFound(f"sheet “{name}” was deleted; the edit was not applied")
+    if len(found.sheets) == 1:  # most workbooks: every row and column is on this sheet
+        return sid
+    row_sheets, col_sheets = found.row_sheets, found.col_sheets
+    for cell in operation.cells:
+        if row_sheets.get(cell.row, sid) != sid or col_sheets.get(cell.col, sid) != sid:
+            raise NotFound(f"cell ({cell.row}, {cell.col}) is not in sheet “{name}”")
+    return sid
 
 
 def _value_at(rows: dict[int, list], live_cols: dict[int, int], cell) -> Any:

@@ -28,8 +28,8 @@ ROWS_PER_UPDATE = 5000  # rows per UPDATE statement: SQLite takes at most 32,766
 MAX_ID = 2**63 - 1  # the largest row or column id the database can hold
 
 
-def clear_slots(workbook_id: int, slots: list[int]) -> None:
-    """Empties the cells at these slots in every row of the workbook (deleted columns' cells, once no
+def clear_slots(workbook_id: int, sheet: int, slots: list[int]) -> None:
+    """Empties the cells at these slots in every row of the sheet (deleted columns' cells, once no
     kept change can bring the columns back), ROWS_PER_UPDATE rows per transaction so that no edit
     waits long: nothing else writes these cells, so the workbook itself is not locked, only the rows of
     the chunk at hand (where the database has row locks; SQLite's transaction holds it all)."""
@@ -40,9 +40,9 @@ def clear_slots(workbook_id: int, slots: list[int]) -> None:
     while True:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
-                f'SELECT rid, "values" FROM workbooks_row WHERE workbook_id = %s AND rid > %s AND {length}("values") > %s '  # noqa: S608 (constants)
+                f'SELECT rid, "values" FROM workbooks_row WHERE workbook_id = %s AND sheet = %s AND rid > %s AND {length}("values") > %s '  # noqa: S608
                 f"ORDER BY rid LIMIT %s{lock}",
-                [workbook_id, after, lowest, ROWS_PER_UPDATE],
+                [workbook_id, sheet, after, lowest, ROWS_PER_UPDATE],
             )
             chunk = cursor.fetchall()
             if not chunk:
@@ -57,8 +57,8 @@ def clear_slots(workbook_id: int, slots: list[int]) -> None:
             after = chunk[-1][0]
 
 
-def cells_at_slots(workbook_id: int, slots: list[int]) -> list[tuple[int, list]]:
-    """Each live row's (id, its cells at these slots), in order, for the rows that hold any of them:
+def cells_at_slots(workbook_id: int, sheet: int, slots: list[int]) -> list[tuple[int, list]]:
+    """Each live row's of the sheet (id, its cells at these slots), in order, for the rows that hold any of them:
     only those cells are read out of each row's array, by the database."""
     if connection.vendor == "postgresql":
         picks, params, length = [f'CAST("values" -> {int(s)} AS TEXT)' for s in slots], [], "jsonb_array_length"
@@ -67,8 +67,8 @@ def cells_at_slots(workbook_id: int, slots: list[int]) -> list[tuple[int, list]]
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT rid, {', '.join(picks)} FROM workbooks_row "  # noqa: S608 (ints)
-            f'WHERE workbook_id = %s AND deleted_rev IS NULL AND {length}("values") > %s ORDER BY position',
-            [*params, workbook_id, min(slots)],
+            f'WHERE workbook_id = %s AND sheet = %s AND deleted_rev IS NULL AND {length}("values") > %s ORDER BY position',
+            [*params, workbook_id, sheet, min(slots)],
         )
         return [(rid, [None if text is None else orjson.loads(text) for text in texts]) for rid, *texts in cursor.fetchall()]
 
@@ -122,13 +122,16 @@ def last_writes(cursor, workbook_id: int, *, since: int, latest: int) -> dict[tu
 @dataclass
 class Found:
     """What a batch of ``set`` operations needs to know: its users' roles, which of its op ids were
-    applied before, the values of the rows it names that exist, and the slot of each of its columns
-    that exists (see Row)."""
+    applied before, the values and sheet of the live rows it names, the slot and sheet of each of its
+    live columns (see Row), and the workbook's sheets (id: name, position, deleted or not)."""
 
     roles: dict[int, str] = field(default_factory=dict)
     ops: set[str] = field(default_factory=set)
     rows: dict[int, list] = field(default_factory=dict)
     cols: dict[int, int] = field(default_factory=dict)
+    row_sheets: dict[int, int] = field(default_factory=dict)
+    col_sheets: dict[int, int] = field(default_factory=dict)
+    sheets: dict[int, tuple[str, int, bool]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, answer) -> Found:
@@ -139,10 +142,19 @@ class Found:
             elif tag == "op":
                 found.ops.add(text)
             elif tag == "row":
-                found.rows[key] = orjson.loads(text)
+                sheet, values = text.split(" ", 1)
+                found.rows[key], found.row_sheets[key] = orjson.loads(values), int(sheet)
+            elif tag == "col":
+                sheet, slot = text.split(" ", 1)
+                found.cols[key], found.col_sheets[key] = int(slot), int(sheet)
             else:
-                found.cols[key] = int(text)
+                name, position, dead = orjson.loads(text)
+                found.sheets[key] = (name, position, dead)
         return found
+
+    def first_sheet(self) -> int | None:
+        live = [(position, sid) for sid, (_, position, dead) in self.sheets.items() if not dead]
+        return min(live)[1] if live else None
 
 
 def placeholders(values) -> str:
@@ -170,8 +182,8 @@ def batch_cursor():
 _BATCH_READS = (
     ("role", "workbooks_member", "user_id", "int[]", "t.user_id", "t.role"),
     ("op", "workbooks_change", "op", "text[]", "0", "t.op"),
-    ("row", "workbooks_row", "rid", "bigint[]", "t.rid", 'CAST(t."values" AS TEXT)', " AND t.deleted_rev IS NULL"),
-    ("col", "workbooks_column", "cid", "bigint[]", "t.cid", "CAST(t.slot AS TEXT)", " AND t.deleted_rev IS NULL"),
+    ("row", "workbooks_row", "rid", "bigint[]", "t.rid", "CAST(t.sheet AS TEXT) || ' ' || CAST(t.\"values\" AS TEXT)", " AND t.deleted_rev IS NULL"),
+    ("col", "workbooks_column", "cid", "bigint[]", "t.cid", "CAST(t.sheet AS TEXT) || ' ' || CAST(t.slot AS TEXT)", " AND t.deleted_rev IS NULL"),
 )
 
 
@@ -198,6 +210,13 @@ def read_batch(cursor, workbook_id: int, *, users, ops, rows, cols) -> None:
         else:
             parts.append(f"SELECT '{tag}', {key}, {text} FROM {table} t WHERE t.workbook_id = %s AND t.{column} IN ({placeholders(wanted)}){live}")  # noqa: S608
             params += [workbook_id, *wanted]
+    # The workbook's sheets, all of them (at most a few hundred, tombstones included).
+    if connection.vendor == "postgresql":
+        sheet_text = "CAST(jsonb_build_array(t.name, t.position, t.deleted_rev IS NOT NULL) AS TEXT)"
+    else:
+        sheet_text = "json_array(t.name, t.position, json(CASE WHEN t.deleted_rev IS NULL THEN 'false' ELSE 'true' END))"
+    parts.append(f"SELECT 'sheet', t.sid, {sheet_text} FROM workbooks_sheet t WHERE t.workbook_id = %s")  # noqa: S608 (constants)
+    params.append(workbook_id)
     cursor.execute(" UNION ALL ".join(parts), params)
 
 

@@ -198,7 +198,7 @@ class WorkbookAdminThroughServicesTest:
 
         response = admin_client.post(f"/admin/workbooks/workbook/{workbook_id}/delete/", {"post": "yes"})
 
-        assert "Quarterly budget (2 rows, 2 columns)" in confirm.content.decode()
+        assert "Quarterly budget (1 sheet, 4 cells)" in confirm.content.decode()
         assert response.status_code == 302
         assert not Workbook.objects.filter(pk=workbook_id).exists()
         assert not Member.objects.filter(workbook_id=workbook_id).exists()

@@ -20,13 +20,13 @@ from model_bakery import baker
 from tests import support
 from workbooks import broadcast, services
 from workbooks.domain.values import CellWrite, SetCells
-from workbooks.models import Change, Member, Workbook
+from workbooks.models import Change, Member, Sheet, Workbook
 from workbooks.services import lifecycle
 
 pytestmark = pytest.mark.django_db
 
 SUMMARY_KEYS = {"id", "name", "rev", "role", "updated_at"}
-SNAPSHOT_KEYS = {"id", "name", "rev", "role", "columns", "rows"}
+SNAPSHOT_KEYS = {"id", "name", "rev", "floor", "role", "sheets"}
 CHANGE_KEYS = {"type", "rev", "op", "by", "at", "kind"}
 
 
@@ -80,9 +80,10 @@ def set_op(op, *cells):
 
 def workbook_state(workbook_id):
     """Everything that must not change when a request is refused."""
-    workbook = Workbook.objects.filter(pk=workbook_id).values("name", "rev", "row_count", "col_count").first()
+    workbook = Workbook.objects.filter(pk=workbook_id).values("name", "rev").first()
+    sheets = sorted(Sheet.objects.filter(workbook_id=workbook_id).values_list("sid", "name", "position", "row_count", "col_count", "deleted_rev"))
     members = sorted(Member.objects.filter(workbook_id=workbook_id).values_list("user__username", "role"))
-    return workbook, members, Change.objects.filter(workbook_id=workbook_id).count()
+    return workbook, sheets, members, Change.objects.filter(workbook_id=workbook_id).count()
 
 
 def every_endpoint(workbook_id):
@@ -183,14 +184,14 @@ class WorkbooksTest:
         snap = response.json()
         assert set(snap) == SNAPSHOT_KEYS
         assert (snap["name"], snap["rev"], snap["role"]) == ("Fresh", 0, "owner")
-        assert len(snap["rows"]) == 100 and len(snap["columns"]) == 26
-        assert snap["columns"][0] == {"id": snap["columns"][0]["id"], "title": "A"}
-        assert snap["rows"][0]["values"] == [None] * 26
+        assert len(snap["sheets"][0]["rows"]) == 100 and len(snap["sheets"][0]["columns"]) == 26
+        assert snap["sheets"][0]["columns"][0] == {"id": snap["sheets"][0]["columns"][0]["id"], "title": "A"}
+        assert snap["sheets"][0]["rows"][0]["values"] == [None] * 26
         assert call(client_for(team.dee), "GET", f"/api/workbooks/{snap['id']}/").json() == snap
 
     def test_post_workbooks_rows_and_cols_given(self, team):
         snap = call(client_for(team.dee), "POST", "/api/workbooks/", {"name": "Small", "rows": 2, "cols": 3}).json()
-        assert [len(r["values"]) for r in snap["rows"]] == [3, 3]
+        assert [len(r["values"]) for r in snap["sheets"][0]["rows"]] == [3, 3]
 
     @pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": 5}, {"name": "x", "rows": -1}, {"name": "x", "cols": "2"}])
     def test_post_workbooks_bad_body_400(self, team, body):
@@ -212,11 +213,12 @@ class WorkbooksTest:
         response = call(client_for(team.dee), "POST", "/api/workbooks/", {"name": "Wide", "rows": 3, "cols": 2})
         assert response.status_code == 201
         head = response.json()
-        assert set(head) == SNAPSHOT_KEYS - {"rows"}
-        assert [c["title"] for c in head["columns"]] == ["A", "B"]
+        assert set(head) == SNAPSHOT_KEYS and "rows" not in head["sheets"][0]
+        assert [c["title"] for c in head["sheets"][0]["columns"]] == ["A", "B"]
         snap = call(client_for(team.dee), "GET", response["Location"]).json()
-        assert snap == {**head, "rows": [{"id": r["id"], "values": [None, None]} for r in snap["rows"]]}
-        assert len(snap["rows"]) == 3
+        rows = [{"id": r["id"], "values": [None, None]} for r in snap["sheets"][0]["rows"]]
+        assert snap == {**head, "sheets": [{**head["sheets"][0], "rows": rows}]}
+        assert len(snap["sheets"][0]["rows"]) == 3
 
     def test_post_workbooks_past_own_quota_413(self, team, settings):
         settings.TABULA_LIMITS = {**settings.TABULA_LIMITS, "max_workbooks_per_user": 2}
@@ -244,9 +246,16 @@ class WorkbookTest:
             "id": team.workbook_id,
             "name": "Budget",
             "rev": 1,
+            "floor": 0,
             "role": "editor",
-            "columns": [{"id": 1, "title": "A"}, {"id": 2, "title": "B"}],
-            "rows": [{"id": 1, "values": [1.5, None]}, {"id": 2, "values": [None, "b"]}, {"id": 3, "values": [None, None]}],
+            "sheets": [
+                {
+                    "id": 1,
+                    "name": "Sheet1",
+                    "columns": [{"id": 1, "title": "A"}, {"id": 2, "title": "B"}],
+                    "rows": [{"id": 1, "values": [1.5, None]}, {"id": 2, "values": [None, "b"]}, {"id": 3, "values": [None, None]}],
+                }
+            ],
         }
 
     @pytest.mark.parametrize("user", ["ada", "bob"])
@@ -326,7 +335,7 @@ class UndoOverHttpTest:
         undone = call(client, "POST", path, {"type": "undo", "op": "u", "session": "script"})
         assert undone.status_code == 201
         assert (undone.json()["kind"], undone.json()["undo_of"]) == ("batch", 1)
-        values = [r["values"][0] for r in call(client, "GET", f"/api/workbooks/{team.workbook_id}/").json()["rows"][:2]]
+        values = [r["values"][0] for r in call(client, "GET", f"/api/workbooks/{team.workbook_id}/").json()["sheets"][0]["rows"][:2]]
         assert values == [None, "no session"]
         again = call(client, "POST", path, {"type": "undo", "op": "u", "session": "script"})
         assert (again.status_code, again.json()) == (200, undone.json())
@@ -355,7 +364,7 @@ class HistoryOverHttpTest:
         assert (at.status_code, at.json()) == (200, {**then, "role": "viewer"})
         versions = call(viewer, "GET", f"{path}/versions").json()["versions"]
         assert [(v["rev"], v["first_rev"], v["by"]["name"], v["kinds"], v["count"]) for v in versions] == [(2, 1, "bob", ["set"], 2)]
-        history = call(viewer, "GET", f"{path}/cells/1/1/history?limit=5").json()["versions"]
+        history = call(viewer, "GET", f"{path}/sheets/1/cells/1/1/history?limit=5").json()["versions"]
         assert [(v["rev"], v["by"]["name"], v["value"]) for v in history] == [(2, "bob", "second"), (1, "bob", "first")]
         assert set(history[0]) == {"rev", "at", "by", "value", "computed"}
 
@@ -363,7 +372,7 @@ class HistoryOverHttpTest:
     def test_snapshot_at_bad_rev_400(self, team, query):
         assert_error(call(client_for(team.ada), "GET", f"/api/workbooks/{team.workbook_id}/{query}"), 400, "invalid")
 
-    @pytest.mark.parametrize("path", ["versions?limit=0", "versions?limit=1001", "versions?before=x", "cells/1/1/history?limit=-1"])
+    @pytest.mark.parametrize("path", ["versions?limit=0", "versions?limit=1001", "versions?before=x", "sheets/1/cells/1/1/history?limit=-1"])
     def test_history_bad_query_400(self, team, path):
         assert_error(call(client_for(team.ada), "GET", f"/api/workbooks/{team.workbook_id}/{path}"), 400, "invalid")
 
@@ -372,13 +381,13 @@ class HistoryOverHttpTest:
         for i in range(3):
             call(client, "POST", f"{path}/ops", set_op(f"o{i}", (1, 1, i)))
         call_command("prune_changes", keep=1, stdout=io.StringIO())
-        for query in ("/?rev=1", "/versions?before=2", "/cells/1/1/history?before=2"):
+        for query in ("/?rev=1", "/versions?before=2", "/sheets/1/cells/1/1/history?before=2"):
             assert_error(call(client, "GET", path + query), 410, "history_truncated")
         assert_error(call(client, "POST", f"{path}/ops", {"type": "restore", "op": "r", "rev": 1}), 410, "history_truncated")
 
     def test_history_of_unknown_cell_or_workbook_404(self, team):
-        assert_error(call(client_for(team.ada), "GET", f"/api/workbooks/{team.workbook_id}/cells/4/1/history"), 404, "not_found")
-        for path in ("/?rev=0", "/versions", "/cells/1/1/history"):
+        assert_error(call(client_for(team.ada), "GET", f"/api/workbooks/{team.workbook_id}/sheets/1/cells/4/1/history"), 404, "not_found")
+        for path in ("/?rev=0", "/versions", "/sheets/1/cells/1/1/history"):
             assert_error(call(client_for(team.dee), "GET", f"/api/workbooks/{team.workbook_id}{path}"), 404, "not_found")
 
     def test_restore_by_editor_not_viewer(self, team):
@@ -387,7 +396,7 @@ class HistoryOverHttpTest:
         assert_error(call(client_for(team.cy), "POST", path, {"type": "restore", "op": "r", "rev": 0}), 403, "forbidden")
         restored = call(client_for(team.bob), "POST", path, {"type": "restore", "op": "r", "rev": 0})
         assert (restored.status_code, restored.json()["restore_of"]) == (201, 0)
-        assert call(client_for(team.bob), "GET", f"/api/workbooks/{team.workbook_id}/").json()["rows"][0]["values"][0] is None
+        assert call(client_for(team.bob), "GET", f"/api/workbooks/{team.workbook_id}/").json()["sheets"][0]["rows"][0]["values"][0] is None
 
 
 class ChangesTest:
@@ -443,11 +452,16 @@ class OpsTest:
     @pytest.mark.parametrize(
         ("operation", "fields"),
         [
-            (set_op("s", (1, 2, "v")), {"cells": [{"row": 1, "col": 2, "value": "v"}], "overwritten": []}),
-            ({"type": "insert_rows", "op": "ir", "before": None, "count": 2}, {"before": None, "rows": [4, 5]}),
-            ({"type": "insert_cols", "op": "ic", "before": 1, "count": 1}, {"before": 1, "cols": [3]}),
-            ({"type": "delete_rows", "op": "dr", "rows": [2]}, {"rows": [2]}),
-            ({"type": "delete_cols", "op": "dc", "cols": [1]}, {"cols": [1]}),
+            (set_op("s", (1, 2, "v")), {"sheet": 1, "cells": [{"row": 1, "col": 2, "value": "v"}], "overwritten": []}),
+            ({"type": "insert_rows", "op": "ir", "before": None, "count": 2}, {"sheet": 1, "before": None, "rows": [4, 5]}),
+            ({"type": "insert_cols", "op": "ic", "sheet": 1, "before": 1, "count": 1}, {"sheet": 1, "before": 1, "cols": [3]}),
+            ({"type": "delete_rows", "op": "dr", "rows": [2]}, {"sheet": 1, "rows": [2]}),
+            ({"type": "delete_cols", "op": "dc", "sheet": 1, "cols": [1]}, {"sheet": 1, "cols": [1]}),
+            (
+                {"type": "add_sheet", "op": "as", "name": "Q3"},
+                {"sheet": 2, "name": "Q3", "before": None, "columns": list(range(3, 29)), "rows": list(range(4, 104))},
+            ),
+            ({"type": "rename_sheet", "op": "rs", "sheet": 1, "name": "Data"}, {"sheet": 1, "name": "Data"}),
         ],
     )
     def test_post_ops_each_kind_201_change(self, team, operation, fields):
@@ -472,7 +486,7 @@ class OpsTest:
         assert (first.status_code, again.status_code) == (201, 200)
         assert again.json() == first.json()
         snap = call(client, "GET", f"/api/workbooks/{team.workbook_id}/").json()
-        assert (snap["rev"], len(snap["rows"])) == (1, 4)
+        assert (snap["rev"], len(snap["sheets"][0]["rows"])) == (1, 4)
 
     @pytest.mark.parametrize(
         ("operation", "status", "code"),

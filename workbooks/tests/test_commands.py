@@ -32,10 +32,10 @@ class SeedDemoTest:
         assert member.role == "owner"
         snap = selectors.snapshot(workbook_id=member.workbook_id, role="owner")
         assert (snap.name, snap.rev) == ("Demo workbook", 1)
-        assert len(snap.rows) == 100 and len(snap.columns) == 26
-        for (_, values), expected in zip(snap.rows, DEMO_ROWS, strict=False):
+        assert len(snap.sheets[0].rows) == 100 and len(snap.sheets[0].columns) == 26
+        for (_, values), expected in zip(snap.sheets[0].rows, DEMO_ROWS, strict=False):
             assert list(values[: len(expected)]) == expected
-        assert snap.rows[len(DEMO_ROWS)][1] == (None,) * 26
+        assert snap.sheets[0].rows[len(DEMO_ROWS)][1] == (None,) * 26
 
     def test_seed_demo_again_idempotent_password_unchanged(self):
         run("seed_demo", username="demo", password="demo-password-1")
@@ -111,4 +111,6 @@ class PruneChangesTest:
         # The freed slot goes to the next new column, which starts empty.
         new = services.commit_operation(workbook_id=workbook_id, user=user, operation=InsertCols("i", None, 1)).change.data["cols"]
         assert Column.objects.get(workbook_id=workbook_id, cid=new[0]).slot == 1
-        assert [values for _, values in selectors.snapshot(workbook_id=workbook_id, role="owner").rows] == [(f"{r}.1", None) for r in range(3, 6)]
+        assert [values for _, values in selectors.snapshot(workbook_id=workbook_id, role="owner").sheets[0].rows] == [
+            (f"{r}.1", None) for r in range(3, 6)
+        ]

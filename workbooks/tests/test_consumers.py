@@ -265,7 +265,7 @@ class WorkbookConsumerHandshakeTest:
             "rev": 1,
             "me": {"id": user.pk, "name": name, "color": color},
             "role": role,
-            "presence": [{"id": user.pk, "name": name, "color": color, "selection": []}],
+            "presence": [{"id": user.pk, "name": name, "color": color, "sheet": None, "selection": []}],
         }
 
 
@@ -298,12 +298,12 @@ class WorkbookConsumerOperationTest:
         assert all(c["by"] == {"id": team.ada.pk, "name": "ada"} and c["at"].endswith("Z") for c in changes)
         payloads = [{k: v for k, v in c.items() if k not in ("type", "rev", "op", "by", "at")} for c in changes]
         assert payloads == [
-            {"kind": "set", "cells": [cell(1, 1, "a"), cell(2, 3, 4.5)], "overwritten": []},
-            {"kind": "insert_rows", "before": 2, "rows": [5, 6]},
-            {"kind": "delete_rows", "rows": [1]},
-            {"kind": "insert_cols", "before": None, "cols": [4]},
-            {"kind": "delete_cols", "cols": [2]},
-            {"kind": "set", "cells": [cell(5, 4, True), cell(2, 3, None), cell(3, 1, -7)], "overwritten": []},
+            {"kind": "set", "sheet": 1, "cells": [cell(1, 1, "a"), cell(2, 3, 4.5)], "overwritten": []},
+            {"kind": "insert_rows", "sheet": 1, "before": 2, "rows": [5, 6]},
+            {"kind": "delete_rows", "sheet": 1, "rows": [1]},
+            {"kind": "insert_cols", "sheet": 1, "before": None, "cols": [4]},
+            {"kind": "delete_cols", "sheet": 1, "cols": [2]},
+            {"kind": "set", "sheet": 1, "cells": [cell(5, 4, True), cell(2, 3, None), cell(3, 1, -7)], "overwritten": []},
         ]
         model = Grid.from_snapshot(before)
         for change in changes:
@@ -370,9 +370,9 @@ class WorkbookConsumerUndoTest:
 
         undone = await bob.change()
         assert (undone["kind"], undone["op"], undone["undo_of"], undone["skipped"]) == ("batch", "u1", 1, [])
-        assert undone["steps"] == [{"kind": "set", "cells": [cell(1, 1, None)], "overwritten": []}]
+        assert undone["steps"] == [{"kind": "set", "sheet": 1, "cells": [cell(1, 1, None)], "overwritten": []}]
         assert "replaced" not in undone
-        assert [r["values"][:2] for r in (await snapshot_json(team.workbook_id))["rows"][:2]] == [[None, "bob"], ["tab two", None]]
+        assert [r["values"][:2] for r in (await snapshot_json(team.workbook_id))["sheets"][0]["rows"][:2]] == [[None, "bob"], ["tab two", None]]
 
     async def test_nothing_to_undo_conflict_nothing_changes(self, team, sockets):
         ada = await sockets.open(team.cookie["ada"], team.workbook_id)
@@ -436,7 +436,7 @@ class WorkbookConsumerHttpEditTest:
         assert (status, body) == (200, original)
         await ada.send(op("set", "next", cells=[cell(1, 2, "x")]))
         assert [(c["rev"], c["op"]) for c in await bob.changes(2)] == [(1, "once"), (2, "next")]
-        assert (await snapshot_json(team.workbook_id))["rows"][0]["values"][:2] == ["first", "x"]
+        assert (await snapshot_json(team.workbook_id))["sheets"][0]["rows"][0]["values"][:2] == ["first", "x"]
 
 
 class WorkbookConsumerDuplicateOpTest:
@@ -453,7 +453,7 @@ class WorkbookConsumerDuplicateOpTest:
         await ada.send(op("set", "after", cells=[cell(2, 2, "z")]))
         assert (await ada.change())["rev"] == 2
         assert [(c["rev"], c["op"]) for c in await bob.changes(2)] == [(1, "retry-me"), (2, "after")]
-        assert (await snapshot_json(team.workbook_id))["rows"][0]["values"][0] == "first"
+        assert (await snapshot_json(team.workbook_id))["sheets"][0]["rows"][0]["values"][0] == "first"
 
     async def test_duplicate_op_committed_ahead_of_socket_answered_in_rev_order(self, team, sockets):
         # The op was committed, but neither it nor the change before it reached this socket yet
@@ -885,12 +885,12 @@ class WorkbookConsumerPresenceTest:
         joined = await ada.receive(skip=())
         answered = await bob.receive(skip=())
 
-        assert bob.hello["presence"] == [{"id": team.bob.pk, "name": "bob", "color": user_color(team.bob.pk), "selection": []}]
+        assert bob.hello["presence"] == [{"id": team.bob.pk, "name": "bob", "color": user_color(team.bob.pk), "sheet": None, "selection": []}]
         expected = {
             "type": "presence",
             "users": [
-                {"id": team.ada.pk, "name": "ada", "color": user_color(team.ada.pk), "selection": []},
-                {"id": team.bob.pk, "name": "bob", "color": user_color(team.bob.pk), "selection": []},
+                {"id": team.ada.pk, "name": "ada", "color": user_color(team.ada.pk), "sheet": None, "selection": []},
+                {"id": team.bob.pk, "name": "bob", "color": user_color(team.bob.pk), "sheet": None, "selection": []},
             ],
         }
         assert joined == answered == expected

@@ -110,3 +110,80 @@ def test_0004_columns_get_slots_positions_get_room_and_back(database, request, t
     else:
         with request.getfixturevalue("postgres").database(prefix="tabula_migrate") as url:
             check(url)
+
+
+# A v1 sheet at sheet/0010 (its id 2: the id counter past a deleted one), handed to workbooks: the
+# same id, one sheet "Sheet1" with every row and column, its log, members, cell edits and refusals;
+# then back to v1's tables.
+TO_WORKBOOKS = """
+import json
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+def models_at(app, migration, *names):
+    call_command("migrate", app, migration, verbosity=0)
+    state = MigrationExecutor(connection).loader.project_state((app, migration))
+    return [state.apps.get_model(app, name) for name in names]
+
+call_command("migrate", "auth", verbosity=0)
+Sheet, Member, Row, Column, Change, CellEdit, Refusal = models_at(
+    "sheet", "0010_refusals", "Sheet", "Member", "Row", "Column", "Change", "CellEdit", "Refusal"
+)
+user = get_user_model().objects.create(username="ada")
+Sheet.objects.create(name="Deleted").delete()
+sheet = Sheet.objects.create(name="Old", rev=3, rows_issued=2, cols_issued=2, row_count=2, col_count=1, history_floor=1)
+Member.objects.create(sheet=sheet, user_id=user.pk, role="owner")
+Column.objects.create(sheet=sheet, cid=2, position=10, slot=0)
+Column.objects.create(sheet=sheet, cid=1, position=20, slot=1, deleted_rev=3)
+Row.objects.create(sheet=sheet, rid=1, position=10, values=["a", "gone"])
+Row.objects.create(sheet=sheet, rid=2, position=20, values=[])
+Change.objects.create(sheet=sheet, rev=2, op="o2", author_id=user.pk, author_name="ada", at="2026-01-01T00:00:00Z", kind="set",
+                      data={"cells": [{"row": 1, "col": 2, "value": "a"}], "overwritten": []}, replaced={"values": [None]}, session="t")
+CellEdit.objects.create(sheet=sheet, row=1, col=2, rev=2, value="a", old=None)
+Refusal.objects.create(sheet=sheet, op="bad", code="conflict", message="nothing to undo", rev=2)
+Workbook, WSheet, WRow, WColumn, WChange, WCellEdit, WRefusal, WMember = models_at(
+    "workbooks", "0003_sheets", "Workbook", "Sheet", "Row", "Column", "Change", "CellEdit", "Refusal", "Member"
+)
+workbook = Workbook.objects.get()
+after = {
+    "workbook": [workbook.pk, workbook.name, workbook.rev, workbook.history_floor, workbook.sheets_issued, workbook.rows_issued],
+    "sheets": list(WSheet.objects.values_list("workbook_id", "sid", "name", "row_count", "col_count", "deleted_rev")),
+    "rows": list(WRow.objects.order_by("rid").values_list("rid", "sheet", "position", "values")),
+    "columns": list(WColumn.objects.order_by("cid").values_list("cid", "sheet", "slot", "deleted_rev")),
+    "changes": list(WChange.objects.values_list("rev", "op", "kind", "session", "author_id")),
+    "edits": list(WCellEdit.objects.values_list("row", "col", "rev", "value")),
+    "refusals": list(WRefusal.objects.values_list("op", "code")),
+    "members": list(WMember.objects.values_list("workbook_id", "role")),
+    "next_id": Workbook.objects.create(name="New").pk,
+}
+Workbook.objects.filter(name="New").delete()
+Sheet, Row = models_at("sheet", "0010_refusals", "Sheet", "Row")
+back = {"sheets": list(Sheet.objects.values_list("pk", "name", "row_count")), "rows": list(Row.objects.order_by("rid").values_list("rid", "values"))}
+print(json.dumps({"after": after, "back": back}))
+"""
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_v1_sheets_become_workbooks_with_one_sheet_and_back(database, request, tmp_path):
+    def check(database_url):
+        env = support.app_env(database_url=database_url, var_dir=tmp_path)
+        result = json.loads(support.run_python(env, TO_WORKBOOKS))
+        after = result["after"]
+        assert after["workbook"] == [2, "Old", 3, 1, 1, 2]
+        assert after["sheets"] == [[2, 1, "Sheet1", 2, 1, None]]
+        assert after["rows"] == [[1, 1, 10, ["a", "gone"]], [2, 1, 20, []]]
+        assert after["columns"] == [[1, 1, 1, 3], [2, 1, 0, None]]
+        assert after["changes"] == [[2, "o2", "set", "t", after["changes"][0][4]]]
+        assert (after["edits"], after["refusals"], after["members"]) == ([[1, 2, 2, "a"]], [["bad", "conflict"]], [[2, "owner"]])
+        assert after["next_id"] == 3  # ids are never issued twice
+        assert result["back"] == {"sheets": [[2, "Old", 2]], "rows": [[1, ["a", "gone"]], [2, []]]}
+
+    if database == "sqlite":
+        check(f"sqlite:///{tmp_path / 'migrate.sqlite3'}")
+    else:
+        with request.getfixturevalue("postgres").database(prefix="tabula_migrate") as url:
+            check(url)

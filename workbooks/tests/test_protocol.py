@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from datetime import UTC, datetime
 
@@ -11,21 +12,28 @@ import pytest
 from workbooks import protocol
 from workbooks.domain.errors import Invalid, NotFound, OperationError, TooLarge
 from workbooks.domain.values import (
+    NEXT,
+    AddSheet,
     Author,
     CellWrite,
     Change,
     Column,
     DeleteCols,
     DeleteRows,
+    DeleteSheet,
+    DuplicateSheet,
     InsertCols,
     InsertRows,
     Limits,
+    MoveSheet,
     Overwrite,
     Ping,
     PresenceEntry,
     Rename,
+    RenameSheet,
     Select,
     SetCells,
+    SheetSnapshot,
     Snapshot,
     Sync,
     WorkbookSummary,
@@ -41,20 +49,26 @@ SHAPES = {
     "change": {"type": str, "rev": int, "op": str, "by": dict, "at": str, "kind": str},
     "error": {"type": str, "op": (str, type(None)), "code": str, "message": str},
     "presence": {"type": str, "users": list},
-    "presence_user": {"id": int, "name": str, "color": str, "selection": list},
+    "presence_user": {"id": int, "name": str, "color": str, "sheet": (int, type(None)), "selection": list},
     "synced": {"type": str, "rev": int},
     "reload": {"type": str},
-    "snapshot": {"id": int, "name": str, "rev": int, "role": str, "columns": list, "rows": list},
+    "snapshot": {"id": int, "name": str, "rev": int, "floor": int, "role": str, "sheets": list},
+    "sheet": {"id": int, "name": str, "columns": list, "rows": list},
     "workbook_summary": {"id": int, "name": str, "rev": int, "role": str, "updated_at": str},
     "api_error": {"error": str, "message": str},
 }
 CHANGE_FIELDS = {
-    "set": {"cells", "overwritten"},
-    "insert_rows": {"before", "rows"},
-    "delete_rows": {"rows"},
-    "insert_cols": {"before", "cols"},
-    "delete_cols": {"cols"},
+    "set": {"sheet", "cells", "overwritten"},
+    "insert_rows": {"sheet", "before", "rows"},
+    "delete_rows": {"sheet", "rows"},
+    "insert_cols": {"sheet", "before", "cols"},
+    "delete_cols": {"sheet", "cols"},
     "rename": {"name"},
+    "add_sheet": {"sheet", "name", "before", "columns", "rows"},
+    "duplicate_sheet": {"sheet", "from", "name", "before", "columns", "rows"},
+    "rename_sheet": {"sheet", "name"},
+    "move_sheet": {"sheet", "before"},
+    "delete_sheet": {"sheet"},
 }
 
 
@@ -419,22 +433,36 @@ class ChangeTest:
         [
             (
                 "set",
-                {"cells": (CellWrite(1, 2, "x"), CellWrite(3, 4, None))},
-                {"cells": [{"row": 1, "col": 2, "value": "x"}, {"row": 3, "col": 4, "value": None}], "overwritten": []},
+                {"sheet": 3, "cells": (CellWrite(1, 2, "x"), CellWrite(3, 4, None))},
+                {"sheet": 3, "cells": [{"row": 1, "col": 2, "value": "x"}, {"row": 3, "col": 4, "value": None}], "overwritten": []},
             ),
             (
                 "set",
-                {"cells": (CellWrite(1, 2, "x"),), "overwritten": (Overwrite(1, 2, Author(4, "bo"), 11, 7.5),)},
+                {"sheet": 3, "cells": (CellWrite(1, 2, "x"),), "overwritten": (Overwrite(1, 2, Author(4, "bo"), 11, 7.5),)},
                 {
+                    "sheet": 3,
                     "cells": [{"row": 1, "col": 2, "value": "x"}],
                     "overwritten": [{"row": 1, "col": 2, "by": {"id": 4, "name": "bo"}, "rev": 11, "value": 7.5}],
                 },
             ),
-            ("insert_rows", {"before": 5, "ids": (8, 9)}, {"before": 5, "rows": [8, 9]}),
-            ("insert_cols", {"before": None, "ids": (27,)}, {"before": None, "cols": [27]}),
-            ("delete_rows", {"ids": (1, 2)}, {"rows": [1, 2]}),
-            ("delete_cols", {"ids": (4,)}, {"cols": [4]}),
+            ("insert_rows", {"sheet": 3, "before": 5, "ids": (8, 9)}, {"sheet": 3, "before": 5, "rows": [8, 9]}),
+            ("insert_cols", {"sheet": 3, "before": None, "ids": (27,)}, {"sheet": 3, "before": None, "cols": [27]}),
+            ("delete_rows", {"sheet": 3, "ids": (1, 2)}, {"sheet": 3, "rows": [1, 2]}),
+            ("delete_cols", {"sheet": 3, "ids": (4,)}, {"sheet": 3, "cols": [4]}),
             ("rename", {"name": "Plan"}, {"name": "Plan"}),
+            (
+                "add_sheet",
+                {"sheet": 4, "name": "Q3", "before": 3, "columns": (5, 6), "rows": [7]},
+                {"sheet": 4, "name": "Q3", "before": 3, "columns": [5, 6], "rows": [7]},
+            ),
+            (
+                "duplicate_sheet",
+                {"sheet": 4, "original": 3, "name": "Q3 (copy)", "before": None, "columns": (5,), "rows": (7, 8)},
+                {"sheet": 4, "from": 3, "name": "Q3 (copy)", "before": None, "columns": [5], "rows": [7, 8]},
+            ),
+            ("rename_sheet", {"sheet": 4, "name": "Q4"}, {"sheet": 4, "name": "Q4"}),
+            ("move_sheet", {"sheet": 4, "before": None}, {"sheet": 4, "before": None}),
+            ("delete_sheet", {"sheet": 4}, {"sheet": 4}),
         ],
     )
     def test_change_each_kind_carries_its_fields(self, kind, fields, data):
@@ -479,8 +507,8 @@ class PresenceTest:
         for user in message["users"]:
             assert_shape(user, "presence_user")
         assert message["users"] == [
-            {"id": 1, "name": "ada", "color": "#222", "selection": []},
-            {"id": 2, "name": "bob", "color": "#111", "selection": [[2, 3, 4, 5]]},
+            {"id": 1, "name": "ada", "color": "#222", "sheet": None, "selection": []},
+            {"id": 2, "name": "bob", "color": "#111", "sheet": None, "selection": [[2, 3, 4, 5]]},
         ]
 
     def test_presence_nobody_empty_users(self):
@@ -499,8 +527,8 @@ class HelloTest:
             "me": {"id": 1, "name": "ada", "color": "#222"},
             "role": "editor",
             "presence": [
-                {"id": 1, "name": "ada", "color": "#222", "selection": []},
-                {"id": 2, "name": "bob", "color": "#111", "selection": [[1, 1, 2, 2]]},
+                {"id": 1, "name": "ada", "color": "#222", "sheet": None, "selection": []},
+                {"id": 2, "name": "bob", "color": "#111", "sheet": None, "selection": [[1, 1, 2, 2]]},
             ],
         }
 
@@ -529,43 +557,59 @@ class ReloadTest:
         assert message == {"type": "reload"}
 
 
+def a_sheet(sid=1, name="Sheet1", columns=(), rows=()):
+    return SheetSnapshot(sid, name, columns, rows)
+
+
 class SnapshotTest:
-    def test_snapshot_columns_and_row_values_in_order(self):
-        snap = Snapshot(5, "Budget", 3, "viewer", (Column(2, "A"), Column(1, "B")), ((7, ("x", None)), (6, (None, 1.5))))
+    def test_snapshot_sheets_in_order_columns_and_row_values_in_order(self):
+        first = a_sheet(2, "Q2", (Column(2, "A"), Column(1, "B")), ((7, ("x", None)), (6, (None, 1.5))))
+        snap = Snapshot(5, "Budget", 3, 1, "viewer", (first, a_sheet(9, "Q1")))
         message = protocol.snapshot(snap)
         assert_shape(message, "snapshot")
+        assert_shape(message["sheets"][0], "sheet")
         assert message == {
             "id": 5,
             "name": "Budget",
             "rev": 3,
+            "floor": 1,
             "role": "viewer",
-            "columns": [{"id": 2, "title": "A"}, {"id": 1, "title": "B"}],
-            "rows": [{"id": 7, "values": ["x", None]}, {"id": 6, "values": [None, 1.5]}],
+            "sheets": [
+                {
+                    "id": 2,
+                    "name": "Q2",
+                    "columns": [{"id": 2, "title": "A"}, {"id": 1, "title": "B"}],
+                    "rows": [{"id": 7, "values": ["x", None]}, {"id": 6, "values": [None, 1.5]}],
+                },
+                {"id": 9, "name": "Q1", "columns": [], "rows": []},
+            ],
         }
 
-    def test_snapshot_empty_workbook_empty_lists(self):
-        message = protocol.snapshot(Snapshot(1, "e", 0, "owner", (), ()))
-        assert message["columns"] == [] and message["rows"] == []
-
     def test_snapshot_head_only_no_rows_key(self):
-        message = protocol.snapshot(Snapshot(1, "big", 0, "owner", (Column(1, "A"),), None))
-        assert message == {"id": 1, "name": "big", "rev": 0, "role": "owner", "columns": [{"id": 1, "title": "A"}]}
+        message = protocol.snapshot(Snapshot(1, "big", 0, 0, "owner", (a_sheet(1, "S", (Column(1, "A"),), None),)))
+        assert message["sheets"] == [{"id": 1, "name": "S", "columns": [{"id": 1, "title": "A"}]}]
 
 
 class SnapshotPiecesTest:
     def test_snapshot_pieces_rows_as_stored_same_message_as_snapshot(self):
-        snap = Snapshot(5, 'Q1 "draft" <b>', 3, "viewer", (Column(2, "A"), Column(1, "B")), ((7, ('x, \\"y]', None)), (6, (None, 1.5))))
-        texts = [(7, json.dumps(['x, \\"y]', None])), (6, "[null, 1.5]")]
-        assert json.loads(b"".join(protocol.snapshot_pieces(dataclasses.replace(snap, rows=None), texts))) == protocol.snapshot(snap)
+        first = a_sheet(2, 'Q1 "draft" <b>', (Column(2, "A"), Column(1, "B")), ((7, ('x, \\"y]', None)), (6, (None, 1.5))))
+        second = a_sheet(3, "Other", (Column(4, "A"),), ((8, (True,)),))
+        snap = Snapshot(5, 'Q1 "draft" <b>', 3, 0, "viewer", (first, second))
+        texts = [[(7, json.dumps(['x, \\"y]', None])), (6, "[null, 1.5]")], [(8, "[true]")]]
+        sheets = [(dataclasses.replace(s, rows=None), t) for s, t in zip(snap.sheets, texts, strict=True)]
+        head = dataclasses.replace(snap, sheets=())
+        assert json.loads(b"".join(protocol.snapshot_pieces(head, sheets))) == protocol.snapshot(snap)
 
     def test_snapshot_pieces_a_piece_per_batch_of_rows_same_message(self):
         texts = [(i, f'[{i}, "x"]') for i in range(1, 8)]
-        pieces = list(protocol.snapshot_pieces(Snapshot(1, "s", 2, "viewer", (Column(1, "A"), Column(2, "B")), None), texts, rows_per_piece=3))
-        assert len(pieces) == 5  # the opening, three batches, the end
-        assert json.loads(b"".join(pieces))["rows"] == [{"id": i, "values": [i, "x"]} for i in range(1, 8)]
+        sheet = a_sheet(1, "S", (Column(1, "A"), Column(2, "B")), None)
+        pieces = list(protocol.snapshot_pieces(Snapshot(1, "s", 2, 0, "viewer", ()), [(sheet, texts)], rows_per_piece=3))
+        assert len(pieces) == 7  # the opening, the sheet's, three batches, the sheet's end, the end
+        assert json.loads(b"".join(pieces))["sheets"][0]["rows"] == [{"id": i, "values": [i, "x"]} for i in range(1, 8)]
 
     def test_snapshot_pieces_no_rows_empty_list(self):
-        assert json.loads(b"".join(protocol.snapshot_pieces(Snapshot(1, "e", 0, "owner", (Column(1, "A"),), None), [])))["rows"] == []
+        sheet = a_sheet(1, "S", (Column(1, "A"),), None)
+        assert json.loads(b"".join(protocol.snapshot_pieces(Snapshot(1, "e", 0, 0, "owner", ()), [(sheet, [])])))["sheets"][0]["rows"] == []
 
 
 class WorkbookSummaryTest:
@@ -580,3 +624,45 @@ class ApiErrorTest:
         message = protocol.api_error("not_found", "no such workbook")
         assert_shape(message, "api_error")
         assert message == {"error": "not_found", "message": "no such workbook"}
+
+
+class ParseSheetOperationTest:
+    LIMITS = Limits()
+
+    def test_grid_operation_names_its_sheet_or_none_for_the_first(self):
+        assert protocol.parse_operation({"type": "delete_rows", "op": "d", "sheet": 4, "rows": [1]}, self.LIMITS).sheet == 4
+        assert protocol.parse_operation({"type": "delete_rows", "op": "d", "rows": [1]}, self.LIMITS).sheet is None
+
+    def test_sheet_operations_parsed_with_their_defaults(self):
+        parse = functools.partial(protocol.parse_operation, limits=self.LIMITS)
+        assert parse({"type": "add_sheet", "op": "a", "name": "Q3"}) == AddSheet("a", "Q3", None, 100, 26)
+        assert parse({"type": "add_sheet", "op": "a", "name": "Q3", "before": 2, "rows": 5, "cols": 1}) == AddSheet("a", "Q3", 2, 5, 1)
+        assert parse({"type": "duplicate_sheet", "op": "d", "sheet": 1, "name": "C"}) == DuplicateSheet("d", 1, "C", NEXT)
+        assert parse({"type": "duplicate_sheet", "op": "d", "sheet": 1, "name": "C", "before": None}) == DuplicateSheet("d", 1, "C", None)
+        assert parse({"type": "rename_sheet", "op": "r", "sheet": 1, "name": "N"}) == RenameSheet("r", 1, "N")
+        assert parse({"type": "move_sheet", "op": "m", "sheet": 1, "before": None}) == MoveSheet("m", 1, None)
+        assert parse({"type": "delete_sheet", "op": "x", "sheet": 1, "session": "t"}) == DeleteSheet("x", 1, session="t")
+
+    @pytest.mark.parametrize(
+        "content",
+        [
+            {"type": "add_sheet", "op": "a"},
+            {"type": "add_sheet", "op": "a", "name": 5},
+            {"type": "add_sheet", "op": "a", "name": "x\u0000"},
+            {"type": "add_sheet", "op": "a", "name": "tab\there"},
+            {"type": "add_sheet", "op": "a", "name": "  "},
+            {"type": "add_sheet", "op": "a", "name": "Q", "rows": 0},
+            {"type": "rename_sheet", "op": "r", "name": "N"},
+            {"type": "rename_sheet", "op": "r", "sheet": "1", "name": "N"},
+            {"type": "move_sheet", "op": "m", "sheet": 1},
+            {"type": "delete_sheet", "op": "x", "sheet": True},
+            {"type": "set", "op": "s", "sheet": 1.5, "cells": [{"row": 1, "col": 1, "value": 1}]},
+        ],
+    )
+    def test_bad_sheet_operation_invalid(self, content):
+        with pytest.raises(Invalid):
+            protocol.parse_operation(content, self.LIMITS)
+
+    def test_add_sheet_past_row_limit_too_large(self):
+        with pytest.raises(TooLarge):
+            protocol.parse_operation({"type": "add_sheet", "op": "a", "name": "Q", "rows": 100_001}, self.LIMITS)

@@ -43,36 +43,36 @@ class SnapshotTest:
     def test_snapshot_new_workbook_titles_and_empty_cells(self, workbook_id):
         snap = selectors.snapshot(workbook_id=workbook_id, role="editor")
         assert (snap.id, snap.name, snap.rev, snap.role) == (workbook_id, "Budget", 0, "editor")
-        assert snap.columns == (Column(1, "A"), Column(2, "B"), Column(3, "C"))
-        assert snap.rows == ((1, (None, None, None)), (2, (None, None, None)))
+        assert snap.sheets[0].columns == (Column(1, "A"), Column(2, "B"), Column(3, "C"))
+        assert snap.sheets[0].rows == ((1, (None, None, None)), (2, (None, None, None)))
 
     def test_snapshot_values_in_column_order_null_for_empty(self, ada, workbook_id):
         commit(workbook_id, ada, put((1, 3, "c"), (1, 1, 1), (2, 2, False), op="s"))
         snap = selectors.snapshot(workbook_id=workbook_id, role="owner")
         assert snap.rev == 1
-        assert snap.rows == ((1, (1, None, "c")), (2, (None, False, None)))
+        assert snap.sheets[0].rows == ((1, (1, None, "c")), (2, (None, False, None)))
 
     def test_snapshot_after_column_insert_new_column_empty_titles_follow_position(self, ada, workbook_id):
         commit(workbook_id, ada, put((1, 1, "a"), (1, 2, "b"), op="s"))
         commit(workbook_id, ada, InsertCols("i", 2, 1))
         snap = selectors.snapshot(workbook_id=workbook_id, role="owner")
-        assert snap.columns == (Column(1, "A"), Column(4, "B"), Column(2, "C"), Column(3, "D"))
-        assert snap.rows[0] == (1, ("a", None, "b", None))
+        assert snap.sheets[0].columns == (Column(1, "A"), Column(4, "B"), Column(2, "C"), Column(3, "D"))
+        assert snap.sheets[0].rows[0] == (1, ("a", None, "b", None))
 
     def test_snapshot_after_column_delete_values_shift_left(self, ada, workbook_id):
         commit(workbook_id, ada, put((1, 1, "a"), (1, 2, "b"), (1, 3, "c"), op="s"))
         commit(workbook_id, ada, DeleteCols("d", (2,)))
         snap = selectors.snapshot(workbook_id=workbook_id, role="owner")
-        assert snap.columns == (Column(1, "A"), Column(3, "B"))
-        assert snap.rows == ((1, ("a", "c")), (2, (None, None)))
+        assert snap.sheets[0].columns == (Column(1, "A"), Column(3, "B"))
+        assert snap.sheets[0].rows == ((1, ("a", "c")), (2, (None, None)))
 
     def test_snapshot_after_row_insert_and_delete_rows_in_order(self, ada, workbook_id):
         commit(workbook_id, ada, InsertRows("i", 1, 2))
         commit(workbook_id, ada, DeleteRows("d", (3,)))
         commit(workbook_id, ada, put((4, 1, "x"), op="s"))
         snap = selectors.snapshot(workbook_id=workbook_id, role="owner")
-        assert [row_id for row_id, _ in snap.rows] == [4, 1, 2]
-        assert snap.rows[0] == (4, ("x", None, None))
+        assert [row_id for row_id, _ in snap.sheets[0].rows] == [4, 1, 2]
+        assert snap.sheets[0].rows[0] == (4, ("x", None, None))
         assert snap.rev == 3
 
     def test_snapshot_after_rename_new_name(self, ada, workbook_id):
@@ -229,7 +229,7 @@ alone = selectors.snapshot(workbook_id=workbook_id, role="owner")
 with transaction.atomic():
     inside = selectors.snapshot(workbook_id=workbook_id, role="owner")
     changes = selectors.changes_since(workbook_id=workbook_id, since=0)
-print(json.dumps([list(alone.rows), list(inside.rows), [c.rev for c in changes.changes]]))
+print(json.dumps([list(alone.sheets[0].rows), list(inside.sheets[0].rows), [c.rev for c in changes.changes]]))
 """
 
 

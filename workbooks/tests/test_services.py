@@ -20,7 +20,7 @@ from tests import support
 from workbooks import broadcast, protocol, selectors, services
 from workbooks.domain.errors import Forbidden, Invalid, NotFound, OperationError, TooLarge
 from workbooks.domain.values import CellWrite, DeleteCols, DeleteRows, InsertCols, InsertRows, Rename, SetCells
-from workbooks.models import Change, Column, Member, Row, Workbook
+from workbooks.models import Change, Column, Member, Row, Sheet, Workbook
 from workbooks.services import batching, positions, store
 
 pytestmark = pytest.mark.django_db
@@ -45,12 +45,12 @@ def user_with_role(workbook_id, role, username=None):
 
 def values(workbook_id):
     """The workbook as {row id: [values in column order]}, read through the selector."""
-    return {row_id: list(vals) for row_id, vals in selectors.snapshot(workbook_id=workbook_id, role="owner").rows}
+    return {row_id: list(vals) for row_id, vals in selectors.snapshot(workbook_id=workbook_id, role="owner").sheets[0].rows}
 
 
 def order(workbook_id):
     snap = selectors.snapshot(workbook_id=workbook_id, role="owner")
-    return [row_id for row_id, _ in snap.rows], [c.id for c in snap.columns]
+    return [row_id for row_id, _ in snap.sheets[0].rows], [c.id for c in snap.sheets[0].columns]
 
 
 def stored(workbook_id):
@@ -77,6 +77,7 @@ class ApplyOperationTest:
         change = applied.change
         assert (change.rev, change.op, change.kind, change.by.id, change.by.name) == (1, "s1", "set", ada.pk, "ada")
         assert change.data == {
+            "sheet": 1,
             "cells": [{"row": 1, "col": 1, "value": "x"}, {"row": 2, "col": 2, "value": 3.5}, {"row": 3, "col": 1, "value": True}],
             "overwritten": [],
         }
@@ -92,30 +93,30 @@ class ApplyOperationTest:
 
     def test_apply_operation_insert_rows_at_end_new_ids(self, ada, workbook_id):
         change = apply(workbook_id, ada, InsertRows("i", None, 2)).change
-        assert change.data == {"before": None, "rows": [4, 5]}
+        assert change.data == {"sheet": 1, "before": None, "rows": [4, 5]}
         assert order(workbook_id)[0] == [1, 2, 3, 4, 5]
-        assert Workbook.objects.get(pk=workbook_id).row_count == 5
+        assert Sheet.objects.get(workbook_id=workbook_id).row_count == 5
 
     def test_apply_operation_insert_cols_before_column(self, ada, workbook_id):
         change = apply(workbook_id, ada, InsertCols("i", 2, 1)).change
-        assert (change.kind, change.data) == ("insert_cols", {"before": 2, "cols": [3]})
+        assert (change.kind, change.data) == ("insert_cols", {"sheet": 1, "before": 2, "cols": [3]})
         assert order(workbook_id)[1] == [1, 3, 2]
 
     def test_apply_operation_delete_rows_removes_rows_and_cells(self, ada, workbook_id):
         apply(workbook_id, ada, put((2, 1, "gone"), (3, 1, "kept"), op="s"))
         change = apply(workbook_id, ada, DeleteRows("d", (2,))).change
-        assert (change.kind, change.data) == ("delete_rows", {"rows": [2]})
+        assert (change.kind, change.data) == ("delete_rows", {"sheet": 1, "rows": [2]})
         assert values(workbook_id) == {1: [None, None], 3: ["kept", None]}
-        assert Workbook.objects.get(pk=workbook_id).row_count == 2
+        assert Sheet.objects.get(workbook_id=workbook_id).row_count == 2
         tombstone = Row.objects.get(workbook_id=workbook_id, rid=2)  # kept, with its cells, for undo
         assert (tombstone.deleted_rev, tombstone.values) == (change.rev, ["gone"])
 
     def test_apply_operation_delete_cols_removes_column_and_its_cells(self, ada, workbook_id):
         apply(workbook_id, ada, put((1, 1, "gone"), (1, 2, "kept"), op="s"))
         change = apply(workbook_id, ada, DeleteCols("d", (1,))).change
-        assert (change.kind, change.data) == ("delete_cols", {"cols": [1]})
+        assert (change.kind, change.data) == ("delete_cols", {"sheet": 1, "cols": [1]})
         assert values(workbook_id) == {1: ["kept"], 2: [None], 3: [None]}
-        assert Workbook.objects.get(pk=workbook_id).col_count == 1
+        assert Sheet.objects.get(workbook_id=workbook_id).col_count == 1
         assert Column.objects.get(workbook_id=workbook_id, cid=1).deleted_rev == change.rev  # a tombstone
         assert Row.objects.get(workbook_id=workbook_id, rid=1).values == ["gone", "kept"]  # no row rewritten; undo can bring it back
 
@@ -217,7 +218,7 @@ class ApplyOperationTest:
     def test_apply_operation_retried_insert_not_inserted_twice(self, ada, workbook_id):
         apply(workbook_id, ada, InsertRows("ins", None, 2))
         again = apply(workbook_id, ada, InsertRows("ins", None, 2))
-        assert again.duplicate and again.change.data == {"before": None, "rows": [4, 5]}
+        assert again.duplicate and again.change.data == {"sheet": 1, "before": None, "rows": [4, 5]}
         assert Row.objects.filter(workbook_id=workbook_id).count() == 5
 
     def test_apply_operation_same_op_on_other_workbook_applied(self, ada, workbook_id):
@@ -230,27 +231,27 @@ class ApplyOperationTest:
     def test_apply_operation_row_deleted_meanwhile_cell_dropped(self, ada, workbook_id):
         apply(workbook_id, ada, DeleteRows("d", (2,)))
         change = apply(workbook_id, ada, put((2, 1, "lost"), (1, 1, "kept"), op="s")).change
-        assert change.data == {"cells": [{"row": 1, "col": 1, "value": "kept"}], "overwritten": []}
+        assert change.data == {"sheet": 1, "cells": [{"row": 1, "col": 1, "value": "kept"}], "overwritten": []}
         assert values(workbook_id) == {1: ["kept", None], 3: [None, None]}
 
     def test_apply_operation_column_deleted_meanwhile_cell_dropped(self, ada, workbook_id):
         apply(workbook_id, ada, DeleteCols("d", (1,)))
         change = apply(workbook_id, ada, put((1, 1, "lost"), (1, 2, "kept"), op="s")).change
-        assert change.data == {"cells": [{"row": 1, "col": 2, "value": "kept"}], "overwritten": []}
+        assert change.data == {"sheet": 1, "cells": [{"row": 1, "col": 2, "value": "kept"}], "overwritten": []}
         assert Row.objects.get(workbook_id=workbook_id, rid=1).values == [None, "kept"]
 
     def test_apply_operation_every_cell_dropped_still_takes_a_rev(self, ada, workbook_id):
         apply(workbook_id, ada, DeleteRows("d", (1,)))
         applied = apply(workbook_id, ada, put((1, 1, "lost"), op="s"))
-        assert (applied.change.rev, applied.change.data) == (2, {"cells": [], "overwritten": []})
+        assert (applied.change.rev, applied.change.data) == (2, {"sheet": 1, "cells": [], "overwritten": []})
         assert apply(workbook_id, ada, put((1, 1, "lost"), op="s")).duplicate
 
     def test_apply_operation_delete_already_deleted_dropped_from_change(self, ada, workbook_id):
         apply(workbook_id, ada, DeleteRows("d1", (1,)))
         change = apply(workbook_id, ada, DeleteRows("d2", (1, 2))).change
-        assert change.data == {"rows": [2]}
+        assert change.data == {"sheet": 1, "rows": [2]}
         assert order(workbook_id)[0] == [3]
-        assert Workbook.objects.get(pk=workbook_id).row_count == 1
+        assert Sheet.objects.get(workbook_id=workbook_id).row_count == 1
 
     @pytest.mark.parametrize(
         "operation",
@@ -342,7 +343,7 @@ class ApplyOperationTest:
         apply(workbook_id, ada, InsertRows("a", None, 2))
         with pytest.raises(TooLarge):
             apply(workbook_id, ada, InsertRows("b", None, 1))
-        assert Workbook.objects.get(pk=workbook_id).row_count == 5
+        assert Sheet.objects.get(workbook_id=workbook_id).row_count == 5
         apply(workbook_id, ada, DeleteRows("c", (1,)))
         assert apply(workbook_id, ada, InsertRows("d", None, 1)).change.rev == 3
 
@@ -374,8 +375,8 @@ class CommitOperationTest:
             assert services.commit_operation(workbook_id=workbook_id, user=ada, operation=operation).change.kind == operation.kind
         snap = selectors.snapshot(workbook_id=workbook_id, role="owner")
         assert (snap.rev, snap.name) == (6, "N")
-        assert [r for r, _ in snap.rows] == [1, 3, 4]
-        assert [c.id for c in snap.columns] == [2, 3]
+        assert [r for r, _ in snap.sheets[0].rows] == [1, 3, 4]
+        assert [c.id for c in snap.sheets[0].columns] == [2, 3]
 
 
 class CommitSetsTest:
@@ -584,17 +585,19 @@ class CreateWorkbookTest:
     def test_create_workbook_defaults_100_by_26_owned_by_creator(self, ada):
         snap = services.create_workbook(user=ada, name="  New  ")
         assert (snap.name, snap.rev, snap.role) == ("New", 0, "owner")
-        assert len(snap.rows) == 100 and len(snap.columns) == 26
-        assert [r for r, _ in snap.rows] == list(range(1, 101))
-        assert (snap.columns[0].title, snap.columns[25].title) == ("A", "Z")
-        assert all(v is None for _, vals in snap.rows for v in vals)
+        assert len(snap.sheets[0].rows) == 100 and len(snap.sheets[0].columns) == 26
+        assert [r for r, _ in snap.sheets[0].rows] == list(range(1, 101))
+        assert (snap.sheets[0].columns[0].title, snap.sheets[0].columns[25].title) == ("A", "Z")
+        assert all(v is None for _, vals in snap.sheets[0].rows for v in vals)
         assert selectors.role_of(user=ada, workbook_id=snap.id) == "owner"
         workbook = Workbook.objects.get(pk=snap.id)
-        assert (workbook.rows_issued, workbook.cols_issued, workbook.row_count, workbook.col_count) == (100, 26, 100, 26)
+        sheet = Sheet.objects.get(workbook=workbook)
+        assert (workbook.sheets_issued, workbook.rows_issued, workbook.cols_issued) == (1, 100, 26)
+        assert (sheet.sid, sheet.name, sheet.row_count, sheet.col_count) == (1, "Sheet1", 100, 26)
 
     def test_create_workbook_empty_workbook_allowed(self, ada):
         snap = services.create_workbook(user=ada, name="Empty", rows=0, cols=0)
-        assert snap.rows == () and snap.columns == ()
+        assert snap.sheets[0].rows == () and snap.sheets[0].columns == ()
 
     @pytest.mark.parametrize("name", ["", "   ", None, 3])
     def test_create_workbook_bad_name_invalid_nothing_created(self, ada, name):
@@ -616,7 +619,7 @@ class CreateWorkbookTest:
 
     def test_create_workbook_beyond_limits_too_large(self, settings, ada):
         limits(settings, max_rows=5, max_cols=2)
-        assert len(services.create_workbook(user=ada, name="S", rows=5, cols=2).rows) == 5
+        assert len(services.create_workbook(user=ada, name="S", rows=5, cols=2).sheets[0].rows) == 5
         with pytest.raises(TooLarge):
             services.create_workbook(user=ada, name="S", rows=6, cols=2)
         with pytest.raises(TooLarge):
@@ -936,7 +939,7 @@ apply(InsertCols("first", 4, 1))   # columns 7 4 5 3 6
 with selectors.snapshot_rows(workbook_id=workbook_id, role="owner") as (head, texts):
     api = json.loads(b"".join(protocol.snapshot_pieces(head, texts)))
 print(json.dumps({
-    "snapshot": [list(v) for _, v in selectors.snapshot(workbook_id=workbook_id, role="owner").rows],
+    "snapshot": [list(v) for _, v in selectors.snapshot(workbook_id=workbook_id, role="owner").sheets[0].rows],
     "api": api,
     "stored": list(Row.objects.filter(workbook_id=workbook_id).order_by("rid").values_list("values", flat=True)),
 }))
@@ -949,8 +952,8 @@ class RowStorageAcrossDatabasesTest:
         result = support.scenario_result(database, request, tmp_path, COLUMNS_SCENARIO)
         expected = [[None, None, None, 3.5, None], [None, None, "x", None, None], [None, None, None, None, "far"]]
         assert result["snapshot"] == expected
-        assert [c["id"] for c in result["api"]["columns"]] == [7, 4, 5, 3, 6]
-        assert result["api"]["rows"] == [{"id": i + 1, "values": v} for i, v in enumerate(expected)]
+        assert [c["id"] for c in result["api"]["sheets"][0]["columns"]] == [7, 4, 5, 3, 6]
+        assert result["api"]["sheets"][0]["rows"] == [{"id": i + 1, "values": v} for i, v in enumerate(expected)]
         # Each cell at its column's slot (1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5, 7: 6), deleted ones too.
         assert result["stored"] == [["a", None, 3.5], [None, True, None, None, "x"], [None] * 5 + ["far"]]
 
@@ -1115,8 +1118,20 @@ class CommitSetsAcrossDatabasesTest:
         assert result["results"] == [[3, "a", False], "Forbidden", "NotFound", [1, "before", True], "NotFound", [3, "a", True], [4, "b", False]]
         owner = result["owner"]
         assert result["log"] == [
-            [3, "a", owner, "owner", {"cells": [{"row": 1, "col": 1, "value": tricky}, {"row": 2, "col": 2, "value": 7}], "overwritten": []}],
-            [4, "b", owner, "owner", {"cells": [{"row": 2, "col": 1, "value": None}, {"row": 1, "col": 2, "value": False}], "overwritten": []}],
+            [
+                3,
+                "a",
+                owner,
+                "owner",
+                {"sheet": 1, "cells": [{"row": 1, "col": 1, "value": tricky}, {"row": 2, "col": 2, "value": 7}], "overwritten": []},
+            ],
+            [
+                4,
+                "b",
+                owner,
+                "owner",
+                {"sheet": 1, "cells": [{"row": 2, "col": 1, "value": None}, {"row": 1, "col": 2, "value": False}], "overwritten": []},
+            ],
         ]
         assert result["stored"] == [[tricky, False], [None, 7], []]  # row 3 deleted (a tombstone), "dropped" not written
 

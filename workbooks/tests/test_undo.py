@@ -60,7 +60,7 @@ class Session:
 
 
 def values(workbook_id):
-    return {row_id: list(vals) for row_id, vals in selectors.snapshot(workbook_id=workbook_id, role="owner").rows}
+    return {row_id: list(vals) for row_id, vals in selectors.snapshot(workbook_id=workbook_id, role="owner").sheets[0].rows}
 
 
 def replayed(workbook_id, start: dict) -> Grid:
@@ -83,7 +83,10 @@ class UndoTest:
         start = snapshot_json(workbook_id)
         undone = tab.undo()
         cells = [{"row": 1, "col": 1, "value": "a"}, {"row": 2, "col": 2, "value": None}]
-        assert (undone.kind, undone.data) == ("batch", {"steps": [{"kind": "set", "cells": cells, "overwritten": []}], "undo_of": 2, "skipped": []})
+        assert (undone.kind, undone.data) == (
+            "batch",
+            {"steps": [{"kind": "set", "sheet": 1, "cells": cells, "overwritten": []}], "undo_of": 2, "skipped": []},
+        )
         assert values(workbook_id)[1] == ["a", None] and values(workbook_id)[2] == [None, None]
         redone = tab.redo()
         assert redone.data["redo_of"] == 2
@@ -118,7 +121,7 @@ class UndoTest:
         mine.put((1, 1, "a"), (1, 2, "b"))
         bobs.put((1, 2, "bob's"))
         undone = mine.undo()
-        assert undone.data["skipped"] == [{"workbook": workbook_id, "row": 1, "col": 2}]
+        assert undone.data["skipped"] == [{"sheet": 1, "row": 1, "col": 2}]
         assert values(workbook_id)[1] == [None, "bob's"]
 
     def test_undo_whose_every_effect_is_skipped_still_commits_and_uses_the_step(self, ada, bob, workbook_id):
@@ -127,7 +130,7 @@ class UndoTest:
         mine.put((1, 1, "a"))
         bobs.put((1, 1, "bob's"))
         undone = mine.undo()
-        assert undone.data["steps"] == [] and undone.data["skipped"] == [{"workbook": workbook_id, "row": 1, "col": 1}]
+        assert undone.data["steps"] == [] and undone.data["skipped"] == [{"sheet": 1, "row": 1, "col": 1}]
         assert undone.rev == selectors.workbook_rev(workbook_id=workbook_id)
         mine.undo()  # the step before: also bob's cell now, skipped too
         assert values(workbook_id)[1][0] == "bob's"
@@ -166,11 +169,11 @@ class UndoTest:
         tab(DeleteRows, (2, 3, 5))
         undone = tab.undo()
         assert undone.data["steps"] == [
-            {"kind": "insert_rows", "before": 4, "rows": [2, 3]},
-            {"kind": "insert_rows", "before": None, "rows": [5]},
-            {"kind": "set", "cells": [{"row": 2, "col": 2, "value": "two"}, {"row": 3, "col": 1, "value": "three"}], "overwritten": []},
+            {"kind": "insert_rows", "sheet": 1, "before": 4, "rows": [2, 3]},
+            {"kind": "insert_rows", "sheet": 1, "before": None, "rows": [5]},
+            {"kind": "set", "sheet": 1, "cells": [{"row": 2, "col": 2, "value": "two"}, {"row": 3, "col": 1, "value": "three"}], "overwritten": []},
         ]
-        assert snapshot_json(workbook_id)["rows"] == start["rows"]
+        assert snapshot_json(workbook_id)["sheets"][0]["rows"] == start["sheets"][0]["rows"]
         assert replayed(workbook_id, start).matches(snapshot_json(workbook_id))
         tab.redo()
         assert list(values(workbook_id)) == [1, 4]
@@ -181,7 +184,10 @@ class UndoTest:
         start = snapshot_json(workbook_id)
         tab(DeleteCols, (1,))
         tab.undo()
-        assert snapshot_json(workbook_id)["rows"] == start["rows"] and snapshot_json(workbook_id)["columns"] == start["columns"]
+        assert (
+            snapshot_json(workbook_id)["sheets"][0]["rows"] == start["sheets"][0]["rows"]
+            and snapshot_json(workbook_id)["sheets"][0]["columns"] == start["sheets"][0]["columns"]
+        )
         assert replayed(workbook_id, start).matches(snapshot_json(workbook_id))
 
     def test_undo_of_insert_keeps_rows_others_wrote_in(self, ada, bob, workbook_id):
@@ -191,7 +197,7 @@ class UndoTest:
         bobs.put((5, 1, "bob's"))
         mine.undo()  # the column: nobody wrote in it
         undone = mine.undo()
-        assert undone.data["skipped"] == [{"workbook": workbook_id, "row": 5}]
+        assert undone.data["skipped"] == [{"sheet": 1, "row": 5}]
         assert list(values(workbook_id)) == [1, 5, 2, 3]
 
     def test_undo_rename_unless_renamed_since_by_someone_else(self, ada, bob, workbook_id):
@@ -201,7 +207,7 @@ class UndoTest:
         assert selectors.workbook_name(workbook_id=workbook_id) == "Budget"
         mine.redo()
         bobs(Rename, "Bob's")
-        assert mine.undo().data["skipped"] == [{"workbook": workbook_id}]
+        assert mine.undo().data["skipped"] == [{"sheet": None}]
         assert selectors.workbook_name(workbook_id=workbook_id) == "Bob's"
 
     def test_undo_same_op_again_is_the_same_change(self, ada, workbook_id):
@@ -269,12 +275,12 @@ def test_undo_brings_back_cells_of_deleted_rows_and_columns(database, request, t
     assert {k: v for k, v in result["after"].items() if k != "rev"} == {k: v for k, v in result["before"].items() if k != "rev"}
     rows, cols = result["steps"]
     assert rows == [
-        {"kind": "insert_rows", "before": None, "rows": [3]},
-        {"kind": "set", "cells": [{"row": 3, "col": 3, "value": True}], "overwritten": []},
+        {"kind": "insert_rows", "sheet": 1, "before": None, "rows": [3]},
+        {"kind": "set", "sheet": 1, "cells": [{"row": 3, "col": 3, "value": True}], "overwritten": []},
     ]
     assert cols == [
-        {"kind": "insert_cols", "before": 3, "cols": [2]},
-        {"kind": "set", "cells": [{"row": r, "col": 2, "value": v} for r, v in ((1, "text"), (2, 1.5), (3, False))], "overwritten": []},
+        {"kind": "insert_cols", "sheet": 1, "before": 3, "cols": [2]},
+        {"kind": "set", "sheet": 1, "cells": [{"row": r, "col": 2, "value": v} for r, v in ((1, "text"), (2, 1.5), (3, False))], "overwritten": []},
     ]
 
 
@@ -307,7 +313,7 @@ class PastTest:
         call_command("prune_changes", keep=1, stdout=io.StringIO())
         with pytest.raises(selectors.HistoryTruncated):
             past.snapshot_at(workbook_id=workbook_id, rev=1, role="owner")
-        assert past.snapshot_at(workbook_id=workbook_id, rev=2, role="owner").rows[0][1][0] == 1
+        assert past.snapshot_at(workbook_id=workbook_id, rev=2, role="owner").sheets[0].rows[0][1][0] == 1
         with pytest.raises(Invalid):
             past.snapshot_at(workbook_id=workbook_id, rev=4, role="owner")
 
@@ -317,11 +323,11 @@ class PastTest:
         bobs.put((1, 1, "b"), (2, 1, "other cell"))
         mine.undo()  # skipped: bob wrote the cell since; writes nothing there
         bobs.undo()  # puts "a" back
-        found = past.cell_history(workbook_id=workbook_id, row=1, col=1)
+        found = past.cell_history(workbook_id=workbook_id, sheet=1, row=1, col=1)
         assert [(v.rev, v.by.name, v.value) for v in found] == [(4, "bob", "a"), (2, "bob", "b"), (1, "ada", "a")]
-        assert [v.rev for v in past.cell_history(workbook_id=workbook_id, row=1, col=1, before=4, limit=1)] == [2]
+        assert [v.rev for v in past.cell_history(workbook_id=workbook_id, sheet=1, row=1, col=1, before=4, limit=1)] == [2]
         with pytest.raises(NotFound):
-            past.cell_history(workbook_id=workbook_id, row=99, col=1)
+            past.cell_history(workbook_id=workbook_id, sheet=1, row=99, col=1)
 
     def test_versions_group_one_authors_consecutive_changes(self, ada, bob, workbook_id):
         mine, bobs = Session(workbook_id, ada), Session(workbook_id, bob)

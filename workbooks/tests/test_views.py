@@ -114,7 +114,7 @@ class WorkbookCreateTest:
         workbook = Workbook.objects.get(name="Fresh")
         assert (response.status_code, response["Location"]) == (302, f"/workbooks/{workbook.pk}/")
         assert Member.objects.get(workbook=workbook).user == team.dee
-        assert workbook.row_count == 100 and workbook.col_count == 26
+        assert list(workbook.sheets.values_list("name", "row_count", "col_count")) == [("Sheet1", 100, 26)]
 
     def test_workbook_create_empty_name_message_nothing_created(self, team):
         response = client_for(team.dee).post("/workbooks/new", {"name": "  "}, follow=True)
@@ -224,7 +224,14 @@ class WorkbookPageTest:
         assert config["role"] == role
         assert config["licenseKey"] == "key-from-settings"
         assert config["userId"] == getattr(team, user).pk
-        assert config["limits"] == {"maxCellsPerSet": 10_000, "maxValueChars": 10_000, "maxRows": 100_000, "maxCols": 1_000, "maxInsertCount": 10_000}
+        assert config["limits"] == {
+            "maxCellsPerSet": 10_000,
+            "maxValueChars": 10_000,
+            "maxRows": 100_000,
+            "maxCols": 1_000,
+            "maxInsertCount": 10_000,
+            "maxSheets": 200,
+        }
 
     def test_workbook_page_script_in_name_escaped(self, team):
         services.apply_operation(workbook_id=team.workbook_id, user=team.ada, operation=Rename("r", XSS_NAME))

@@ -85,6 +85,16 @@ export class Edits {
     return historyKind(this.outbox.find((entry) => entry.op === op)?.message);
   }
 
+  /** The message of the operation `op` waiting for its answer, or null (none, or a paste's rest). */
+  messageOf(op) {
+    return this.outbox.find((entry) => entry.op === op)?.message ?? null;
+  }
+
+  /** The messages of the operations waiting, oldest first (the tab bar lays the sheet ones over the tabs). */
+  messages() {
+    return this.outbox.map((entry) => entry.message).filter(Boolean);
+  }
+
   /** After a lost connection every unacknowledged operation is sent again (op ids make that safe). */
   resendAll() {
     for (const entry of this.outbox) entry.sent = false;

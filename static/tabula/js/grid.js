@@ -29,7 +29,8 @@ export class Grid {
    * onStructure({kind, before, count} or {kind, positions}), onSelect([{top, left, bottom, right}]),
    * onEditorMaybeClosed(), onTooLong(length) (typed text over the limit: the editor stays open with it),
    * onHistory("undo" | "redo") (the keys or the menu, never while a cell's editor is open),
-   * onCellHistory({row, col}) (the menu's "Show edit history": the active cell's position).
+   * onCellHistory({row, col}) (the menu's "Show edit history": the active cell's position),
+   * onSheetStep(1 | -1) (Alt + Down or Up: the next or previous sheet, as in Google Sheets).
    */
   constructor(container, options, handlers) {
     standInForCoreStyles();
@@ -100,6 +101,7 @@ export class Grid {
     });
     this.#registerDataEdgeKeys();
     this.#registerHistoryKeys();
+    this.#registerSheetKeys();
   }
 
   /**
@@ -119,6 +121,22 @@ export class Grid {
         { keys: [["Control/Meta", "Shift", "z"], ["Control/Meta", "y"]], captureCtrl: true, callback: run("redo") },
       ],
       { group: "tabula.history", runOnlyIf: () => !this.editingCell() },
+    );
+  }
+
+  /** Alt + Down (Up): the next (previous) sheet, without leaving the grid; never while a cell's editor is open. */
+  #registerSheetKeys() {
+    const context = this.hot.getShortcutManager().getContext("grid");
+    const step = (by) => () => {
+      this.handlers.onSheetStep(by);
+      return false;
+    };
+    context.addShortcuts(
+      [
+        { keys: [["Alt", "ArrowDown"]], callback: step(1) },
+        { keys: [["Alt", "ArrowUp"]], callback: step(-1) },
+      ],
+      { group: "tabula.sheets", runOnlyIf: () => !this.editingCell() },
     );
   }
 
@@ -341,6 +359,26 @@ export class Grid {
   closeEditor() {
     const editor = this.hot.getActiveEditor();
     if (editor && editor.isOpened()) editor.finishEditing();
+  }
+
+  /** Closes an open editor and drops what it holds (its cell is gone: its sheet was deleted). */
+  cancelEditor() {
+    const editor = this.hot.getActiveEditor();
+    if (editor && editor.isOpened()) editor.finishEditing(true);
+  }
+
+  /**
+   * Selects ranges [{top, left, bottom, right}] of positions, cut to the grid (the first cell when none
+   * is left), scrolled into view. `listen`: the grid takes the keyboard.
+   */
+  select(ranges, { listen }) {
+    const [rows, cols] = [this.hot.countRows(), this.hot.countCols()];
+    if (!rows || !cols) return;
+    const clamp = (p, count) => Math.max(0, Math.min(count - 1, p));
+    const cut = ranges
+      .filter((r) => r.top < rows && r.left < cols)
+      .map((r) => [clamp(r.top, rows), clamp(r.left, cols), clamp(r.bottom, rows), clamp(r.right, cols)]);
+    this.hot.selectCells(cut.length ? cut : [[0, 0, 0, 0]], true, listen);
   }
 
   /** Fits the grid to its container again after the space around it changed (a side panel came or went). */

@@ -53,6 +53,11 @@ const KIND_WORDS = {
   insert_cols: "columns inserted",
   delete_cols: "columns deleted",
   rename: "renamed",
+  add_sheet: "sheets added",
+  duplicate_sheet: "sheets duplicated",
+  rename_sheet: "sheets renamed",
+  move_sheet: "sheets moved",
+  delete_sheet: "sheets deleted",
   batch: "undo, redo or restore",
 };
 
@@ -149,10 +154,11 @@ class SidePanel {
 }
 
 /**
- * The edit history of one cell (by its ids, so it follows the cell when rows or columns move): every
- * value it held, newest first, who wrote it and when; "Put back" writes an older one as a new edit.
- * host (besides SidePanel's): workbookId, canEdit(), address(rowId, colId) (like "B3", or null while the
- * cell is not in the workbook), current(rowId, colId) (its confirmed value), putBack(rowId, colId, value).
+ * The edit history of one cell (by its sheet and ids, so it follows the cell when rows, columns or
+ * tabs move): every value it held, newest first, who wrote it and when; "Put back" writes an older
+ * one as a new edit. host (besides SidePanel's): workbookId, canEdit(), address(sheetId, rowId, colId)
+ * (like "B3", or "Sheet2!B3" off the sheet shown, or null while the cell is not in the workbook),
+ * current(sheetId, rowId, colId) (its confirmed value), putBack(sheetId, rowId, colId, value).
  */
 export class CellHistory extends SidePanel {
   constructor(element, host) {
@@ -172,8 +178,8 @@ export class CellHistory extends SidePanel {
     this.address = null;
   }
 
-  open(rowId, colId) {
-    this.cell = { rowId, colId };
+  open(sheetId, rowId, colId) {
+    this.cell = { sheetId, rowId, colId };
     this.reset();
     this.render();
     this.show();
@@ -185,11 +191,18 @@ export class CellHistory extends SidePanel {
     super.close(options);
   }
 
+  /** The cell's address may read otherwise now (it moved, its sheet was renamed or deleted, another tab is shown): drawn again if so. */
+  moved() {
+    if (!this.isOpen || !this.cell) return;
+    const { sheetId, rowId, colId } = this.cell;
+    if (this.host.address(sheetId, rowId, colId) !== this.address) this.render();
+  }
+
   /** A change was applied to the model (null: the model was loaded again): follow the cell, read it again if written. */
   changed(change) {
     if (!this.isOpen || !this.cell) return;
     const { rowId, colId } = this.cell;
-    if (this.host.address(rowId, colId) !== this.address) this.render(); // moved, deleted or back
+    this.moved();
     const cells = !change ? null : change.kind === "batch" ? change.steps.flatMap((step) => step.cells || []) : change.cells || [];
     if (cells && !cells.some((c) => c.rowId === rowId && c.colId === colId)) return;
     clearTimeout(this.refetchTimer);
@@ -199,13 +212,13 @@ export class CellHistory extends SidePanel {
   /** Reads the newest entries (as many as are shown, to keep the place), or (`more`) the page below them. */
   async load({ more }) {
     const token = ++this.token;
-    const { rowId, colId } = this.cell;
+    const { sheetId, rowId, colId } = this.cell;
     const before = more ? this.entries[this.entries.length - 1]?.rev : undefined;
     const limit = more ? PAGE : Math.min(MOST, Math.max(PAGE, this.entries.length));
     this.loading = true;
     this.error = null;
     this.render();
-    const { status, body } = await getJson(protocol.cellHistoryUrl(this.host.workbookId, rowId, colId, { before, limit }));
+    const { status, body } = await getJson(protocol.cellHistoryUrl(this.host.workbookId, sheetId, rowId, colId, { before, limit }));
     if (token !== this.token) return;
     this.loading = false;
     if (status === 200) {
@@ -216,7 +229,7 @@ export class CellHistory extends SidePanel {
     } else if (status === 410) {
       [this.ended, this.truncated] = [true, true];
     } else if (status === 404) {
-      [this.ended, this.error] = [true, "This cell is not in the workbook: its row or column was deleted."];
+      [this.ended, this.error] = [true, "This cell is not in the workbook: its row, column or sheet was deleted."];
     } else {
       this.error = failure(status, body, "the cell's history");
     }
@@ -225,11 +238,11 @@ export class CellHistory extends SidePanel {
 
   render() {
     if (!this.cell) return;
-    const { rowId, colId } = this.cell;
-    this.address = this.host.address(rowId, colId);
+    const { sheetId, rowId, colId } = this.cell;
+    this.address = this.host.address(sheetId, rowId, colId);
     this.title.textContent = this.address ? `Edit history of ${this.address}` : "Edit history of a deleted cell";
     this.note.hidden = Boolean(this.address);
-    this.note.textContent = this.address ? "" : "This cell was deleted: its row or column is no longer in the workbook. Undo brings it back if it was yours.";
+    this.note.textContent = this.address ? "" : "This cell was deleted: its row, column or sheet is no longer in the workbook. Undo brings it back if it was yours.";
     const canPutBack = this.host.canEdit();
     const items = this.entries.map((entry, i) => {
       const item = element("li", "history-entry");
@@ -238,7 +251,7 @@ export class CellHistory extends SidePanel {
       const meta = element("div", "entry-meta");
       meta.append(element("span", "entry-by", entry.by.name || "someone"), " · ", timeElement(entry.at));
       item.append(meta);
-      if (i === 0 && valueText(this.host.current(rowId, colId)) === text) {
+      if (i === 0 && valueText(this.host.current(sheetId, rowId, colId)) === text) {
         item.append(element("span", "tag", "Current value"));
       } else if (i > 0 && canPutBack) {
         const button = element("button", "put-back", "Put back");
@@ -247,7 +260,7 @@ export class CellHistory extends SidePanel {
         button.setAttribute("aria-label", `Put back “${shown}” (${when(entry.at)})`);
         button.disabled = !this.address;
         button.addEventListener("click", () => {
-          this.host.putBack(rowId, colId, entry.value);
+          this.host.putBack(sheetId, rowId, colId, entry.value);
           this.said = `Put back the value of ${when(entry.at)}.`;
           this.render();
           this.title.focus(); // the button is drawn again: the keyboard stays in the panel

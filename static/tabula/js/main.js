@@ -6,6 +6,11 @@
 // (showPast), never in the live grid: the live grid goes on showing the model with the pending edits
 // laid over it, hidden, taking every change that arrives meanwhile, so going back to the live workbook
 // is only the past grid going away, with nothing to rebuild and nothing lost.
+//
+// A workbook has several sheets (tabs); one grid shows one of them, the one the page's address names
+// (#sheet=ID). The model holds them all and every change moves it forward, whichever sheet it is on:
+// switching tabs only loads the grid from the model. Row and column ids are unique in the workbook, so
+// pending cells and positions need no sheet: a cell of another sheet has no position in the one shown.
 
 import { Edits } from "./edits.js";
 import { Grid, PastGrid, plural } from "./grid.js";
@@ -13,8 +18,10 @@ import { CellHistory, Versions } from "./history.js";
 import { WorkbookModel } from "./model.js";
 import { Presence, Throttle } from "./presence.js";
 import * as protocol from "./protocol.js";
+import { copyName, freeName, nameProblem, qualifiedName, tabsShown } from "./sheets.js";
 import { WorkbookSocket, socketUrl } from "./socket.js";
 import { StoredOutbox } from "./stored.js";
+import { TabBar } from "./tabs.js";
 
 const SEND_PER_SECOND = 200; // below the server's sustained limit, leaving room for select and sync
 const NOTICE_MS = 10000;
@@ -29,6 +36,23 @@ const ON_MAC = /mac|iphone|ipad/i.test(navigator.userAgentData?.platform || navi
 /** The keys of undo and redo as this platform writes them. */
 const SHORTCUTS = ON_MAC ? { undo: "⌘Z", redo: "⇧⌘Z" } : { undo: "Ctrl+Z", redo: "Ctrl+Y" };
 const MAX_NAMED_CELLS = 3; // a notice names this many cells, then says how many more
+const MAX_SHEETS = 200; // a workbook's, unless the page's configuration says otherwise
+const AUTO_NAME_TRIES = 5; // a new sheet's name, chosen again when someone took it meanwhile
+// What a refused sheet operation was, for its notice: "Could not rename the sheet: ...".
+const SHEET_VERBS = {
+  add_sheet: "add the sheet",
+  duplicate_sheet: "duplicate the sheet",
+  rename_sheet: "rename the sheet",
+  move_sheet: "move the sheet",
+  delete_sheet: "delete the sheet",
+};
+
+/** Where a cell is in `sheet`, {row, col}; null when it is not there. */
+function positionIn(sheet, { rowId, colId }) {
+  const row = sheet?.rowIndex.get(rowId);
+  const col = sheet?.colIndex.get(colId);
+  return row === undefined || col === undefined ? null : { row, col };
+}
 
 class WorkbookSession {
   constructor(config, page) {
@@ -42,11 +66,22 @@ class WorkbookSession {
     this.tabSession = this.stored.tabId;
     this.storageWarned = false;
     this.keeping = false;
-    this.edits = new Edits({ onChange: () => this.keep() });
+    this.edits = new Edits({
+      onChange: () => {
+        this.keep();
+        this.drawTabsSoon(); // the sheet operations waiting show on the tabs
+      },
+    });
     this.presence = new Presence(page.presence);
     this.model = null;
+    this.shownId = null; // the sheet the grid shows
+    this.selections = new Map(); // sheet id -> the grid's selection (positions) when it was last shown
+    this.tabs = null;
+    this.tabsQueued = false;
+    this.autoNamed = new Map(); // op -> tries: a sheet added (or duplicated) under a name the page chose
     this.grid = null;
     this.past = null; // the grid showing an earlier version in the live grid's place, while one is shown
+    this.pastSnapshot = null; // the version it shows (every sheet of it: switching tabs shows another)
     this.cellHistory = null;
     this.versions = null;
     this.held = new Map(); // rev -> change that arrived ahead of a missing one
@@ -62,7 +97,7 @@ class WorkbookSession {
     this.selection = [];
     this.inbox = [];
     this.inboxTimer = null;
-    this.selectThrottle = new Throttle((ranges) => this.live && this.socket.send(protocol.select(ranges)));
+    this.selectThrottle = new Throttle(({ sheet, ranges }) => this.live && this.socket.send(protocol.select(sheet, ranges)));
   }
 
   async start() {
@@ -70,6 +105,10 @@ class WorkbookSession {
     if (!snapshot) return;
     this.model = new WorkbookModel(snapshot);
     this.showName(this.model.name);
+    const linked = protocol.sheetInHash(window.location.hash);
+    this.shownId = this.model.sheet(linked) ? linked : this.model.sheets[0].id;
+    if (linked !== null && linked !== this.shownId) this.notify(`The sheet this link named is not in the workbook (deleted, or never there): showing “${this.sheet.name}”.`);
+    if (linked !== null) this.nameShownSheet();
     // The snapshot's rows are the model's values in column order already (the model copied them):
     // the grid takes them as they are rather than having the model build them again.
     this.grid = new Grid(
@@ -77,8 +116,8 @@ class WorkbookSession {
       {
         licenseKey: this.config.licenseKey,
         readOnly: this.isViewer,
-        titles: this.model.titles,
-        rows: snapshot.rows.map((r) => r.values),
+        titles: this.sheet.titles,
+        rows: snapshot.sheets.find((s) => s.id === this.shownId).rows.map((r) => r.values),
         maxValueChars: this.limits.maxValueChars,
         shortcuts: SHORTCUTS,
       },
@@ -91,9 +130,11 @@ class WorkbookSession {
         onEditorMaybeClosed: () => this.flushDeferred(),
         onHistory: (kind) => this.userWentBack(kind),
         onCellHistory: ({ row, col }) => this.showCellHistory(row, col),
+        onSheetStep: (by) => this.stepSheet(by),
       },
     );
     this.startHistoryPanels();
+    this.startTabs();
     this.socket = new WorkbookSocket(socketUrl(this.config.workbookId), {
       onOpen: () => this.showConnection(),
       onMessage: (text) => this.enqueue(text),
@@ -189,11 +230,18 @@ class WorkbookSession {
     const snapshot = await this.snapshotWhenReachable();
     this.reloading = false;
     if (!snapshot) return;
+    const at = this.model.sheets.findIndex((sheet) => sheet.id === this.shownId);
     this.model = new WorkbookModel(snapshot);
     this.showName(this.model.name);
+    if (!this.sheet) {
+      this.grid.cancelEditor(); // its sheet is gone
+      this.shownId = this.model.sheets[Math.min(Math.max(0, at), this.model.sheets.length - 1)].id;
+      this.nameShownSheet();
+    }
     this.deferred.clear();
-    this.grid.load(this.displayRows(), this.model.titles);
-    this.grid.setHighlights(this.presence.rectangles(this.model));
+    this.grid.load(this.displayRows(), this.sheet.titles);
+    this.grid.setHighlights(this.presence.rectangles(this.sheet));
+    this.drawTabs();
     this.cellHistory.changed(null);
     this.versions.changed();
     for (const rev of [...this.held.keys()]) if (rev <= this.model.rev) this.held.delete(rev);
@@ -230,7 +278,7 @@ class WorkbookSession {
         return this.operationFailed(message);
       case "presence":
         this.presence.update(message.users);
-        return this.grid.setHighlights(this.presence.rectangles(this.model));
+        return this.grid.setHighlights(this.presence.rectangles(this.sheet));
       case "pong":
         return undefined;
       case "synced":
@@ -261,13 +309,14 @@ class WorkbookSession {
     if (message.role !== this.role) this.changeRole(message.role);
     this.presence.setMe(message.me);
     this.presence.update(message.users);
-    this.grid.setHighlights(this.presence.rectangles(this.model));
+    this.grid.setHighlights(this.presence.rectangles(this.sheet));
     // Close any gap first, then resend what was never acknowledged: a retried op the server already
     // applied is answered with its original change, which the sync has delivered by then.
     this.requestSync();
     this.edits.resendAll();
     this.pump();
-    if (this.selection.length) this.selectThrottle.push(this.selection);
+    // Even with nothing selected: the others learn which sheet this page is on.
+    this.selectThrottle.push({ sheet: this.shownId, ranges: this.selection });
     this.showConnection();
   }
 
@@ -301,7 +350,10 @@ class WorkbookSession {
   apply(change) {
     const editing = this.editingIds();
     const mine = this.edits.has(change.op);
+    const shownBefore = this.shownId;
     const effect = this.model.apply(change);
+    const steps = effect.kind === "batch" ? effect.effects : [effect];
+    const tabs = { reload: false, changed: false };
     if (effect.kind === "set") {
       // Our own cells already show what the server applied; others' never cover a pending edit.
       const ours = new Set(mine ? this.edits.settle(change.op).map((c) => cellKey(c.rowId, c.colId)) : []);
@@ -311,47 +363,86 @@ class WorkbookSession {
       // A batch (an undo or redo) is its steps one after the other, each like the change it is: the
       // grid goes through the same structure changes as the model, then shows the cells they wrote.
       const written = [];
-      for (const step of effect.kind === "batch" ? effect.effects : [effect]) this.show(step, written);
+      for (const step of steps) this.show(step, written, tabs);
       this.refresh(written.filter((c) => !this.edits.pendingAt(c.rowId, c.colId)));
     }
-    if (editing && !this.positionOf(editing)) {
-      const what = change.restoreOf !== undefined ? "restore" : change.redoOf === undefined ? "undo" : "redo";
+    const what = change.restoreOf !== undefined ? "restore" : change.redoOf === undefined ? "undo" : "redo";
+    if (!this.sheet) {
+      // The sheet shown is gone: its neighbour (the one now in its place, else the one before it) takes its place.
+      const gone = steps.find((step) => step.kind === "delete_sheet" && step.sheet === shownBefore);
+      const at = Math.min(Math.max(0, gone?.at ?? 0), this.model.sheets.length - 1);
+      this.showSheet(this.model.sheets[at].id, { gone: true });
+      if (gone && !(mine && change.kind !== "batch")) {
+        const by = change.kind !== "batch" ? change.by.name : `${mine ? "your" : `${change.by.name}'s`} ${what}`;
+        this.notify(`Sheet “${gone.name}” was deleted by ${by}.`);
+      }
+    } else if (tabs.reload) {
+      this.loadGrid(); // the sheet shown was taken away and put back within the batch
+    } else if (editing && !this.positionOf(editing)) {
       const by = change.kind !== "batch" ? "someone else" : `${mine ? "your" : `${change.by.name}'s`} ${what}`;
       this.notify(`The cell you were editing was deleted by ${by}.`);
-    } else if (change.restoreOf !== undefined && !mine) {
-      this.notify(`${change.by.name} restored an earlier version of the workbook.`);
     }
+    if (change.restoreOf !== undefined && !mine) this.notify(`${change.by.name} restored an earlier version of the workbook.`);
     if (effect.kind !== "set") {
       this.settle(change.op);
-      if (effect.kind !== "rename") this.grid.setHighlights(this.presence.rectangles(this.model));
+      if (effect.kind !== "rename") this.grid.setHighlights(this.presence.rectangles(this.sheet));
+    }
+    if (tabs.changed) {
+      // A sheet this tab added (or brought back with its undo) is shown, as a spreadsheet shows a new tab.
+      const added = mine && change.restoreOf === undefined ? steps.filter((step) => step.kind === "add_sheet" || step.kind === "duplicate_sheet").pop() : null;
+      if (added && this.model.sheet(added.sheet)) {
+        // Its grid takes the keyboard, unless the keyboard is busy elsewhere (a panel, a tab being renamed).
+        const active = document.activeElement;
+        this.showSheet(added.sheet, { pointer: !active || active === document.body || active === this.page.sheetAdd || this.page.grid.contains(active) });
+      }
+      this.drawTabs();
     }
     if (mine && change.skipped?.length) this.reportSkipped(change);
     this.cellHistory.changed(change);
     this.versions.changed();
   }
 
-  /** Shows one effect of the model's other than a whole set: structure and names; a set's cells go to `written`. */
-  show(effect, written) {
+  /**
+   * Shows one effect of the model's other than a whole set: structure (on the sheet shown) and names;
+   * a set's cells go to `written`. `tabs.changed`: the list of tabs changed; `tabs.reload`: the sheet
+   * shown was added or deleted (the grid is loaded again once the steps are done).
+   */
+  show(effect, written, tabs) {
+    const here = effect.sheet === this.shownId;
     switch (effect.kind) {
       case "set":
         written.push(...effect.cells);
         break;
       case "insert_rows":
-        this.grid.insertRows(effect.at, effect.count);
+        if (here) this.grid.insertRows(effect.at, effect.count);
         break;
       case "insert_cols":
-        this.grid.insertCols(effect.at, effect.count, this.model.titles);
+        if (here) this.grid.insertCols(effect.at, effect.count, this.sheet.titles);
         break;
       case "delete_rows":
         this.edits.dropRows(effect.ids);
-        this.grid.removeRows(effect.positions);
+        if (here) this.grid.removeRows(effect.positions);
         break;
       case "delete_cols":
         this.edits.dropCols(effect.ids);
-        this.grid.removeCols(effect.positions, this.model.titles);
+        if (here) this.grid.removeCols(effect.positions, this.sheet.titles);
         break;
       case "rename":
         this.showName(effect.name);
+        break;
+      case "delete_sheet":
+        this.edits.dropRows(effect.rowIds); // its pending cells: the server refuses their edits
+        tabs.changed = true;
+        tabs.reload ||= here;
+        break;
+      case "add_sheet":
+      case "duplicate_sheet":
+        tabs.reload ||= here;
+        tabs.changed = true;
+        break;
+      case "rename_sheet":
+      case "move_sheet":
+        tabs.changed = true;
         break;
       default:
         break;
@@ -360,16 +451,17 @@ class WorkbookSession {
 
   /** Our undo (redo) left things others changed since as they are: say what, in a few words. */
   reportSkipped(change) {
-    let [cells, rows, cols, name] = [0, 0, 0, false];
-    for (const { rowId, colId } of change.skipped) {
+    let [cells, rows, cols, sheets, name] = [0, 0, 0, 0, false];
+    for (const { sheetId, rowId, colId } of change.skipped) {
       if (rowId !== null && colId !== null) cells += 1;
       else if (rowId !== null) rows += 1;
       else if (colId !== null) cols += 1;
+      else if (sheetId !== null) sheets += 1;
       else name = true;
     }
-    const parts = [cells && plural(cells, "cell"), rows && plural(rows, "row"), cols && plural(cols, "column"), name && "the workbook's name"].filter(Boolean);
+    const parts = [cells && plural(cells, "cell"), rows && plural(rows, "row"), cols && plural(cols, "column"), sheets && plural(sheets, "sheet"), name && "the workbook's name"].filter(Boolean);
     const list = parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}` : parts[0];
-    const one = parts.length === 1 && (name || cells + rows + cols === 1);
+    const one = parts.length === 1 && (name || cells + rows + cols + sheets === 1);
     const done = change.redoOf === undefined ? "Undone" : "Redone";
     this.notify(`${done}, except ${list} changed since by someone else (or in another tab): ${one ? "it was" : "they were"} left as ${one ? "it is" : "they are"}.`);
   }
@@ -384,45 +476,60 @@ class WorkbookSession {
 
   operationFailed(message) {
     const history = message.op ? this.edits.historyOf(message.op) : null;
+    const sent = message.op ? this.edits.messageOf(message.op) : null;
     if (message.op && this.edits.has(message.op)) {
       if (message.code === "rate_limited") {
         this.edits.retry(message.op);
         this.schedulePump(1000);
         return;
       }
-      // Refused for good: out of the outbox (and the browser's storage), never sent again.
+      // Refused for good: out of the outbox (and the browser's storage), never sent again. An edit
+      // on a sheet deleted meanwhile ends here too (not_found), with the server's words for it.
       this.refresh(this.edits.settle(message.op));
       this.resumePastes();
       this.showConnection();
     }
-    if (history && message.code === "conflict") this.notify(`Nothing to ${history}`);
+    const tries = this.autoNamed.get(message.op);
+    this.autoNamed.delete(message.op);
+    if (tries !== undefined && message.code === "conflict" && tries < AUTO_NAME_TRIES) {
+      // The name this page chose for a new sheet was taken meanwhile (someone added one at the same time): the next free one.
+      this.renameAndResend(sent, tries + 1);
+    } else if (history && message.code === "conflict") this.notify(`Nothing to ${history}`);
     else if (history) this.notify(`Could not ${history}: ${message.message}`);
+    else if (SHEET_VERBS[sent?.type]) this.notify(`Could not ${SHEET_VERBS[sent.type]}: ${message.message}`);
     else this.notify(`Not saved: ${message.message}`);
   }
 
   // ------------------------------------------------------------ what the grid shows
 
+  /** The model of the sheet shown (undefined for a moment when a change deletes it). */
+  get sheet() {
+    return this.model?.sheet(this.shownId);
+  }
+
+  /** A cell of the sheet shown as the grid shows it: its pending value, else the model's. */
   shown(rowId, colId) {
     const pending = this.edits.pendingAt(rowId, colId);
-    return pending ? pending.value : this.model.value(rowId, colId);
+    return pending ? pending.value : this.sheet.value(rowId, colId);
   }
 
   displayRows() {
-    return this.model.rowIds.map((r) => this.model.colIds.map((c) => this.shown(r, c)));
+    const sheet = this.sheet;
+    return sheet.rowIds.map((r) => sheet.colIds.map((c) => this.shown(r, c)));
   }
 
   editingIds() {
     const cell = this.grid.editingCell();
-    if (!cell) return null;
-    const rowId = this.model.rowIds[cell.row];
-    const colId = this.model.colIds[cell.col];
+    const sheet = this.sheet;
+    if (!cell || !sheet) return null;
+    const rowId = sheet.rowIds[cell.row];
+    const colId = sheet.colIds[cell.col];
     return rowId === undefined || colId === undefined ? null : { rowId, colId };
   }
 
-  positionOf({ rowId, colId }) {
-    const row = this.model.rowIndex.get(rowId);
-    const col = this.model.colIndex.get(colId);
-    return row === undefined || col === undefined ? null : { row, col };
+  /** Where a cell is in the sheet shown, {row, col}; null when it is not there (deleted, or on another sheet). */
+  positionOf(cell) {
+    return positionIn(this.sheet, cell);
   }
 
   /** Redraws cells [{rowId, colId}] from the model and pending edits; never under an open editor. */
@@ -479,16 +586,16 @@ class WorkbookSession {
     this.send(writes, group);
   }
 
-  /** Sends cell writes [{rowId, colId, value}] made against the revision the grid shows. */
-  send(writes, group) {
+  /** Sends cell writes [{rowId, colId, value}] on sheet `sheetId` (default: the one shown) made against the revision the grid shows. */
+  send(writes, group, sheetId = this.shownId) {
     if (!writes.length) return;
-    for (const operation of this.setOperations(writes, this.tags(group))) this.edits.add(operation);
+    for (const operation of this.setOperations(writes, this.tags(group), sheetId)) this.edits.add(operation);
     this.pump();
     this.showConnection();
   }
 
-  setOperations(writes, tags) {
-    return protocol.setOperations(writes, { maxCells: this.limits.maxCellsPerSet, rev: this.model.rev, ...tags });
+  setOperations(writes, tags, sheetId) {
+    return protocol.setOperations(writes, { sheet: sheetId, maxCells: this.limits.maxCellsPerSet, rev: this.model.rev, ...tags });
   }
 
   /**
@@ -506,20 +613,21 @@ class WorkbookSession {
     for (const c of [changes[0] ?? beyond[0], ...beyond]) {
       [top, left, lastRow, lastCol] = [Math.min(top, c.row), Math.min(left, c.col), Math.max(lastRow, c.row), Math.max(lastCol, c.col)];
     }
-    const [rowCount, colCount] = [this.model.rowIds.length, this.model.colIds.length];
+    const sheet = this.sheet;
+    const [rowCount, colCount] = [sheet.rowIds.length, sheet.colIds.length];
     const addRows = Math.max(0, Math.min(lastRow + 1, this.limits.maxRows) - rowCount);
     const addCols = Math.max(0, Math.min(lastCol + 1, this.limits.maxCols) - colCount);
     const fits = beyond.filter((c) => c.row < rowCount + addRows && c.col < colCount + addCols);
     const inserts = [...this.insertOperations("col", addCols, group), ...this.insertOperations("row", addRows, group)];
     for (const operation of inserts) this.edits.add(operation);
     if (fits.length) {
-      const rest = { rowId: this.model.rowIds[top], colId: this.model.colIds[left], waitFor: inserts.map((o) => o.op), ...this.tags(group) };
+      const rest = { sheet: sheet.id, rowId: sheet.rowIds[top], colId: sheet.colIds[left], waitFor: inserts.map((o) => o.op), ...this.tags(group) };
       rest.cells = fits.map((c) => [c.row - top, c.col - left, c.value]);
       this.edits.add({ op: `paste-${protocol.newOpId()}`, message: null, paste: rest });
     }
     const lost = [];
-    if (lastRow >= this.limits.maxRows) lost.push(`${plural(lastRow + 1 - this.limits.maxRows, "row")} (a workbook holds at most ${plural(this.limits.maxRows, "row")})`);
-    if (lastCol >= this.limits.maxCols) lost.push(`${plural(lastCol + 1 - this.limits.maxCols, "column")} (a workbook holds at most ${plural(this.limits.maxCols, "column")})`);
+    if (lastRow >= this.limits.maxRows) lost.push(`${plural(lastRow + 1 - this.limits.maxRows, "row")} (a sheet holds at most ${plural(this.limits.maxRows, "row")})`);
+    if (lastCol >= this.limits.maxCols) lost.push(`${plural(lastCol + 1 - this.limits.maxCols, "column")} (a sheet holds at most ${plural(this.limits.maxCols, "column")})`);
     const grows = [addRows && plural(addRows, "row"), addCols && plural(addCols, "column")].filter(Boolean).join(" and ");
     const parts = [];
     if (grows) parts.push(`The workbook grows by ${grows} to fit the paste${this.live ? "" : " when the connection is back"}.`);
@@ -529,12 +637,12 @@ class WorkbookSession {
     this.showConnection();
   }
 
-  /** Operations inserting `count` rows or columns at the end, within the per-insert limit (and in `group`). */
+  /** Operations inserting `count` rows or columns at the end of the sheet shown, within the per-insert limit (and in `group`). */
   insertOperations(axis, count, group) {
     const operations = [];
     for (let left = count; left > 0; left -= this.limits.maxInsertCount) {
       const n = Math.min(left, this.limits.maxInsertCount);
-      operations.push(axis === "row" ? protocol.insertRows(null, n, this.tags(group)) : protocol.insertCols(null, n, this.tags(group)));
+      operations.push(axis === "row" ? protocol.insertRows(this.shownId, null, n, this.tags(group)) : protocol.insertCols(this.shownId, null, n, this.tags(group)));
     }
     return operations;
   }
@@ -548,19 +656,21 @@ class WorkbookSession {
     for (const { op, paste } of this.edits.pastes()) {
       if (paste.waitFor.some((waiting) => this.edits.has(waiting))) continue;
       resumed = true;
-      const top = this.model.rowIndex.get(paste.rowId);
-      const left = this.model.colIndex.get(paste.colId);
+      // The sheet pasted into (a rest an older page left has no `sheet`: the one holding its cell).
+      const sheet = (paste.sheet !== undefined ? this.model.sheet(paste.sheet) : this.model.sheetWithRow(paste.rowId)) ?? null;
+      const top = sheet?.rowIndex.get(paste.rowId);
+      const left = sheet?.colIndex.get(paste.colId);
       const writes = [];
       for (const [dr, dc, value] of paste.cells) {
-        const rowId = top === undefined ? undefined : this.model.rowIds[top + dr];
-        const colId = left === undefined ? undefined : this.model.colIds[left + dc];
+        const rowId = top === undefined ? undefined : sheet.rowIds[top + dr];
+        const colId = left === undefined ? undefined : sheet.colIds[left + dc];
         if (rowId !== undefined && colId !== undefined) writes.push({ rowId, colId, value });
       }
       if (writes.length < paste.cells.length) {
-        this.notify(`${plural(paste.cells.length - writes.length, "pasted cell")} could not be placed: the workbook did not grow enough (or the pasted-at cell was deleted).`, { sticky: true });
+        this.notify(`${plural(paste.cells.length - writes.length, "pasted cell")} could not be placed: the workbook did not grow enough (or the pasted-at cell or its sheet was deleted).`, { sticky: true });
       }
       const tags = paste.session ? { session: paste.session, group: paste.group } : this.tags(paste.group);
-      this.edits.replace(op, writes.length ? this.setOperations(writes, tags) : []);
+      this.edits.replace(op, writes.length ? this.setOperations(writes, tags, sheet.id) : []);
       this.refresh(writes);
     }
     if (!resumed) return;
@@ -575,28 +685,32 @@ class WorkbookSession {
   reportOverwritten(change) {
     if (!this.me) return;
     const mine = change.by.id === this.me.id;
-    const cells = change.overwritten.filter((o) => (mine ? o.by.id !== this.me.id : o.by.id === this.me.id) && this.positionOf(o));
+    const sheet = change.sheet === null ? this.model.sheets[0] : this.model.sheet(change.sheet);
+    const cells = change.overwritten.filter((o) => (mine ? o.by.id !== this.me.id : o.by.id === this.me.id) && positionIn(sheet, o));
     if (!cells.length) return;
-    const names = cells.slice(0, MAX_NAMED_CELLS).map((o) => `${this.cellName(o)} (${JSON.stringify(o.value ?? "")})`);
+    const names = cells.slice(0, MAX_NAMED_CELLS).map((o) => `${this.cellName(sheet, o)} (${JSON.stringify(o.value ?? "")})`);
     const more = cells.length > MAX_NAMED_CELLS ? ` and ${plural(cells.length - MAX_NAMED_CELLS, "more cell")}` : "";
     const others = [...new Set(cells.map((o) => o.by.name))].join(", ");
     const text = mine
       ? `Your edit made earlier replaced what ${others} wrote since in ${names.join(", ")}${more}.`
       : `${change.by.name}'s edit made earlier replaced what you wrote in ${names.join(", ")}${more}.`;
-    this.alert(text, this.isViewer ? null : { label: "Put back", action: () => this.putBack(cells.map(({ rowId, colId, value }) => ({ rowId, colId, value }))) });
+    this.alert(text, this.isViewer ? null : { label: "Put back", action: () => this.putBack(sheet.id, cells.map(({ rowId, colId, value }) => ({ rowId, colId, value }))) });
   }
 
-  /** Writes values cells held before [{rowId, colId, value}] as an ordinary edit, shown pending at once. */
-  putBack(writes) {
+  /** Writes values cells of sheet `sheetId` held before [{rowId, colId, value}] as an ordinary edit, shown pending at once. */
+  putBack(sheetId, writes) {
     if (this.isViewer || this.halted || this.past) return;
-    const here = writes.filter((w) => this.positionOf(w));
-    this.send(here);
+    const sheet = this.model.sheet(sheetId);
+    const here = writes.filter((w) => positionIn(sheet, w));
+    this.send(here, undefined, sheetId);
     this.refresh(here);
   }
 
-  cellName({ rowId, colId }) {
-    const at = this.positionOf({ rowId, colId });
-    return `${this.model.titles[at.col]}${at.row + 1}`;
+  /** A cell's name, "B3"; "Sheet2!B3" for a cell of a sheet not shown. */
+  cellName(sheet, { rowId, colId }) {
+    const at = positionIn(sheet, { rowId, colId });
+    const name = `${sheet.titles[at.col]}${at.row + 1}`;
+    return sheet.id === this.shownId ? name : qualifiedName(sheet.name, name);
   }
 
   /** A notice that stays until dismissed, with an optional action button. */
@@ -628,12 +742,12 @@ class WorkbookSession {
   /** The "add rows" bar under the grid: more empty rows at the bottom, as many as asked (within the limits). */
   userAddedRows(count) {
     if (this.isViewer || this.halted || this.past || !Number.isInteger(count) || count < 1) return;
-    const room = this.limits.maxRows - this.model.rowIds.length;
+    const room = this.limits.maxRows - this.sheet.rowIds.length;
     if (room <= 0) {
-      this.notify(`A workbook holds at most ${plural(this.limits.maxRows, "row")}.`);
+      this.notify(`A sheet holds at most ${plural(this.limits.maxRows, "row")}.`);
       return;
     }
-    if (count > room) this.notify(`Adding ${plural(room, "row")}: a workbook holds at most ${plural(this.limits.maxRows, "row")}.`);
+    if (count > room) this.notify(`Adding ${plural(room, "row")}: a sheet holds at most ${plural(this.limits.maxRows, "row")}.`);
     const adding = Math.min(count, room);
     const group = adding > this.limits.maxInsertCount ? protocol.newOpId() : undefined; // one step to undo
     for (const operation of this.insertOperations("row", adding, group)) this.edits.add(operation);
@@ -643,15 +757,14 @@ class WorkbookSession {
 
   userRestructured(action) {
     if (this.isViewer || this.halted || this.past) return;
-    const rows = this.model.rowIds;
-    const cols = this.model.colIds;
+    const { id: sheet, rowIds: rows, colIds: cols } = this.sheet;
     const ids = (order) => (action.positions || []).map((p) => order[p]).filter((id) => id !== undefined);
     const tags = this.tags();
     let operation;
-    if (action.kind === "insert_rows") operation = protocol.insertRows(rows[action.before] ?? null, action.count, tags);
-    else if (action.kind === "insert_cols") operation = protocol.insertCols(cols[action.before] ?? null, action.count, tags);
-    else if (action.kind === "delete_rows" && ids(rows).length) operation = protocol.deleteRows(ids(rows), tags);
-    else if (action.kind === "delete_cols" && ids(cols).length) operation = protocol.deleteCols(ids(cols), tags);
+    if (action.kind === "insert_rows") operation = protocol.insertRows(sheet, rows[action.before] ?? null, action.count, tags);
+    else if (action.kind === "insert_cols") operation = protocol.insertCols(sheet, cols[action.before] ?? null, action.count, tags);
+    else if (action.kind === "delete_rows" && ids(rows).length) operation = protocol.deleteRows(sheet, ids(rows), tags);
+    else if (action.kind === "delete_cols" && ids(cols).length) operation = protocol.deleteCols(sheet, ids(cols), tags);
     if (!operation) return;
     this.edits.add(operation);
     this.pump();
@@ -671,21 +784,23 @@ class WorkbookSession {
   }
 
   userSelected(ranges) {
+    const sheet = this.sheet;
+    if (!sheet) return;
     const byIds = [];
     for (const r of ranges) {
-      const top = this.model.rowIds[r.top];
-      const bottom = this.model.rowIds[r.bottom];
-      const left = this.model.colIds[r.left];
-      const right = this.model.colIds[r.right];
+      const top = sheet.rowIds[r.top];
+      const bottom = sheet.rowIds[r.bottom];
+      const left = sheet.colIds[r.left];
+      const right = sheet.colIds[r.right];
       if ([top, bottom, left, right].every((id) => id !== undefined)) byIds.push({ top, left, bottom, right });
     }
     this.selection = byIds;
-    this.selectThrottle.push(byIds);
+    this.selectThrottle.push({ sheet: sheet.id, ranges: byIds });
   }
 
   idsAt(row, col) {
-    const rowId = this.model.rowIds[row];
-    const colId = this.model.colIds[col];
+    const rowId = this.sheet?.rowIds[row];
+    const colId = this.sheet?.colIds[col];
     return rowId === undefined || colId === undefined ? null : { rowId, colId };
   }
 
@@ -794,6 +909,7 @@ class WorkbookSession {
       this.grid.setReadOnly(true);
       this.grid.setHighlights([]);
     }
+    this.drawTabs();
     const waiting = this.edits.waiting;
     const kept = waiting ? ` Your ${plural(waiting, "edit")} not sent yet ${waiting === 1 ? "is" : "are"} kept in this browser and sent when you are back.` : "";
     this.notify(`You are logged out.${kept}`, { sticky: true, link: { href: protocol.loginUrl(window.location.pathname), text: "Log in again" } });
@@ -839,6 +955,7 @@ class WorkbookSession {
       this.grid.setReadOnly(true);
       this.grid.setHighlights([]);
     }
+    this.drawTabs();
     this.notify(why, { sticky: true });
     this.showConnection();
   }
@@ -852,9 +969,10 @@ class WorkbookSession {
     this.versions.drawBanner();
   }
 
-  /** The live grid takes edits unless this is a viewer, nothing can be sent, or an earlier version is shown. */
+  /** The live grid (and the tabs) take edits unless this is a viewer, nothing can be sent, or an earlier version is shown. */
   updateReadOnly() {
     this.grid.setReadOnly(this.isViewer || this.halted || Boolean(this.past));
+    this.drawTabs();
   }
 
   // ------------------------------------------------------------ the past: cell history and versions
@@ -875,9 +993,12 @@ class WorkbookSession {
       ...panels,
       workbookId: this.config.workbookId,
       canEdit,
-      address: (rowId, colId) => (this.positionOf({ rowId, colId }) ? this.cellName({ rowId, colId }) : null),
-      current: (rowId, colId) => this.model.value(rowId, colId),
-      putBack: (rowId, colId, value) => this.putBack([{ rowId, colId, value }]),
+      address: (sheetId, rowId, colId) => {
+        const sheet = this.model.sheet(sheetId);
+        return positionIn(sheet, { rowId, colId }) ? this.cellName(sheet, { rowId, colId }) : null;
+      },
+      current: (sheetId, rowId, colId) => this.model.sheet(sheetId)?.value(rowId, colId) ?? null,
+      putBack: (sheetId, rowId, colId, value) => this.putBack(sheetId, [{ rowId, colId, value }]),
     });
     const banner = { el: this.page.pastBanner, text: this.page.pastText, restore: this.page.pastRestore, back: this.page.pastBack };
     this.versions = new Versions(this.page.versions, banner, this.page.versionsButton, {
@@ -894,7 +1015,7 @@ class WorkbookSession {
   /** The context menu's "Show edit history" on the cell at a position of the live grid. */
   showCellHistory(row, col) {
     const ids = this.idsAt(row, col);
-    if (ids) this.cellHistory.open(ids.rowId, ids.colId);
+    if (ids) this.cellHistory.open(this.shownId, ids.rowId, ids.colId);
   }
 
   /** A side panel came or went: the grids fit the space left to them. */
@@ -907,12 +1028,18 @@ class WorkbookSession {
 
   /**
    * Shows an earlier version (a snapshot) read-only in the live grid's place; the live grid stays
-   * underneath, hidden and out of reach of the keyboard, still taking the changes that arrive.
+   * underneath, hidden and out of reach of the keyboard, still taking the changes that arrive. Of its
+   * sheets, the one shown live if it existed then, else the first (switching tabs shows another).
    */
   showPast(snapshot) {
-    const rows = snapshot.rows.map((r) => r.values);
+    this.pastSnapshot = snapshot;
+    const sheet = snapshot.sheets.find((s) => s.id === this.shownId) ?? snapshot.sheets[0];
+    if (!sheet) return;
+    const rows = sheet.rows.map((r) => r.values);
+    this.page.pastGrid.setAttribute("aria-label", `Sheet “${sheet.name}” as it was then (read-only)`);
+    if (sheet.id !== this.shownId) this.notify(`Sheet “${this.sheet.name}” did not exist then: showing “${sheet.name}” as it was.`);
     if (this.past) {
-      this.past.load(rows, snapshot.titles);
+      this.past.load(rows, sheet.titles);
       return;
     }
     this.grid.closeEditor(); // what it holds is kept, as a click elsewhere keeps it
@@ -920,7 +1047,7 @@ class WorkbookSession {
     this.page.pastGrid.hidden = false;
     this.page.gridArea.classList.add("showing-past");
     this.page.grid.inert = true;
-    this.past = new PastGrid(this.page.pastGrid, { licenseKey: this.config.licenseKey, titles: snapshot.titles, rows });
+    this.past = new PastGrid(this.page.pastGrid, { licenseKey: this.config.licenseKey, titles: sheet.titles, rows });
     this.updateReadOnly();
     this.showTools();
   }
@@ -930,6 +1057,7 @@ class WorkbookSession {
     if (!this.past) return;
     this.past.destroy();
     this.past = null;
+    this.pastSnapshot = null;
     this.page.pastGrid.hidden = true;
     this.page.gridArea.classList.remove("showing-past");
     this.page.grid.inert = false;
@@ -951,6 +1079,199 @@ class WorkbookSession {
     this.notify(`Restoring ${description}${this.live ? "" : " when the connection is back"}. ${SHORTCUTS.undo} takes it back.`);
     this.pump();
     this.showConnection();
+  }
+
+  // ------------------------------------------------------------ sheets: the tabs
+
+  startTabs() {
+    this.tabs = new TabBar(
+      { list: this.page.sheetTabs, add: this.page.sheetAdd, menu: this.page.sheetMenu, panel: this.page.gridArea },
+      {
+        show: (id, { pointer }) => this.showSheet(id, { pointer }),
+        add: () => this.userAddedSheet(),
+        rename: (id, name) => this.userRenamedSheet(id, name),
+        duplicate: (id) => this.userDuplicatedSheet(id),
+        move: (id, before) => this.userMovedSheet(id, before),
+        remove: (id) => this.userDeletedSheet(id),
+        keyboardLeft: () => this.grid.unlisten(),
+        keyboardBack: () => this.grid.select(this.grid.selectionRanges(), { listen: true }),
+      },
+    );
+    this.drawTabs();
+    // A link to another sheet of this workbook followed in this page (or the address edited).
+    window.addEventListener("hashchange", () => {
+      const id = protocol.sheetInHash(window.location.hash);
+      if (id !== null && this.model.sheet(id)) {
+        this.showSheet(id);
+        return;
+      }
+      if (id !== null) this.notify(`The sheet this link named is not in the workbook (deleted, or never there): still showing “${this.sheet.name}”.`);
+      this.nameShownSheet();
+    });
+  }
+
+  /** Tabs are added, renamed, moved and deleted by editors, on the live workbook. */
+  get canChangeTabs() {
+    return !this.isViewer && !this.halted && !this.past;
+  }
+
+  /** The tabs as shown: the confirmed sheets with this tab's sheet operations waiting laid over them. */
+  shownTabs() {
+    return tabsShown(this.model.sheets, this.edits.messages());
+  }
+
+  drawTabs() {
+    if (!this.tabs || !this.model) return;
+    this.tabs.draw(this.shownTabs(), this.shownId, { canEdit: this.canChangeTabs });
+  }
+
+  /** Draws the tabs once for all the changes to the outbox made in this task. */
+  drawTabsSoon() {
+    if (this.tabsQueued) return;
+    this.tabsQueued = true;
+    queueMicrotask(() => {
+      this.tabsQueued = false;
+      this.drawTabs();
+    });
+  }
+
+  /** Loads the grid with the sheet shown (the model with the pending edits over it) and others' selections in it. */
+  loadGrid() {
+    this.deferred.clear();
+    this.grid.load(this.displayRows(), this.sheet.titles);
+    this.grid.setHighlights(this.presence.rectangles(this.sheet));
+  }
+
+  /**
+   * Shows sheet `id` in the grid: a tab chosen (`pointer`: with the mouse, and the grid takes the
+   * keyboard, as a spreadsheet's does), a link followed, or the sheet shown `gone` (an open editor's
+   * text goes with it). Each sheet keeps the selection it had when it was last shown.
+   */
+  showSheet(id, { pointer = false, gone = false } = {}) {
+    if (!this.model.sheet(id)) return;
+    if (id === this.shownId && !gone) {
+      if (pointer) this.grid.select(this.grid.selectionRanges(), { listen: true });
+      return;
+    }
+    if (gone) {
+      this.grid.cancelEditor();
+      this.selections.delete(this.shownId);
+    } else {
+      this.grid.closeEditor(); // what it holds is written to the sheet it was opened on, as a click elsewhere would
+      this.selections.set(this.shownId, this.grid.selectionRanges());
+    }
+    this.shownId = id;
+    this.selection = [];
+    this.selectThrottle.push({ sheet: id, ranges: [] }); // the others see this page on that sheet now
+    const focused = document.activeElement;
+    this.grid.batch(() => {
+      this.loadGrid();
+      this.grid.select(this.selections.get(id) || [], { listen: pointer });
+    });
+    if (!pointer && focused && focused !== document.body && document.activeElement !== focused) {
+      // Handsontable focuses the cell it selects: a tab chosen from the keyboard (or the tab list) keeps it.
+      focused.focus();
+      this.grid.unlisten();
+    }
+    this.nameShownSheet();
+    this.drawTabs();
+    if (this.past) this.showPast(this.pastSnapshot);
+    this.cellHistory.moved();
+  }
+
+  /** The next (`by` 1) or previous (-1) sheet from the keyboard in the grid, which keeps the keyboard. */
+  stepSheet(by) {
+    const at = this.model.sheets.findIndex((sheet) => sheet.id === this.shownId);
+    const next = this.model.sheets[at + by];
+    if (next) this.showSheet(next.id, { pointer: true });
+  }
+
+  /** The page's address names the sheet shown, so that a reload or a copied link opens it (no new history entry). */
+  nameShownSheet() {
+    const hash = protocol.sheetHash(this.shownId);
+    if (window.location.hash !== hash) window.history.replaceState(window.history.state, "", hash);
+  }
+
+  /** Sends one sheet operation (the tabs show it at once, as waiting). */
+  sendSheetOperation(operation, { autoNamed = false, tries = 0 } = {}) {
+    if (autoNamed) this.autoNamed.set(operation.op, tries);
+    this.edits.add(operation);
+    this.pump();
+    this.showConnection();
+  }
+
+  /** "+": a new empty sheet at the end, named the first free of Sheet1, Sheet2, ... (shown once it is there). */
+  userAddedSheet() {
+    if (!this.canChangeTabs) return;
+    const names = this.shownTabs().map((t) => t.name);
+    const most = this.limits.maxSheets ?? MAX_SHEETS;
+    if (names.length >= most) {
+      this.notify(`A workbook holds at most ${plural(most, "sheet")}.`);
+      return;
+    }
+    this.sendSheetOperation(protocol.addSheet(freeName(names), null, this.tags()), { autoNamed: true });
+  }
+
+  /** Renames a tab; returns why the name cannot be taken (also shown in the notice), or null once it is sent. */
+  userRenamedSheet(id, name) {
+    if (!this.canChangeTabs) return "Sheets cannot be renamed now.";
+    const others = this.shownTabs().filter((t) => t.id !== id);
+    const problem = nameProblem(name, others.map((t) => t.name));
+    if (problem) {
+      this.notify(problem);
+      return problem;
+    }
+    this.sendSheetOperation(protocol.renameSheet(id, name, this.tags()));
+    return null;
+  }
+
+  /** A copy of a sheet right after it, named "<name> (copy)" or the first free variant. */
+  userDuplicatedSheet(id) {
+    const tabs = this.shownTabs();
+    const tab = tabs.find((t) => t.id === id);
+    if (!this.canChangeTabs || !tab) return;
+    const most = this.limits.maxSheets ?? MAX_SHEETS;
+    if (tabs.length >= most) {
+      this.notify(`A workbook holds at most ${plural(most, "sheet")}.`);
+      return;
+    }
+    this.sendSheetOperation(protocol.duplicateSheet(id, copyName(tab.name, tabs.map((t) => t.name)), this.tags()), { autoNamed: true });
+  }
+
+  userMovedSheet(id, before) {
+    if (!this.canChangeTabs || !this.model.sheet(id)) return;
+    this.sendSheetOperation(protocol.moveSheet(id, before, this.tags()));
+  }
+
+  /** Deletes a sheet once the person confirms (undo brings it back with its cells); a shown one gives way to its neighbour at once. */
+  userDeletedSheet(id) {
+    const tabs = this.shownTabs().filter((t) => t.id !== null);
+    const at = tabs.findIndex((t) => t.id === id);
+    if (!this.canChangeTabs || at < 0) return;
+    if (tabs.length < 2) {
+      this.notify("A workbook keeps at least one sheet.");
+      return;
+    }
+    if (!window.confirm(`Delete the sheet “${tabs[at].name}” and everything in it? ${SHORTCUTS.undo} brings it back.`)) return;
+    this.sendSheetOperation(protocol.deleteSheet(id, this.tags()));
+    if (id === this.shownId) {
+      const left = tabs.filter((t) => t.id !== id);
+      this.showSheet(left[Math.min(at, left.length - 1)].id);
+    }
+  }
+
+  /** Sends again an add or duplicate refused because the name the page chose was taken meanwhile, under the next free name. */
+  renameAndResend(message, tries) {
+    const original = message?.type === "duplicate_sheet" ? this.model.sheet(message.sheet) : null;
+    if (!message || !this.canChangeTabs || (message.type === "duplicate_sheet" && !original)) return;
+    // The name refused is someone's now, though their change may not have arrived yet.
+    const names = [...this.shownTabs().map((t) => t.name), message.name];
+    const name = original ? copyName(original.name, names) : freeName(names);
+    const operation =
+      message.type === "duplicate_sheet"
+        ? protocol.duplicateSheet(message.sheet, name, { session: message.session, group: message.group })
+        : protocol.addSheet(name, message.before ?? null, { session: message.session, group: message.group });
+    this.sendSheetOperation(operation, { autoNamed: true, tries });
   }
 
   // ------------------------------------------------------------ the page around the grid
@@ -1020,6 +1341,9 @@ function boot() {
     pastBack: document.getElementById("past-back"),
     cellHistory: document.getElementById("cell-history"),
     versions: document.getElementById("versions"),
+    sheetTabs: document.getElementById("sheet-tabs"),
+    sheetAdd: document.getElementById("sheet-add"),
+    sheetMenu: document.getElementById("sheet-menu"),
   };
   page.notice.addEventListener("click", () => {
     if (!session.halted) page.notice.hidden = true;

@@ -1,6 +1,8 @@
 // The confirmed server model: the workbook as of revision `rev`, changed only by the server's changes,
-// applied one after the other exactly as workbooks/domain/grid.py applies them. Cells are keyed by
-// (row id, column id); positions are the index of an id in rowIds / colIds.
+// applied one after the other exactly as workbooks/domain/grid.py applies them. A workbook is its name
+// and its sheets in tab order; each sheet is a grid whose cells are keyed by (row id, column id), its
+// positions the index of an id in rowIds / colIds. Sheet, row and column ids are unique in the
+// workbook: a cell's (row, column) ids say which sheet it is on.
 
 /** Spreadsheet letters for a 0-based column position: 0 -> A, 25 -> Z, 26 -> AA (as the server titles them). */
 export function columnTitle(position) {
@@ -14,21 +16,27 @@ export function columnTitle(position) {
   return title;
 }
 
-export class WorkbookModel {
-  /** snapshot: the shape protocol.readSnapshot returns. */
-  constructor(snapshot) {
-    this.name = snapshot.name;
-    this.rev = snapshot.rev;
-    this.colIds = [...snapshot.colIds];
-    this.titles = [...snapshot.titles];
-    this.rowIds = snapshot.rows.map((r) => r.id);
+/** One sheet's grid. */
+export class SheetModel {
+  /** sheet: {id, name, colIds, titles, rows: [{id, values}]}, as protocol.readSnapshot gives each. */
+  constructor(sheet) {
+    this.id = sheet.id;
+    this.name = sheet.name;
+    this.colIds = [...sheet.colIds];
+    this.titles = [...sheet.titles];
+    this.rowIds = sheet.rows.map((r) => r.id);
     this.cells = new Map(); // row id -> Map(col id -> value); empty cells are absent
-    for (const row of snapshot.rows) {
+    for (const row of sheet.rows) {
       row.values.forEach((value, i) => {
-        if (value !== null && value !== undefined) this.#put(row.id, this.colIds[i], value);
+        if (value !== null && value !== undefined && i < this.colIds.length) this.#put(row.id, this.colIds[i], value);
       });
     }
     this.#reindex();
+  }
+
+  /** A sheet with these rows and columns (ids in order), its cells empty and its columns titled by position. */
+  static empty(id, name, colIds, rowIds) {
+    return new SheetModel({ id, name, colIds, titles: colIds.map((_, i) => columnTitle(i)), rows: rowIds.map((rowId) => ({ id: rowId, values: [] })) });
   }
 
   #reindex() {
@@ -56,20 +64,12 @@ export class WorkbookModel {
   }
 
   /**
-   * Applies the change following `rev` and says what moved, for the grid:
+   * Applies one grid change body to this sheet and says what moved, for the grid:
    * {kind: 'set', cells}, {kind: 'insert_rows'|'insert_cols', at, count},
    * {kind: 'delete_rows'|'delete_cols', positions, ids} (positions before the delete, ascending; the
-   * ids deleted), {kind: 'rename', name}, or for a batch (an undo or redo) {kind: 'batch', effects}:
-   * each of its steps' effects, in order, each as the workbook was after the steps before it.
+   * ids deleted).
    */
   apply(change) {
-    if (change.rev !== this.rev + 1) throw new Error(`change ${change.rev} does not follow revision ${this.rev}`);
-    const effect = change.kind === "batch" ? { kind: "batch", effects: change.steps.map((step) => this.#applyKind(step)) } : this.#applyKind(change);
-    this.rev = change.rev;
-    return effect;
-  }
-
-  #applyKind(change) {
     switch (change.kind) {
       case "set": {
         const applied = [];
@@ -107,12 +107,23 @@ export class WorkbookModel {
         this.#reindex();
         return { kind: "delete_cols", positions, ids: change.ids };
       }
-      case "rename":
-        this.name = change.name;
-        return { kind: "rename", name: change.name };
       default:
         return { kind: "unknown" };
     }
+  }
+
+  /** A copy of this sheet's values, position for position, under other ids (a duplicate's: the server issued them). */
+  copy(id, name, colIds, rowIds) {
+    const copy = SheetModel.empty(id, name, colIds, rowIds);
+    rowIds.forEach((rowId, j) => {
+      const from = this.cells.get(this.rowIds[j]);
+      if (!from) return;
+      colIds.forEach((colId, i) => {
+        const value = from.get(this.colIds[i]);
+        if (value !== undefined) copy.#put(rowId, colId, value);
+      });
+    });
+    return copy;
   }
 
   #insert(order, before, newIds) {
@@ -127,5 +138,95 @@ export class WorkbookModel {
     const positions = [];
     for (const id of ids) if (index.has(id)) positions.push(index.get(id));
     return positions.sort((a, b) => a - b);
+  }
+}
+
+const GRID_KINDS = new Set(["set", "insert_rows", "insert_cols", "delete_rows", "delete_cols"]);
+
+export class WorkbookModel {
+  /** snapshot: the shape protocol.readSnapshot returns. */
+  constructor(snapshot) {
+    this.name = snapshot.name;
+    this.rev = snapshot.rev;
+    this.sheets = snapshot.sheets.map((sheet) => new SheetModel(sheet)); // in tab order
+  }
+
+  /** The sheet of that id, or undefined (none such, or deleted). */
+  sheet(id) {
+    return this.sheets.find((s) => s.id === id);
+  }
+
+  /** The sheet holding the row of that id, or undefined. */
+  sheetWithRow(rowId) {
+    return this.sheets.find((s) => s.hasRow(rowId));
+  }
+
+  /** The sheet a grid change names; a change logged before workbooks had sheets names none: the first. */
+  #sheetOf(change) {
+    return change.sheet === null || change.sheet === undefined ? this.sheets[0] : this.sheet(change.sheet);
+  }
+
+  #position(before) {
+    const at = before === null || before === undefined ? -1 : this.sheets.findIndex((s) => s.id === before);
+    return at < 0 ? this.sheets.length : at;
+  }
+
+  /**
+   * Applies the change following `rev` and says what moved: a grid change's effect as SheetModel.apply
+   * says it, with the `sheet` it is on; {kind: 'rename', name} (the workbook's);
+   * {kind: 'add_sheet'|'duplicate_sheet', sheet, at}; {kind: 'rename_sheet', sheet, name};
+   * {kind: 'move_sheet', sheet, at}; {kind: 'delete_sheet', sheet, name, at, rowIds, colIds} (where
+   * it was, and its rows and columns, gone with it); or for a batch (an undo, redo or restore)
+   * {kind: 'batch', effects}: each of its steps' effects, in order, each as the workbook was after
+   * the steps before it.
+   */
+  apply(change) {
+    if (change.rev !== this.rev + 1) throw new Error(`change ${change.rev} does not follow revision ${this.rev}`);
+    const effect = change.kind === "batch" ? { kind: "batch", effects: change.steps.map((step) => this.#applyKind(step)) } : this.#applyKind(change);
+    this.rev = change.rev;
+    return effect;
+  }
+
+  #applyKind(change) {
+    if (GRID_KINDS.has(change.kind)) {
+      const sheet = this.#sheetOf(change);
+      // A sheet this model does not hold cannot be named by a change that follows it; skip rather than break.
+      if (!sheet) return { kind: change.kind === "set" ? "set" : "unknown", sheet: change.sheet, cells: [] };
+      return { ...sheet.apply(change), sheet: sheet.id };
+    }
+    switch (change.kind) {
+      case "rename":
+        this.name = change.name;
+        return { kind: "rename", name: change.name };
+      case "add_sheet":
+      case "duplicate_sheet": {
+        const original = change.kind === "duplicate_sheet" ? this.sheet(change.from) : null;
+        const sheet = original ? original.copy(change.sheet, change.name, change.colIds, change.rowIds) : SheetModel.empty(change.sheet, change.name, change.colIds, change.rowIds);
+        const at = this.#position(change.before);
+        this.sheets.splice(at, 0, sheet);
+        return { kind: change.kind, sheet: sheet.id, at };
+      }
+      case "rename_sheet": {
+        const sheet = this.sheet(change.sheet);
+        if (sheet) sheet.name = change.name;
+        return { kind: "rename_sheet", sheet: change.sheet, name: change.name };
+      }
+      case "move_sheet": {
+        const from = this.sheets.findIndex((s) => s.id === change.sheet);
+        if (from < 0 || change.before === change.sheet) return { kind: "move_sheet", sheet: change.sheet, at: from };
+        const [sheet] = this.sheets.splice(from, 1);
+        const at = this.#position(change.before);
+        this.sheets.splice(at, 0, sheet);
+        return { kind: "move_sheet", sheet: change.sheet, at };
+      }
+      case "delete_sheet": {
+        const at = this.sheets.findIndex((s) => s.id === change.sheet);
+        if (at < 0) return { kind: "delete_sheet", sheet: change.sheet, name: "", at, rowIds: [], colIds: [] };
+        const [sheet] = this.sheets.splice(at, 1);
+        return { kind: "delete_sheet", sheet: sheet.id, name: sheet.name, at, rowIds: sheet.rowIds, colIds: sheet.colIds };
+      }
+      default:
+        return { kind: "unknown" };
+    }
   }
 }

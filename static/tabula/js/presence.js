@@ -14,7 +14,7 @@ export class Presence {
     this.me = me;
   }
 
-  /** users: everyone on the workbook ([{id, name, color, ranges}]), me included. */
+  /** users: everyone on the workbook ([{id, name, color, sheet, ranges}]), me included. */
   update(users) {
     this.others = users.filter((u) => !this.me || u.id !== this.me.id);
     this.#render();
@@ -39,15 +39,18 @@ export class Presence {
   }
 
   /**
-   * The others' selections at today's positions: [{top, left, bottom, right, color, name}].
-   * A range whose corner rows or columns are gone is not drawn.
+   * The others' selections in `sheet` (the sheet shown) at today's positions: [{top, left, bottom,
+   * right, color, name}]. Only those of users on that sheet; a range whose corner rows or columns are
+   * gone is not drawn.
    */
-  rectangles(model) {
+  rectangles(sheet) {
     const out = [];
+    if (!sheet) return out;
     for (const user of this.others) {
+      if (user.sheet !== sheet.id) continue;
       for (const range of user.ranges) {
-        const rows = [model.rowIndex.get(range.top), model.rowIndex.get(range.bottom)];
-        const cols = [model.colIndex.get(range.left), model.colIndex.get(range.right)];
+        const rows = [sheet.rowIndex.get(range.top), sheet.rowIndex.get(range.bottom)];
+        const cols = [sheet.colIndex.get(range.left), sheet.colIndex.get(range.right)];
         if ([...rows, ...cols].some((p) => p === undefined)) continue;
         out.push({
           top: Math.min(...rows),

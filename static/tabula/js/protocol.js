@@ -39,14 +39,14 @@ function operation(type, fields, { session, group } = {}) {
 }
 
 /**
- * Turns cell writes [{rowId, colId, value}] into as few `set` operations as the limits allow:
- * one, unless there are more than maxCells cells or they would not fit in one message. `rev` is
- * the revision the grid showed (the server then reports what the edit replaced that others wrote
- * since); `session` and `group` are the operations' tags (several operations share a group even
+ * Turns cell writes [{rowId, colId, value}] on sheet `sheet` into as few `set` operations as the
+ * limits allow: one, unless there are more than maxCells cells or they would not fit in one message.
+ * `rev` is the revision the grid showed (the server then reports what the edit replaced that others
+ * wrote since); `session` and `group` are the operations' tags (several operations share a group even
  * without one: one edit is one step to undo). Returns [{op, message, cells}] where cells are the
  * writes that operation carries.
  */
-export function setOperations(writes, { maxCells, rev, session, group }) {
+export function setOperations(writes, { sheet, maxCells, rev, session, group }) {
   const chunks = [];
   let cells = [];
   let wire = [];
@@ -66,13 +66,26 @@ export function setOperations(writes, { maxCells, rev, session, group }) {
   }
   if (wire.length) chunks.push([cells, wire]);
   const tags = { session, group: group || (chunks.length > 1 ? newOpId() : undefined) };
-  return chunks.map(([chunkCells, chunkWire]) => ({ ...operation("set", { cells: chunkWire, rev }, tags), cells: chunkCells }));
+  return chunks.map(([chunkCells, chunkWire]) => ({ ...operation("set", { sheet, cells: chunkWire, rev }, tags), cells: chunkCells }));
 }
 
-export const insertRows = (beforeRowId, count, tags) => operation("insert_rows", { before: beforeRowId, count }, tags);
-export const insertCols = (beforeColId, count, tags) => operation("insert_cols", { before: beforeColId, count }, tags);
-export const deleteRows = (rowIds, tags) => operation("delete_rows", { rows: rowIds }, tags);
-export const deleteCols = (colIds, tags) => operation("delete_cols", { cols: colIds }, tags);
+// Grid operations name the sheet they change (ids are unique in the workbook, but the server checks
+// that they belong to it: an edit made on a sheet deleted since is refused, not applied elsewhere).
+export const insertRows = (sheet, beforeRowId, count, tags) => operation("insert_rows", { sheet, before: beforeRowId, count }, tags);
+export const insertCols = (sheet, beforeColId, count, tags) => operation("insert_cols", { sheet, before: beforeColId, count }, tags);
+export const deleteRows = (sheet, rowIds, tags) => operation("delete_rows", { sheet, rows: rowIds }, tags);
+export const deleteCols = (sheet, colIds, tags) => operation("delete_cols", { sheet, cols: colIds }, tags);
+
+// The tabs. `before` is the sheet to go before, null for the end (a duplicate without it goes right
+// after its original).
+export const addSheet = (name, before, tags) => operation("add_sheet", { name, before }, tags);
+export const duplicateSheet = (sheet, name, tags) => operation("duplicate_sheet", { sheet, name }, tags);
+export const renameSheet = (sheet, name, tags) => operation("rename_sheet", { sheet, name }, tags);
+export const moveSheet = (sheet, before, tags) => operation("move_sheet", { sheet, before }, tags);
+export const deleteSheet = (sheet, tags) => operation("delete_sheet", { sheet }, tags);
+
+/** The operations (and change kinds) that change the list of tabs rather than a sheet's grid. */
+export const SHEET_TYPES = new Set(["add_sheet", "duplicate_sheet", "rename_sheet", "move_sheet", "delete_sheet"]);
 /** Takes back the latest step of the tab's session (`tags.session`) not undone yet. */
 export const undo = (tags) => operation("undo", {}, tags);
 /** Applies again the latest step the session undid. */
@@ -90,27 +103,45 @@ export function historyKind(message) {
 export const sync = (since) => ({ type: "sync", since });
 export const ping = () => ({ type: "ping" });
 
-/** ranges: [{top, left, bottom, right}] of ids (top/left = first row/col id of the range). */
-export const select = (ranges) => ({ type: "select", ranges: ranges.map((r) => [r.top, r.left, r.bottom, r.right]) });
+/** The sheet shown and, in it, ranges: [{top, left, bottom, right}] of ids (top/left = first row/col id of the range). */
+export const select = (sheet, ranges) => ({ type: "select", sheet, ranges: ranges.map((r) => [r.top, r.left, r.bottom, r.right]) });
 
 export const encode = (message) => JSON.stringify(message);
 
 // ------------------------------------------------------------ server messages
 
-/** The snapshot of GET /api/workbooks/{id}/ as {id, name, rev, role, colIds, titles, rows: [{id, values}]}. */
+/**
+ * The snapshot of GET /api/workbooks/{id}/ as {id, name, rev, role, sheets}, the sheets in tab order,
+ * each {id, name, colIds, titles, rows: [{id, values}]}.
+ */
 export function readSnapshot(json) {
   return {
     id: json.id,
     name: json.name,
     rev: json.rev,
     role: json.role,
-    colIds: json.columns.map((c) => c.id),
-    titles: json.columns.map((c) => c.title),
-    rows: json.rows.map((r) => ({ id: r.id, values: r.values })),
+    sheets: (json.sheets || []).map((s) => ({
+      id: s.id,
+      name: String(s.name),
+      colIds: s.columns.map((c) => c.id),
+      titles: s.columns.map((c) => c.title),
+      rows: (s.rows || []).map((r) => ({ id: r.id, values: r.values })),
+    })),
   };
 }
 
 /** The workbook now, or (with `rev`) as it was at that revision. */
+/**
+ * The sheet a page address names (`#sheet=12`), or null. Tabs are sheets of one page: the address's
+ * fragment names the one shown, so that a link opens it, and switching tabs loads nothing.
+ */
+export function sheetInHash(hash) {
+  const id = Number(new URLSearchParams(String(hash || "").replace(/^#/, "")).get("sheet") ?? NaN);
+  return Number.isSafeInteger(id) ? id : null;
+}
+
+export const sheetHash = (sheetId) => `#sheet=${encodeURIComponent(sheetId)}`;
+
 export const snapshotUrl = (workbookId, rev) => `/api/workbooks/${encodeURIComponent(workbookId)}/${rev === undefined ? "" : `?rev=${encodeURIComponent(rev)}`}`;
 export const socketPath = (workbookId) => `/ws/workbooks/${encodeURIComponent(workbookId)}/`;
 export const membersUrl = (workbookId) => `/api/workbooks/${encodeURIComponent(workbookId)}/members`;
@@ -122,18 +153,18 @@ function readUser(user) {
     id: user.id,
     name: String(user.name),
     color: user.color,
+    sheet: user.sheet ?? null, // the sheet the user is on (their selection is in it)
     ranges: (user.selection || []).map(([top, left, bottom, right]) => ({ top, left, bottom, right })),
   };
 }
 
 /**
- * A change as the model applies it:
- * {rev, op, by: {id, name}, kind, cells?: [{rowId, colId, value}], overwritten?: [{rowId, colId, by, rev, value}],
- * before?, ids?, name?} where `ids` are the rows or columns inserted or deleted. An undo or redo is
- * kind "batch": {steps, undoOf | redoOf, skipped}, where each step is {kind, ...} as above (without
- * rev, op and by), applied in order at the change's one revision (restoreOf: the revision a restore went
- * back to), and skipped: [{rowId?, colId?}]
- * what it left as it is (neither: the workbook's name).
+ * A change as the model applies it: {rev, op, by: {id, name}, kind, ...its fields (readBody)}. An undo,
+ * redo or restore is kind "batch": {steps, undoOf | redoOf | restoreOf, skipped}, where each step is
+ * {kind, ...} as a change (without rev, op and by), applied in order at the change's one revision
+ * (restoreOf: the revision a restore went back to), and skipped: [{sheetId, rowId, colId}] what it
+ * left as it is (each null when it does not apply: a cell has all three, a sheet only sheetId,
+ * the workbook's name none).
  */
 function readChange(m) {
   const change = { rev: m.rev, op: m.op, by: { id: m.by?.id, name: m.by?.name } };
@@ -143,34 +174,60 @@ function readChange(m) {
   if (m.undo_of !== undefined && m.undo_of !== null) change.undoOf = m.undo_of;
   if (m.redo_of !== undefined && m.redo_of !== null) change.redoOf = m.redo_of;
   if (m.restore_of !== undefined && m.restore_of !== null) change.restoreOf = m.restore_of;
-  change.skipped = (m.skipped || []).map((s) => ({ rowId: s.row ?? null, colId: s.col ?? null }));
+  change.skipped = (m.skipped || []).map((s) => ({ sheetId: s.sheet ?? null, rowId: s.row ?? null, colId: s.col ?? null }));
   return change;
 }
 
-/** The body of a change or of a batch's step: {kind, ...its fields}. */
+/**
+ * The body of a change or of a batch's step: {kind, ...its fields}. Grid kinds carry `sheet` (null in
+ * a change logged before workbooks had sheets: the first sheet), and:
+ * set {cells: [{rowId, colId, value}], overwritten: [{rowId, colId, by, rev, value}]};
+ * insert_rows / insert_cols {before, ids} (the new ones); delete_rows / delete_cols {ids};
+ * rename {name} (the workbook's); add_sheet {sheet, name, before, colIds, rowIds};
+ * duplicate_sheet the same and {from} (the original, copied positionally); rename_sheet {sheet, name};
+ * move_sheet {sheet, before}; delete_sheet {sheet}.
+ */
 function readBody(m) {
   const change = { kind: m.kind };
   switch (m.kind) {
     case "set":
+      change.sheet = m.sheet ?? null;
       change.cells = m.cells.map((c) => ({ rowId: c.row, colId: c.col, value: c.value }));
       change.overwritten = (m.overwritten || []).map((o) => ({ rowId: o.row, colId: o.col, by: { id: o.by?.id, name: String(o.by?.name) }, rev: o.rev, value: o.value }));
       break;
     case "insert_rows":
-      change.before = m.before;
-      change.ids = m.rows;
-      break;
     case "insert_cols":
+      change.sheet = m.sheet ?? null;
       change.before = m.before;
-      change.ids = m.cols;
+      change.ids = m.kind === "insert_rows" ? m.rows : m.cols;
       break;
     case "delete_rows":
-      change.ids = m.rows;
-      break;
     case "delete_cols":
-      change.ids = m.cols;
+      change.sheet = m.sheet ?? null;
+      change.ids = m.kind === "delete_rows" ? m.rows : m.cols;
       break;
     case "rename":
       change.name = m.name;
+      break;
+    case "add_sheet":
+    case "duplicate_sheet":
+      change.sheet = m.sheet;
+      change.name = String(m.name);
+      change.before = m.before ?? null;
+      change.colIds = m.columns || [];
+      change.rowIds = m.rows || [];
+      if (m.kind === "duplicate_sheet") change.from = m.from;
+      break;
+    case "rename_sheet":
+      change.sheet = m.sheet;
+      change.name = String(m.name);
+      break;
+    case "move_sheet":
+      change.sheet = m.sheet;
+      change.before = m.before ?? null;
+      break;
+    case "delete_sheet":
+      change.sheet = m.sheet;
       break;
     default:
       break;
@@ -224,9 +281,9 @@ function query(params) {
   return pairs.length ? `?${pairs.map(([key, value]) => `${key}=${encodeURIComponent(value)}`).join("&")}` : "";
 }
 
-/** Every value a cell held, newest first: below revision `before` (default: all), at most `limit`. */
-export const cellHistoryUrl = (workbookId, rowId, colId, { before, limit } = {}) =>
-  `/api/workbooks/${encodeURIComponent(workbookId)}/cells/${encodeURIComponent(rowId)}/${encodeURIComponent(colId)}/history${query({ before, limit })}`;
+/** Every value a cell of a sheet held, newest first: below revision `before` (default: all), at most `limit`. */
+export const cellHistoryUrl = (workbookId, sheetId, rowId, colId, { before, limit } = {}) =>
+  `/api/workbooks/${encodeURIComponent(workbookId)}/sheets/${encodeURIComponent(sheetId)}/cells/${encodeURIComponent(rowId)}/${encodeURIComponent(colId)}/history${query({ before, limit })}`;
 
 /** The workbook's versions, newest first: below revision `before` (default: all), at most `limit`. */
 export const versionsUrl = (workbookId, { before, limit } = {}) => `/api/workbooks/${encodeURIComponent(workbookId)}/versions${query({ before, limit })}`;

@@ -8,7 +8,9 @@
 // takes its own entry back. A tab marks its entry as left when its page goes away and refreshes
 // `alive` while it is open; an entry left, or not refreshed for ABANDONED_MS (a crash), is taken over
 // by the next page of that user on that workbook, now or later. Two pages taking over the same entry
-// both send its operations: the server applies each op id once.
+// both send its operations: the server applies each op id once. Operations name the sheet they change;
+// those a page from before workbooks had sheets left name none and are sent as they are (the server
+// applies them to the first sheet).
 
 const PREFIX = "tabula.outbox";
 const ALIVE_EVERY_MS = 5000;

@@ -1,10 +1,10 @@
-"""Drops old entries of the change log, keeping the newest ones of every workbook, and the deleted rows
-and columns (tombstones) that only those entries could have brought back."""
+"""Drops old entries of the change log, keeping the newest ones of every workbook, and the deleted
+sheets, rows and columns (tombstones) that only those entries could have brought back."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from workbooks.models import CellEdit, Change, Column, Refusal, Row, Workbook
+from workbooks.models import CellEdit, Change, Column, Refusal, Row, Sheet, Workbook
 from workbooks.services import store
 
 
@@ -33,6 +33,11 @@ class Command(BaseCommand):
                 Refusal.objects.filter(workbook=locked, rev__lt=floor).delete()
                 Workbook.objects.filter(pk=workbook_id).update(history_floor=floor)
                 Row.objects.filter(workbook=locked, deleted_rev__lte=floor).delete()
+                gone = list(Sheet.objects.filter(workbook=locked, deleted_rev__lte=floor).values_list("sid", flat=True))
+                if gone:  # a deleted sheet goes whole (its rows in one statement, as a deleted row does)
+                    Row.objects.filter(workbook=locked, sheet__in=gone).delete()
+                    Column.objects.filter(workbook=locked, sheet__in=gone).delete()
+                    Sheet.objects.filter(workbook=locked, sid__in=gone).delete()
             total += deleted
             self.drop_columns(workbook_id, floor)
         self.stdout.write(f"deleted {total} changes")
@@ -42,7 +47,9 @@ class Command(BaseCommand):
         lock (a 100,000-row workbook's rows take a while, and no edit can reach those cells), then the
         records go, which frees their slots for new columns."""
         gone = Column.objects.filter(workbook_id=workbook_id, deleted_rev__lte=floor)
-        slots = list(gone.values_list("slot", flat=True))
-        if slots:
-            store.clear_slots(workbook_id, slots)
-            gone.delete()
+        by_sheet: dict[int, list[int]] = {}
+        for sheet, slot in gone.values_list("sheet", "slot"):
+            by_sheet.setdefault(sheet, []).append(slot)
+        for sheet, slots in by_sheet.items():
+            store.clear_slots(workbook_id, sheet, slots)
+        gone.delete()

@@ -62,13 +62,14 @@ class Command(BaseCommand):
             user.save()
         if not Member.objects.filter(user=user).exists():
             snapshot = services.create_workbook(user=user, name="Demo workbook")
-            cols = [c.id for c in snapshot.columns]
+            (sheet,) = snapshot.sheets
+            cols = [c.id for c in sheet.columns]
             cells = [
                 CellWrite(row_id, cols[j], value)
-                for (row_id, _), values in zip(snapshot.rows, DEMO_ROWS, strict=False)
+                for (row_id, _), values in zip(sheet.rows, DEMO_ROWS, strict=False)
                 for j, value in enumerate(values)
             ]
-            services.commit_operation(workbook_id=snapshot.id, user=user, operation=SetCells("demo-seed", tuple(cells)))
+            services.commit_operation(workbook_id=snapshot.id, user=user, operation=SetCells("demo-seed", tuple(cells), sheet=sheet.id))
         if created or replaced:
             self.stdout.write(f"Demo user: {username} / password: {password}")
             if reachable:

@@ -10,13 +10,17 @@ def snapshot(rev=0, cols=(1, 2), rows=((1, ["a", None]), (2, [None, 2]))):
         "id": 1,
         "name": "s",
         "rev": rev,
+        "floor": 0,
         "role": "owner",
-        "columns": [{"id": c, "title": "?"} for c in cols],
-        "rows": [{"id": r, "values": list(v)} for r, v in rows],
+        "sheets": [
+            {"id": 1, "name": "Sheet1", "columns": [{"id": c, "title": "?"} for c in cols], "rows": [{"id": r, "values": list(v)} for r, v in rows]}
+        ],
     }
 
 
 def change(rev, kind, **fields):
+    if kind in ("set", "insert_rows", "insert_cols", "delete_rows", "delete_cols"):
+        fields.setdefault("sheet", 1)
     return {"type": "change", "rev": rev, "op": f"op{rev}", "by": {"id": 1, "name": "ada"}, "at": "2025-01-01T00:00:00Z", "kind": kind, **fields}
 
 
@@ -88,3 +92,32 @@ class GridTest:
         assert not grid.matches(snapshot(rev=1))
         assert not grid.matches(snapshot(cols=(2, 1), rows=((1, [None, "a"]), (2, [2, None]))))
         assert not grid.matches(snapshot(rows=((1, ["b", None]), (2, [None, 2]))))
+
+
+class GridSheetsTest:
+    def test_add_sheet_goes_before_the_sheet_named_and_takes_changes(self):
+        grid = Grid.from_snapshot(snapshot())
+        grid.apply(change(1, "add_sheet", sheet=2, name="Q3", before=1, columns=[3], rows=[4]))
+        grid.apply(change(2, "set", sheet=2, cells=[{"row": 4, "col": 3, "value": "x"}]))
+        assert grid.order == [2, 1]
+        assert grid.values(2) == [["x"]] and grid.values(1) == [["a", None], [None, 2]]
+
+    def test_duplicate_sheet_copies_the_originals_cells_positionally(self):
+        grid = Grid.from_snapshot(snapshot())
+        grid.apply(change(1, "duplicate_sheet", sheet=2, **{"from": 1}, name="Copy", before=None, columns=[5, 6], rows=[7, 8]))
+        assert grid.order == [1, 2] and grid.values(2) == [["a", None], [None, 2]]
+
+    def test_rename_move_delete_sheet(self):
+        grid = Grid.from_snapshot(snapshot())
+        grid.apply(change(1, "add_sheet", sheet=2, name="Q3", before=None, columns=[3], rows=[4]))
+        grid.apply(change(2, "rename_sheet", sheet=2, name="Q4"))
+        grid.apply(change(3, "move_sheet", sheet=2, before=1))
+        assert grid.order == [2, 1] and grid.sheets[2].name == "Q4"
+        grid.apply(change(4, "delete_sheet", sheet=1))
+        assert grid.order == [2] and grid.cells == {}
+
+    def test_matches_compares_sheet_order_and_names(self):
+        grid = Grid.from_snapshot(snapshot())
+        renamed = snapshot()
+        renamed["sheets"][0]["name"] = "Other"
+        assert grid.matches(snapshot()) and not grid.matches(renamed)

@@ -1,7 +1,7 @@
 """Undo's rules without a database: which changes a session's undo or redo takes, and how each step
 is taken back without touching what others did since."""
 
-from workbooks.domain.history import Entry, Plan, Since, State, Step, invert, next_step, steps_of
+from workbooks.domain.history import Entry, Plan, Since, State, Step, Structure, invert, next_step, steps_of
 from workbooks.domain.values import CellWrite
 
 
@@ -64,46 +64,86 @@ class NextStepTest:
 
 
 def set_step(*cells, old):
-    return Step("set", {"cells": [{"row": r, "col": c, "value": v} for r, c, v in cells], "overwritten": []}, {"values": list(old)})
+    return Step("set", {"sheet": 7, "cells": [{"row": r, "col": c, "value": v} for r, c, v in cells], "overwritten": []}, {"values": list(old)})
 
 
-LIVE = State(live_rows=frozenset({1, 2}), live_cols=frozenset({1, 2}), dead_rows=frozenset({9}), dead_cols=frozenset({8}))
+LIVE = State(
+    live_rows=frozenset({1, 2}),
+    live_cols=frozenset({1, 2}),
+    dead_rows=frozenset({9}),
+    dead_cols=frozenset({8}),
+    live_sheets=frozenset({7, 3}),
+    dead_sheets=frozenset({4}),
+)
 
 
 class InvertTest:
     def test_set_back_to_old_values(self):
-        plan, skipped = invert(set_step((1, 1, "new"), (2, 2, None), old=["old", 5]), LIVE, Since(), 7)
-        assert plan == Plan("set", cells=(CellWrite(1, 1, "old"), CellWrite(2, 2, 5)))
+        plan, skipped = invert(set_step((1, 1, "new"), (2, 2, None), old=["old", 5]), LIVE, Since())
+        assert plan == Plan("set", cells=(CellWrite(1, 1, "old"), CellWrite(2, 2, 5)), sheet=7)
         assert skipped == []
 
     def test_set_skips_cells_others_wrote_and_cells_of_deleted_rows(self):
         step = set_step((1, 1, "a"), (1, 2, "b"), (9, 1, "c"), old=[None, None, None])
-        plan, skipped = invert(step, LIVE, Since(cells={(1, 2)}), 7)
-        assert plan == Plan("set", cells=(CellWrite(1, 1, None),))
-        assert skipped == [{"workbook": 7, "row": 1, "col": 2}, {"workbook": 7, "row": 9, "col": 1}]
+        plan, skipped = invert(step, LIVE, Since(cells={(1, 2)}))
+        assert plan == Plan("set", cells=(CellWrite(1, 1, None),), sheet=7)
+        assert skipped == [{"sheet": 7, "row": 1, "col": 2}, {"sheet": 7, "row": 9, "col": 1}]
 
     def test_set_logged_without_old_values_is_skipped(self):
-        step = Step("set", {"cells": [{"row": 1, "col": 1, "value": "a"}]}, {})
-        assert invert(step, LIVE, Since(), 7) == (None, [{"workbook": 7, "row": 1, "col": 1}])
+        step = Step("set", {"sheet": 7, "cells": [{"row": 1, "col": 1, "value": "a"}]}, {})
+        assert invert(step, LIVE, Since()) == (None, [{"sheet": 7, "row": 1, "col": 1}])
 
     def test_cells_restored_with_their_rows_need_no_step_of_their_own(self):
         step = Step("set", {"cells": [{"row": 1, "col": 1, "value": "a"}]}, {"restored": True})
-        assert invert(step, LIVE, Since(), 7) == (None, [])
+        assert invert(step, LIVE, Since()) == (None, [])
 
     def test_insert_deletes_the_new_rows_except_those_others_wrote_in(self):
-        plan, skipped = invert(Step("insert_rows", {"before": None, "rows": [1, 2, 9]}, {}), LIVE, Since(cells={(2, 1)}), 7)
-        assert plan == Plan("delete_rows", ids=(1,))
-        assert skipped == [{"workbook": 7, "row": 2}]
+        plan, skipped = invert(Step("insert_rows", {"sheet": 7, "before": None, "rows": [1, 2, 9]}, {}), LIVE, Since(cells={(2, 1)}))
+        assert plan == Plan("delete_rows", ids=(1,), sheet=7)
+        assert skipped == [{"sheet": 7, "row": 2}]
 
     def test_delete_brings_back_what_is_still_deleted(self):
-        plan, skipped = invert(Step("delete_cols", {"cols": [8, 1]}, {}), LIVE, Since(), 7)
-        assert plan == Plan("revive_cols", ids=(8,))
-        assert skipped == [{"workbook": 7, "col": 1}]
+        plan, skipped = invert(Step("delete_cols", {"sheet": 7, "cols": [8, 1]}, {}), LIVE, Since())
+        assert plan == Plan("revive_cols", ids=(8,), sheet=7)
+        assert skipped == [{"sheet": 7, "col": 1}]
 
     def test_rename_back_unless_renamed_since(self):
         step = Step("rename", {"name": "New"}, {"name": "Old"})
-        assert invert(step, LIVE, Since(), 7) == (Plan("rename", name="Old"), [])
-        assert invert(step, LIVE, Since(renamed=True), 7) == (None, [{"workbook": 7}])
+        assert invert(step, LIVE, Since()) == (Plan("rename", name="Old"), [])
+        assert invert(step, LIVE, Since(renamed=True)) == (None, [{"sheet": None}])
+
+    def test_step_logged_before_sheets_is_on_the_first_sheet(self):
+        plan, _ = invert(Step("delete_rows", {"rows": [9]}, {}), LIVE, Since())
+        assert plan == Plan("revive_rows", ids=(9,), sheet=1)
+
+    def test_added_sheet_deleted_unless_others_worked_in_it_or_it_is_the_last(self):
+        step = Step("add_sheet", {"sheet": 3, "name": "Q3", "before": None, "columns": [], "rows": []}, {})
+        assert invert(step, LIVE, Since()) == (Plan("delete_sheet", sheet=3), [])
+        assert invert(step, LIVE, Since(sheets={3})) == (None, [{"sheet": 3}])
+        assert invert(step, State(live_sheets=frozenset({3}), written_sheets=frozenset()), Since()) == (None, [{"sheet": 3}])
+        assert invert(step, State(live_sheets=frozenset({3, 7}), written_sheets=frozenset({3})), Since()) == (None, [{"sheet": 3}])
+
+    def test_deleted_sheet_revived_while_it_is_a_tombstone(self):
+        assert invert(Step("delete_sheet", {"sheet": 4}, {"name": "Old", "position": 5}), LIVE, Since()) == (Plan("revive_sheet", sheet=4), [])
+        assert invert(Step("delete_sheet", {"sheet": 3}, {"name": "Old", "position": 5}), LIVE, Since()) == (None, [{"sheet": 3}])
+
+    def test_sheet_renamed_and_moved_back_unless_others_did_since(self):
+        rename = Step("rename_sheet", {"sheet": 3, "name": "New"}, {"name": "Old"})
+        move = Step("move_sheet", {"sheet": 3, "before": 7}, {"position": 9, "before": None})
+        assert invert(rename, LIVE, Since()) == (Plan("rename_sheet", sheet=3, name="Old"), [])
+        assert invert(rename, LIVE, Since(renamed_sheets={3})) == (None, [{"sheet": 3}])
+        assert invert(move, LIVE, Since()) == (Plan("move_sheet", sheet=3, position=9), [])
+        assert invert(move, LIVE, Since(moved_sheets={3})) == (None, [{"sheet": 3}])
+
+
+class StructureTest:
+    def test_rewind_brings_back_sheets_as_they_were(self):
+        structure = Structure(rows=set(), cols=set(), name="W", sheets={1: ("Now", 10), 2: ("Added", 20)})
+        structure.rewind([Step("add_sheet", {"sheet": 2}, {})])
+        structure.rewind([Step("move_sheet", {"sheet": 1, "before": None}, {"position": 5, "before": 3})])
+        structure.rewind([Step("rename_sheet", {"sheet": 1, "name": "Now"}, {"name": "Then"})])
+        structure.rewind([Step("delete_sheet", {"sheet": 3}, {"name": "Gone", "position": 7})])
+        assert structure.sheets == {1: ("Then", 5), 3: ("Gone", 7)}
 
 
 class StepsOfTest:
