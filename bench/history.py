@@ -7,7 +7,7 @@
 - the history of one cell: a 1,000 x 10 workbook given 1,000,000 changes by the write path itself
   (`services.commit_sets`, 500 one-cell `set`s per transaction, in a Django process with the stack's
   settings; every 1,000th writes the measured cell, the rest random others), then
-  `GET /api/workbooks/{id}/cells/{row}/{col}/history?limit=1000`, median of 5 (target: under 50 ms).
+  `GET /api/workbooks/{id}/sheets/1/cells/{row}/{col}/history?limit=1000`, median of 5 (target: under 50 ms).
 
 Results: a table on stdout and JSON in bench/results/history-<time>.json.
 """
@@ -103,7 +103,7 @@ def log_changes(workbook_id: int, user: str, count: int, every: int, cell: tuple
 
 def time_cell_history(stack, session, workbook_id: int, cell: tuple[int, int], runs: int) -> dict:
     times, size = [], 0
-    url = f"{stack.url}/api/workbooks/{workbook_id}/cells/{cell[0]}/{cell[1]}/history?limit=1000"
+    url = f"{stack.url}/api/workbooks/{workbook_id}/sheets/1/cells/{cell[0]}/{cell[1]}/history?limit=1000"
     for _ in range(runs):
         seconds, size = get_bytes(session.opener, url)
         times.append(seconds)
