@@ -172,8 +172,7 @@ def sheet(request, workbook_id, sheet_id):
     role_or_404(request, workbook_id)
     if "rev" not in request.GET:
         selectors.check_sheet(workbook_id=workbook_id, sheet=sheet_id)
-    response = _snapshot(request, workbook_id, only=sheet_id)
-    return response
+    return _snapshot(request, workbook_id, only=sheet_id)
 
 
 @api("GET")

@@ -10,7 +10,6 @@ The cost grows with the workbook and with the changes after R, not with the whol
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,12 +21,11 @@ from django.db.models.functions import Cast
 
 from workbooks.domain import history
 from workbooks.domain.errors import HistoryTruncated, Invalid, NotFound
-from workbooks.domain.rules import column_title
-from workbooks.domain.values import Author, CellValue, CellWrite, Column, SheetSnapshot, Snapshot
+from workbooks.domain.values import Author, CellValue, CellWrite, Snapshot
 from workbooks.models import CellEdit, Row, Sheet, Workbook
 from workbooks.models import Change as ChangeRow
 from workbooks.models import Column as ColumnRow
-from workbooks.selectors import JsonLength, consistent_read, fitted
+from workbooks.selectors import JsonLength, consistent_read, fitted, sheet_head, whole
 from workbooks.services import store
 
 MAX_LIMIT = 1000
@@ -214,17 +212,10 @@ def snapshot_rows_at(*, workbook_id: int, rev: int, role: str, only: int | None 
     floor = Workbook.objects.values_list("history_floor", flat=True).get(pk=workbook_id)
     with workbook_at(workbook_id=workbook_id, rev=rev, only=only) as (name, sheets):
         head = Snapshot(workbook_id, name, rev, floor, role, ())
-        yield head, ((_sheet_head(s), ((row.id, row.text) for row in s.rows)) for s in sheets)
-
-
-def _sheet_head(sheet: SheetThen) -> SheetSnapshot:
-    return SheetSnapshot(sheet.id, sheet.name, tuple(Column(cid, column_title(i)) for i, cid in enumerate(sheet.columns)), rows=None)
+        yield head, ((sheet_head(s.id, s.name, s.columns), ((row.id, row.text) for row in s.rows)) for s in sheets)
 
 
 def snapshot_at(*, workbook_id: int, rev: int, role: str) -> Snapshot:
     """The whole snapshot as it was at ``rev``, in memory (for tests and small workbooks)."""
     with snapshot_rows_at(workbook_id=workbook_id, rev=rev, role=role) as (head, sheets):
-        return dataclasses.replace(
-            head,
-            sheets=tuple(dataclasses.replace(sheet, rows=tuple((rid, tuple(orjson.loads(text))) for rid, text in texts)) for sheet, texts in sheets),
-        )
+        return whole(head, sheets)

@@ -111,7 +111,7 @@ def snapshot_rows(
         if only is not None:
             sheets = [(sid, name) for sid, name in sheets if sid == only]
         with_columns = _with_columns(workbook_id, sheets)
-        yield head, ((_sheet_head(sid, name, columns), _row_texts(workbook_id, sid, columns)) for sid, name, columns in with_columns)
+        yield head, ((sheet_head(sid, name, [c for c, _ in columns]), _row_texts(workbook_id, sid, columns)) for sid, name, columns in with_columns)
 
 
 def _with_columns(workbook_id: int, sheets):
@@ -119,8 +119,9 @@ def _with_columns(workbook_id: int, sheets):
         yield sid, name, live_columns(workbook_id=workbook_id, sheet=sid)
 
 
-def _sheet_head(sid: int, name: str, columns: list[tuple[int, int]]) -> SheetSnapshot:
-    return SheetSnapshot(sid, name, tuple(Column(cid, column_title(i)) for i, (cid, _) in enumerate(columns)), rows=None)
+def sheet_head(sid: int, name: str, column_ids: list[int]) -> SheetSnapshot:
+    """A sheet of a snapshot without its rows: its columns titled by their places."""
+    return SheetSnapshot(sid, name, tuple(Column(cid, column_title(i)) for i, cid in enumerate(column_ids)), rows=None)
 
 
 def _row_texts(workbook_id: int, sheet: int, columns: list[tuple[int, int]]) -> Iterator[tuple[int, str]]:
@@ -154,7 +155,9 @@ def snapshot_head(*, workbook_id: int, role: str, with_sheets: bool = True) -> S
     workbook = Workbook.objects.get(pk=workbook_id)
     sheets = ()
     if with_sheets:
-        sheets = tuple(_sheet_head(sid, name, columns) for sid, name, columns in _with_columns(workbook_id, live_sheets(workbook_id=workbook_id)))
+        sheets = tuple(
+            sheet_head(sid, name, [c for c, _ in columns]) for sid, name, columns in _with_columns(workbook_id, live_sheets(workbook_id=workbook_id))
+        )
     return Snapshot(workbook.id, workbook.name, workbook.rev, workbook.history_floor, role, sheets)
 
 
@@ -172,10 +175,15 @@ def fitted(text: str, length: int, width: int) -> str:
 def snapshot(*, workbook_id: int, role: str) -> Snapshot:
     """The whole workbook at one revision: each sheet's columns, and every row's values in column order."""
     with snapshot_rows(workbook_id=workbook_id, role=role) as (head, sheets):
-        return dataclasses.replace(
-            head,
-            sheets=tuple(dataclasses.replace(sheet, rows=tuple((rid, tuple(orjson.loads(text))) for rid, text in texts)) for sheet, texts in sheets),
-        )
+        return whole(head, sheets)
+
+
+def whole(head: Snapshot, sheets) -> Snapshot:
+    """The snapshot ``snapshot_rows`` (or ``past.snapshot_rows_at``) reads, with every row in memory."""
+    return dataclasses.replace(
+        head,
+        sheets=tuple(dataclasses.replace(sheet, rows=tuple((rid, tuple(orjson.loads(text))) for rid, text in texts)) for sheet, texts in sheets),
+    )
 
 
 def workbook_name(*, workbook_id: int) -> str:

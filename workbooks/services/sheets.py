@@ -4,6 +4,9 @@ tombstone with its rows and columns, as deleted rows do (see models.Sheet)."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable
+
 from django.db.models import F, Sum
 
 from workbooks import protocol, selectors
@@ -57,8 +60,9 @@ def _check_count(workbook: Workbook, limits: Limits) -> None:
     rules.check_capacity(live(workbook.id).count(), 1, limits.max_sheets, "sheets")
 
 
-def create(workbook: Workbook, *, name: str, rows: int, cols: int, position: int) -> tuple[Sheet, list[int], list[int]]:
-    """A new sheet of ``rows`` x ``cols`` empty cells with new ids; returns it and its row and column ids."""
+def create(workbook: Workbook, *, name: str, rows: int, cols: int, position: int, values: Iterable[list] = ()) -> tuple[Sheet, list[int], list[int]]:
+    """A new sheet of ``rows`` x ``cols`` cells with new ids, its rows' stored cells taken from
+    ``values`` in order (a copy's; empty by default); returns it and its row and column ids."""
     workbook.sheets_issued += 1
     sheet = Sheet.objects.create(workbook=workbook, sid=workbook.sheets_issued, name=name, position=position, row_count=rows, col_count=cols)
     places = positions.created(max(rows, cols))
@@ -67,10 +71,16 @@ def create(workbook: Workbook, *, name: str, rows: int, cols: int, position: int
     Column.objects.bulk_create(
         [Column(workbook=workbook, sheet=sheet.sid, cid=cid, position=places[i], slot=i) for i, cid in enumerate(col_ids)], batch_size=1000
     )
-    Row.objects.bulk_create([Row(workbook=workbook, sheet=sheet.sid, rid=rid, position=places[i]) for i, rid in enumerate(row_ids)], batch_size=1000)
+    filled = iter(values)
+    records = (Row(workbook=workbook, sheet=sheet.sid, rid=rid, position=places[i], values=next(filled, [])) for i, rid in enumerate(row_ids))
+    while batch := list(itertools.islice(records, ROWS_PER_INSERT)):  # a big copy is never all in memory
+        Row.objects.bulk_create(batch)
     workbook.cols_issued += cols
     workbook.rows_issued += rows
     return sheet, row_ids, col_ids
+
+
+ROWS_PER_INSERT = 5000
 
 
 def add(workbook: Workbook, operation: AddSheet, limits: Limits) -> tuple[dict, dict]:
@@ -90,39 +100,26 @@ def duplicate(workbook: Workbook, operation: DuplicateSheet, limits: Limits) -> 
     _check_count(workbook, limits)
     rules.check_sheet_name(operation.name, taken=_names(workbook))
     rules.check_area(cells_of(workbook.id) + original.row_count * original.col_count, limits.max_cells)
-    before, at = (_next_after(original), None) if operation.before == NEXT else _place(workbook, operation.before)
-    if operation.before == NEXT and before is not None:
-        at = resolve(workbook, before).position
+    before, at = _place(workbook, _next_after(original) if operation.before == NEXT else operation.before)
     (position,) = positions.room_for(Sheet, {"workbook_id": workbook.id}, 1, before=at)
     columns = selectors.live_columns(workbook_id=workbook.id, sheet=original.sid)
-    slots = [slot for _, slot in columns]
-    workbook.sheets_issued += 1
-    copy = Sheet.objects.create(
-        workbook=workbook, sid=workbook.sheets_issued, name=operation.name, position=position, row_count=original.row_count, col_count=len(columns)
-    )
-    col_ids = list(range(workbook.cols_issued + 1, workbook.cols_issued + len(columns) + 1))
-    places = positions.created(max(len(columns), original.row_count))
-    Column.objects.bulk_create(
-        [Column(workbook=workbook, sheet=copy.sid, cid=cid, position=places[i], slot=i) for i, cid in enumerate(col_ids)], batch_size=1000
-    )
-    workbook.cols_issued += len(columns)
-    row_ids, batch = [], []
     originals = Row.objects.filter(workbook=workbook, sheet=original.sid, deleted_rev__isnull=True).order_by("position")
-    for i, values in enumerate(originals.values_list("values", flat=True).iterator(chunk_size=5000)):
-        workbook.rows_issued += 1
-        row_ids.append(workbook.rows_issued)
-        copied = [values[s] if s < len(values) else None for s in slots]
-        while copied and copied[-1] is None:
-            copied.pop()
-        batch.append(Row(workbook=workbook, sheet=copy.sid, rid=workbook.rows_issued, position=places[i], values=copied))
-        if len(batch) == 5000:
-            Row.objects.bulk_create(batch)
-            batch = []
-    Row.objects.bulk_create(batch)
+    stored = originals.values_list("values", flat=True).iterator(chunk_size=ROWS_PER_INSERT)
+    slots = [slot for _, slot in columns]
+    copied = (_in_column_order(values, slots) for values in stored)
+    copy, row_ids, col_ids = create(workbook, name=operation.name, rows=original.row_count, cols=len(columns), position=position, values=copied)
     data = protocol.change_data(
         "duplicate_sheet", sheet=copy.sid, original=original.sid, name=copy.name, before=before, columns=col_ids, rows=row_ids
     )
     return data, {}
+
+
+def _in_column_order(values: list, slots: list[int]) -> list:
+    """A row's stored cells rearranged so the slots run 0, 1, 2, ... (see Row), without trailing empties."""
+    cells = [values[s] if s < len(values) else None for s in slots]
+    while cells and cells[-1] is None:
+        cells.pop()
+    return cells
 
 
 def rename(workbook: Workbook, operation: RenameSheet, limits: Limits) -> tuple[dict, dict]:
