@@ -35,7 +35,7 @@ from workbooks.limits import current as current_limits
 from workbooks.models import Change as ChangeRow
 from workbooks.models import Refusal, Workbook
 from workbooks.services import access, sheets, store, structure, undo
-from workbooks.services.outcomes import Applied
+from workbooks.services.outcomes import REMEMBERED, Applied
 from workbooks.services.sets import commit_sets
 
 
@@ -92,12 +92,6 @@ def commit_operation(*, workbook_id: int, user, operation: Operation, now: datet
     if refusal is not None:  # raised once the refusal is committed: the workbook is unchanged
         raise refusal
     return Applied(change, duplicate=False)
-
-
-# Refusals that depend on what the workbook was when the operation came: a resend of the op id gets the
-# same answer (see models.Refusal). Not the passing ones (the rate, a server failure), after which a
-# client is to send the operation again.
-REMEMBERED = frozenset({"invalid", "not_found", "conflict", "too_large", "history_truncated"})
 
 
 def _remembered_refusal(workbook: Workbook, op: str) -> OperationError | None:

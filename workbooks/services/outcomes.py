@@ -7,7 +7,12 @@ from dataclasses import dataclass
 from workbooks.domain.errors import Conflict
 from workbooks.domain.values import Change
 
-__all__ = ["Applied", "Conflict"]
+__all__ = ["REMEMBERED", "Applied", "Conflict"]
+
+# Refusals that depend on what the workbook was when the operation came: a resend of the op id gets the
+# same answer (see models.Refusal). Not the passing ones (the rate, a server failure), after which a
+# client is to send the operation again.
+REMEMBERED = frozenset({"invalid", "not_found", "conflict", "too_large", "history_truncated"})
 
 
 @dataclass(frozen=True)

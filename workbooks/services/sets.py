@@ -12,11 +12,12 @@ from django.utils import timezone
 
 from workbooks import protocol, selectors
 from workbooks.domain import rules
-from workbooks.domain.errors import Forbidden, NotFound, OperationError
+from workbooks.domain.errors import ERRORS, Forbidden, NotFound, OperationError
 from workbooks.domain.values import WRITER_ROLES, Author, Change, LastWrite, SetCells
 from workbooks.models import Change as ChangeRow
+from workbooks.models import Refusal
 from workbooks.services import store
-from workbooks.services.outcomes import Applied
+from workbooks.services.outcomes import REMEMBERED, Applied
 
 
 def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], now: datetime | None = None) -> list[Applied | OperationError]:
@@ -44,6 +45,8 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
         rev, rows_issued, cols_issued = locked
         roles, rows, live_cols = found.roles, found.rows, found.cols
         originals = _originals(workbook_id, found.ops)
+        refused = _refused(workbook_id, found.refused)
+        remembered = []  # refusals of this batch a resend of the op id is to get again
         # Who wrote each cell last, for the sets that say which revision their sender saw: from the
         # log when one of them saw an older revision, and from the batch as it goes.
         based = [o.rev for _, o in requests if o.rev is not None]
@@ -62,6 +65,8 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
                 if operation.op in originals or operation.op in made:
                     results.append(Applied(made.get(operation.op) or originals[operation.op], duplicate=True))
                     continue
+                if operation.op in refused:
+                    raise refused[operation.op]
                 rules.check_base_rev(operation.rev, rev)
                 sheet = _sheet_of(operation, found)
                 cells = rules.applied_cells(
@@ -69,6 +74,9 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
                 )
             except OperationError as exc:
                 results.append(exc)
+                if role in WRITER_ROLES and exc.code in REMEMBERED and operation.op not in refused:
+                    refused[operation.op] = exc
+                    remembered.append((operation.op, exc.code, exc.message, rev))
                 continue
             by = Author(user.pk, user.get_username())
             overwritten = ()
@@ -87,8 +95,8 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
             )
             logged.append(change)
             results.append(Applied(change, duplicate=False))
-        if logged:
-            tx.write_and_commit(workbook_id, rows={rid: rows[rid] for rid in touched}, changes=logged, now=now)
+        if logged or remembered:
+            tx.write_and_commit(workbook_id, rows={rid: rows[rid] for rid in touched}, changes=logged, now=now, refusals=remembered)
     return results
 
 
@@ -116,6 +124,15 @@ def _sheet_of(operation: SetCells, found: store.Found) -> int:
 def _value_at(rows: dict[int, list], live_cols: dict[int, int], cell) -> Any:
     values, slot = rows[cell.row], live_cols[cell.col]
     return values[slot] if slot < len(values) else None
+
+
+def _refused(workbook_id: int, ops: set[str]) -> dict[str, OperationError]:
+    """The refusals remembered for these op ids (a client resending what it did not see answered: rare,
+    so through the ORM)."""
+    if not ops:
+        return {}
+    found = Refusal.objects.filter(workbook_id=workbook_id, op__in=ops).values_list("op", "code", "message")
+    return {op: ERRORS[code](message) for op, code, message in found}
 
 
 def _originals(workbook_id: int, ops: set[str]) -> dict[str, Change]:

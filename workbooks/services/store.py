@@ -127,6 +127,7 @@ class Found:
 
     roles: dict[int, str] = field(default_factory=dict)
     ops: set[str] = field(default_factory=set)
+    refused: set[str] = field(default_factory=set)
     rows: dict[int, list] = field(default_factory=dict)
     cols: dict[int, int] = field(default_factory=dict)
     row_sheets: dict[int, int] = field(default_factory=dict)
@@ -141,6 +142,8 @@ class Found:
                 found.roles[key] = text
             elif tag == "op":
                 found.ops.add(text)
+            elif tag == "refused":
+                found.refused.add(text)
             elif tag == "row":
                 sheet, values = text.split(" ", 1)
                 found.rows[key], found.row_sheets[key] = orjson.loads(values), int(sheet)
@@ -182,6 +185,7 @@ def batch_cursor():
 _BATCH_READS = (
     ("role", "workbooks_member", "user_id", "int[]", "t.user_id", "t.role"),
     ("op", "workbooks_change", "op", "text[]", "0", "t.op"),
+    ("refused", "workbooks_refusal", "op", "text[]", "0", "t.op"),
     ("row", "workbooks_row", "rid", "bigint[]", "t.rid", "CAST(t.sheet AS TEXT) || ' ' || CAST(t.\"values\" AS TEXT)", " AND t.deleted_rev IS NULL"),
     ("col", "workbooks_column", "cid", "bigint[]", "t.cid", "CAST(t.sheet AS TEXT) || ' ' || CAST(t.slot AS TEXT)", " AND t.deleted_rev IS NULL"),
 )
@@ -197,7 +201,7 @@ def read_batch(cursor, workbook_id: int, *, users, ops, rows, cols) -> None:
     batch's op ids (hundreds of entries a commit in the benchmarks, and growing).
     """
     parts, params = [], []
-    for wanted, (tag, table, column, array_type, key, text, *live) in zip((users, ops, rows, cols), _BATCH_READS, strict=True):
+    for wanted, (tag, table, column, array_type, key, text, *live) in zip((users, ops, ops, rows, cols), _BATCH_READS, strict=True):
         if not wanted:
             continue
         live = "".join(live)
@@ -260,9 +264,17 @@ def pipeline():
     return contextlib.nullcontext()
 
 
-def write_batch(cursor, workbook_id: int, *, rows: dict[int, list], changes: list[Change], now: datetime) -> None:
+def write_batch(cursor, workbook_id: int, *, rows: dict[int, list], changes: list[Change], now: datetime, refusals=()) -> None:
     """The rows' new values, the change log's new entries (with the cells they wrote) and the workbook's
-    revision."""
+    revision, and the operations refused for good ((op, code, message, revision); see models.Refusal)."""
+    if refusals:
+        cursor.execute(
+            "INSERT INTO workbooks_refusal (workbook_id, op, code, message, rev) VALUES "  # noqa: S608 (placeholders)
+            + ", ".join(["(%s, %s, %s, %s, %s)"] * len(refusals)),
+            [v for refusal in refusals for v in (workbook_id, *refusal)],
+        )
+    if not changes:
+        return
     update_rows(cursor, workbook_id, rows)
     insert_cell_edits(cursor, workbook_id, changes)
     at = connection.ops.adapt_datetimefield_value(now)
@@ -396,8 +408,8 @@ class SetsTransaction:
     def last_writes(self, workbook_id: int, *, since: int, latest: int) -> dict[tuple[int, int], LastWrite]:
         return last_writes(self.reader, workbook_id, since=since, latest=latest)
 
-    def write_and_commit(self, workbook_id: int, *, rows: dict[int, list], changes: list[Change], now: datetime) -> None:
+    def write_and_commit(self, workbook_id: int, *, rows: dict[int, list], changes: list[Change], now: datetime, refusals=()) -> None:
         with pipeline():
-            write_batch(self.cursor, workbook_id, rows=rows, changes=changes, now=now)
+            write_batch(self.cursor, workbook_id, rows=rows, changes=changes, now=now, refusals=refusals)
             if self.explicit:
                 self.cursor.execute("COMMIT")

@@ -287,10 +287,12 @@ class ApplyOperationTest:
         assert selectors.snapshot(workbook_id=workbook_id, role="owner") == before
         assert not Change.objects.filter(workbook_id=workbook_id).exists()
 
-    def test_apply_operation_refused_op_id_still_usable(self, ada, workbook_id):
+    def test_apply_operation_refused_set_refused_again_never_applied(self, ada, workbook_id):
         with pytest.raises(NotFound):
             apply(workbook_id, ada, put((9, 1, "x"), op="retry"))
-        assert apply(workbook_id, ada, put((1, 1, "x"), op="retry")).change.rev == 1
+        with pytest.raises(NotFound):  # an op id is never both refused and applied
+            apply(workbook_id, ada, put((1, 1, "x"), op="retry"))
+        assert Workbook.objects.get(pk=workbook_id).rev == 0
 
     def test_apply_operation_insert_before_deleted_row_not_found(self, ada, workbook_id):
         apply(workbook_id, ada, DeleteRows("d", (2,)))

@@ -157,6 +157,18 @@ class EditsInSheetsTest:
         with pytest.raises(NotFound, match="“Q3” was deleted"):
             Tab(workbook_id, bob)(InsertCols, None, 1, sheet=2)
 
+    def test_edit_refused_for_a_deleted_sheet_is_refused_again_after_undo_brings_it_back(self, ada, bob, workbook_id):
+        tab = Tab(workbook_id, ada)
+        tab(AddSheet, "Q3", None, 1, 1)
+        tab(DeleteSheet, 2)
+        late = SetCells("bob-late", (CellWrite(3, 3, "late"),), None, sheet=2)
+        with pytest.raises(NotFound, match="“Q3” was deleted"):
+            services.apply_operation(workbook_id=workbook_id, user=bob, operation=late)
+        tab.undo()
+        with pytest.raises(NotFound, match="“Q3” was deleted"):  # an op id is never both refused and applied
+            services.apply_operation(workbook_id=workbook_id, user=bob, operation=late)
+        assert sheet_values(workbook_id, 2) == [[None]]
+
     def test_unknown_sheet_not_found(self, ada, workbook_id):
         with pytest.raises(NotFound):
             Tab(workbook_id, ada).put(9, (1, 1, "x"))
