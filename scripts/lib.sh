@@ -11,6 +11,8 @@ as_root() {
 }
 
 APT_UPDATED=""
+# What the local production stack (stack/local.py) runs: scripts/stack, scripts/test and the benchmarks.
+STACK_PACKAGES="redis-server:redis-server nginx:nginx supervisord:supervisor /usr/lib/postgresql:postgresql"
 # ensure_packages CMD:PACKAGE ... installs PACKAGE when CMD is not found.
 ensure_packages() {
   local missing=()

@@ -140,6 +140,15 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 # ------------------------------------------------------------------ the stack
 
 
+def ensure_packages() -> None:
+    """Installs the system packages the stack runs when one is missing (as scripts/stack does), so a
+    benchmark works from a fresh clone too."""
+    needed = ("redis-server", "nginx", "supervisord")
+    if all(shutil.which(name) for name in needed) and Path("/usr/lib/postgresql").is_dir():
+        return
+    subprocess.run(["bash", "-c", "source scripts/lib.sh && ensure_packages $STACK_PACKAGES"], cwd=ROOT, check=True, timeout=1800)
+
+
 class LocalStack:
     """PostgreSQL, Redis, gunicorn, two daphne processes and the maintenance (under supervisord) and nginx, on loopback."""
 
@@ -194,6 +203,7 @@ class LocalStack:
         self.stop()
 
     def start(self) -> LocalStack:
+        ensure_packages()
         for sub in ("log", "nginx", "static", "var", "acme", "redis"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self.cert, self.key = make_certificate(self.dir)
