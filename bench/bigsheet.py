@@ -599,8 +599,10 @@ def new_context(browser, stack, session):
 def run(args) -> dict:
     from playwright.sync_api import sync_playwright
 
-    from stack.local import LocalStack
+    from stack.local import LocalStack, ensure_packages
     from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS
+
+    ensure_packages(f"{CHROMIUM}:chromium")
 
     result: dict = {
         "benchmark": "bigsheet",

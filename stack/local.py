@@ -140,13 +140,14 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 # ------------------------------------------------------------------ the stack
 
 
-def ensure_packages() -> None:
-    """Installs the system packages the stack runs when one is missing (as scripts/stack does), so a
-    benchmark works from a fresh clone too."""
-    needed = ("redis-server", "nginx", "supervisord")
-    if all(shutil.which(name) for name in needed) and Path("/usr/lib/postgresql").is_dir():
+def ensure_packages(*extra: str) -> None:
+    """Installs the system packages the stack runs when one is missing (as scripts/stack does), and
+    ``extra`` ones ("command:package", scripts/lib.sh's form), so a benchmark works from a fresh clone too."""
+    needed = [pair.partition(":")[0] for pair in extra]
+    if all(shutil.which(name) or Path(name).exists() for name in ("redis-server", "nginx", "supervisord", "/usr/lib/postgresql", *needed)):
         return
-    subprocess.run(["bash", "-c", "source scripts/lib.sh && ensure_packages $STACK_PACKAGES"], cwd=ROOT, check=True, timeout=1800)
+    command = f"source scripts/lib.sh && ensure_packages $STACK_PACKAGES {' '.join(extra)}"
+    subprocess.run(["bash", "-c", command], cwd=ROOT, check=True, timeout=1800)
 
 
 class LocalStack:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from tests.integration.conftest import Deployment
 
 WAIT = 20  # seconds to wait for an expected message before failing
+PING_SECONDS = 10
 
 
 class WorkbookSocket:
@@ -85,6 +86,7 @@ class Follower:
         self.progress = asyncio.Condition()
 
     async def run(self) -> None:
+        pinging = asyncio.create_task(self.ping())
         try:
             async for text in self.socket.ws:
                 message = json.loads(text)
@@ -100,7 +102,7 @@ class Follower:
                     self.answers.setdefault(message["op"], message)
                 elif kind == "error":
                     self.answers[message["op"]] = message
-                elif kind != "presence":
+                elif kind not in ("presence", "pong"):
                     self.problems.append(f"unexpected {message}")
                     return
                 async with self.progress:
@@ -109,8 +111,17 @@ class Follower:
         except websockets.exceptions.ConnectionClosed as closed:
             self.problems.append(f"socket closed: {closed}")
         finally:
+            pinging.cancel()
             async with self.progress:
                 self.progress.notify_all()
+
+    async def ping(self) -> None:
+        """Pings while the socket is open, as the page does: a socket that sends nothing for 30 s is
+        closed (4408), and a follower done editing may wait longer than that for the others on a busy machine."""
+        with contextlib.suppress(websockets.exceptions.ConnectionClosed):
+            while True:
+                await asyncio.sleep(PING_SECONDS)
+                await self.socket.send({"type": "ping"})
 
     async def wait_until(self, predicate, *, timeout: float = WAIT) -> None:
         async with self.progress:

@@ -3,7 +3,8 @@ the admin site."""
 
 from __future__ import annotations
 
-from workbooks import selectors
+from django.db.models import OuterRef, Subquery
+
 from workbooks.domain.errors import Forbidden, NotFound
 from workbooks.models import Member, Workbook
 
@@ -11,12 +12,16 @@ from workbooks.models import Member, Workbook
 def locked_workbook(workbook_id: int, user, *, as_admin: bool = False) -> tuple[Workbook, str]:
     """The workbook, locked for this transaction, and the user's role; NotFound without a role.
     ``as_admin``: a staff user acting through the admin site, with the owner's rights (check_staff)."""
-    workbook = Workbook.objects.select_for_update().filter(pk=workbook_id).first()
     if as_admin:
         check_staff(user)
+        workbook = Workbook.objects.select_for_update().filter(pk=workbook_id).first()
         role = Member.Role.OWNER if workbook else None
+    elif getattr(user, "is_authenticated", False):  # the role read with the lock, in one query
+        member = Member.objects.filter(workbook_id=OuterRef("pk"), user_id=user.pk).values("role")[:1]
+        workbook = Workbook.objects.select_for_update(of=("self",)).annotate(role=Subquery(member)).filter(pk=workbook_id).first()
+        role = workbook.role if workbook else None
     else:
-        role = selectors.role_of(user=user, workbook_id=workbook_id) if workbook else None
+        workbook, role = None, None
     if role is None:
         raise NotFound("no such workbook")
     return workbook, role

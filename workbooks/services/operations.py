@@ -10,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from workbooks import broadcast, protocol, selectors
-from workbooks.domain.errors import ERRORS, Forbidden, OperationError
+from workbooks.domain.errors import Forbidden, OperationError
 from workbooks.domain.values import (
     WRITER_ROLES,
     AddSheet,
@@ -76,10 +76,10 @@ def commit_operation(*, workbook_id: int, user, operation: Operation, now: datet
         workbook, role = access.locked_workbook(workbook_id, user, as_admin=as_admin)
         if role not in WRITER_ROLES:
             raise Forbidden("viewers cannot change the workbook")
-        original = next(iter(ChangeRow.objects.filter(workbook=workbook, op=operation.op)[:1]), None)
-        if original is not None:
-            return Applied(selectors.change_value(original), duplicate=True)
-        refusal = _remembered_refusal(workbook, operation.op)
+        earlier = store.earlier_outcome(workbook.id, operation.op)
+        if isinstance(earlier, int):
+            return Applied(selectors.change_value(ChangeRow.objects.get(workbook=workbook, rev=earlier)), duplicate=True)
+        refusal = earlier
         if refusal is None:
             try:
                 with transaction.atomic():  # a savepoint: an operation refused halfway leaves nothing
@@ -92,11 +92,6 @@ def commit_operation(*, workbook_id: int, user, operation: Operation, now: datet
     if refusal is not None:  # raised once the refusal is committed: the workbook is unchanged
         raise refusal
     return Applied(change, duplicate=False)
-
-
-def _remembered_refusal(workbook: Workbook, op: str) -> OperationError | None:
-    found = Refusal.objects.filter(workbook=workbook, op=op).values_list("code", "message").first()
-    return None if found is None else ERRORS[found[0]](found[1])
 
 
 def _apply(workbook: Workbook, operation: Operation, limits: Limits, *, author_id: int) -> tuple[str, tuple[dict, dict]]:
@@ -114,22 +109,8 @@ def _log(workbook: Workbook, user, operation: Operation, kind: str, data: dict, 
     change = Change(
         workbook.rev, operation.op, Author(user.pk, user.get_username()), now, kind, data, replaced, session=operation.session, group=operation.group
     )
-    ChangeRow.objects.create(
-        workbook=workbook,
-        rev=change.rev,
-        op=change.op,
-        author_id=user.pk,
-        author_name=change.by.name,
-        at=now,
-        kind=change.kind,
-        data=data,
-        replaced=replaced,
-        session=change.session,
-        group=change.group,
-        undo_of=data.get("undo_of"),
-        redo_of=data.get("redo_of"),
-    )
     with connection.cursor() as cursor:  # an undo, redo or restore may write cells
+        store.insert_changes(cursor, workbook.id, [change], connection.ops.adapt_datetimefield_value(now))
         store.insert_cell_edits(cursor, workbook.id, [change])
     workbook.updated_at = now
     workbook.save(update_fields=["rev", "name", "sheets_issued", "rows_issued", "cols_issued", "updated_at"])

@@ -12,6 +12,7 @@ import orjson
 from django.db import connection, transaction
 
 from workbooks.domain import history
+from workbooks.domain.errors import ERRORS, OperationError
 from workbooks.domain.values import Author, Change, LastWrite
 from workbooks.limits import current as current_limits
 
@@ -278,25 +279,35 @@ def write_batch(cursor, workbook_id: int, *, rows: dict[int, list], changes: lis
     update_rows(cursor, workbook_id, rows)
     insert_cell_edits(cursor, workbook_id, changes)
     at = connection.ops.adapt_datetimefield_value(now)
+    insert_changes(cursor, workbook_id, changes, at)
+    cursor.execute("UPDATE workbooks_workbook SET rev = %s, updated_at = %s WHERE id = %s", [changes[-1].rev, at, workbook_id])
+
+
+def insert_changes(cursor, workbook_id: int, changes: list[Change], at) -> None:
+    """The change log's new entries (``at``: the time as the database takes it)."""
     entries = [
-        (c.rev, c.op, c.by.id, c.by.name, c.kind, orjson.dumps(c.data).decode(), orjson.dumps(c.replaced).decode(), c.session, c.group)
+        (
+            *(c.rev, c.op, c.by.id, c.by.name, c.kind, orjson.dumps(c.data).decode(), orjson.dumps(c.replaced).decode(), c.session, c.group),
+            *(c.data.get("undo_of"), c.data.get("redo_of")),
+        )
         for c in changes
     ]
+    columns = 'workbook_id, rev, op, author_id, author_name, at, kind, data, replaced, session, "group", undo_of, redo_of'
     if connection.vendor == "postgresql":  # one array per column
         cursor.execute(
-            'INSERT INTO workbooks_change (workbook_id, rev, op, author_id, author_name, at, kind, data, replaced, session, "group") '
-            "SELECT %s, e.rev, e.op, e.author_id, e.author_name, %s, e.kind, CAST(e.data AS jsonb), CAST(e.replaced AS jsonb), e.session, e.grp "
-            "FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[]) "
-            "AS e(rev, op, author_id, author_name, kind, data, replaced, session, grp)",
+            f"INSERT INTO workbooks_change ({columns}) "  # noqa: S608 (names)
+            "SELECT %s, e.rev, e.op, e.author_id, e.author_name, %s, e.kind, CAST(e.data AS jsonb), CAST(e.replaced AS jsonb), e.session, e.grp, "
+            "e.undo_of, e.redo_of FROM unnest(%b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::text[], "
+            "%b::text[], %b::text[], %b::bigint[], %b::bigint[]) "
+            "AS e(rev, op, author_id, author_name, kind, data, replaced, session, grp, undo_of, redo_of)",
             [workbook_id, at, *map(list, zip(*entries, strict=True))],
         )
     else:
         cursor.execute(
-            'INSERT INTO workbooks_change (workbook_id, rev, op, author_id, author_name, at, kind, data, replaced, session, "group") VALUES '  # noqa: S608 (placeholders)
-            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(entries)),
+            f"INSERT INTO workbooks_change ({columns}) VALUES "  # noqa: S608 (placeholders)
+            + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(entries)),
             [v for entry in entries for v in (workbook_id, *entry[:4], at, *entry[4:])],
         )
-    cursor.execute("UPDATE workbooks_workbook SET rev = %s, updated_at = %s WHERE id = %s", [changes[-1].rev, at, workbook_id])
 
 
 def put_cells(rows: dict[int, list], slots: dict[int, int], cells) -> list:
@@ -413,3 +424,100 @@ class SetsTransaction:
             write_batch(self.cursor, workbook_id, rows=rows, changes=changes, now=now, refusals=refusals)
             if self.explicit:
                 self.cursor.execute("COMMIT")
+
+
+# What an undo reads, as plain statements: through the ORM the same reads cost it more time building
+# queries than the database took answering them.
+
+
+def earlier_outcome(workbook_id: int, op: str) -> int | OperationError | None:
+    """What became of an operation id before: the revision of its change, its remembered refusal, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT rev, '', '' FROM workbooks_change WHERE workbook_id = %s AND op = %s "
+            "UNION ALL SELECT NULL, code, message FROM workbooks_refusal WHERE workbook_id = %s AND op = %s",
+            [workbook_id, op, workbook_id, op],
+        )
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    rev, code, message = found
+    return rev if rev is not None else ERRORS[code](message)
+
+
+def _json(value):
+    """A JSON column's value: PostgreSQL's driver decodes it, SQLite's gives the text."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def session_entries(workbook_id: int, *, author_id: int, session: str, floor: int, below: int | None, limit: int) -> list[tuple]:
+    """(rev, group, undo_of, redo_of) of the session's kept changes below revision ``below``, newest first."""
+    before = "" if below is None else " AND rev < %s"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'SELECT rev, "group", undo_of, redo_of FROM workbooks_change WHERE workbook_id = %s AND author_id = %s '  # noqa: S608 (no value)
+            f"AND session = %s AND rev > %s{before} ORDER BY rev DESC LIMIT %s",
+            [workbook_id, author_id, session, floor, *([] if below is None else [below]), limit],
+        )
+        return cursor.fetchall()
+
+
+def logged(workbook_id: int, revs: list[int]) -> list[tuple[int, str, dict, dict]]:
+    """(rev, kind, data, replaced) of the changes at these revisions, in order."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT rev, kind, data, replaced FROM workbooks_change WHERE workbook_id = %s AND rev IN ({placeholders(revs)}) ORDER BY rev",  # noqa: S608
+            [workbook_id, *revs],
+        )
+        return [(rev, kind, _json(data), _json(replaced)) for rev, kind, data, replaced in cursor.fetchall()]
+
+
+def others_wrote(workbook_id: int, *, after: int, author_id: int, session: str) -> bool:
+    """Whether anyone but this user's session changed the workbook after revision ``after``."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM workbooks_change WHERE workbook_id = %s AND rev > %s AND (author_id IS NULL OR author_id <> %s OR session <> %s) LIMIT 1",
+            [workbook_id, after, author_id, session],
+        )
+        return cursor.fetchone() is not None
+
+
+def sheet_states(workbook_id: int) -> dict[int, int | None]:
+    """Each of the workbook's sheets (tombstones too): the revision that deleted it, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sid, deleted_rev FROM workbooks_sheet WHERE workbook_id = %s", [workbook_id])
+        return dict(cursor.fetchall())
+
+
+IDS_PER_SELECT = 5000  # SQLite takes at most 32,766 parameters
+
+
+def _select_in(sql: str, workbook_id: int, ids) -> list[tuple]:
+    """The rows of ``sql`` (with ``{ids}`` where the placeholders of an ``IN`` list go) for these ids,
+    IDS_PER_SELECT at a time."""
+    ids = issued(ids, MAX_ID)
+    found = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), IDS_PER_SELECT):
+            chunk = ids[start : start + IDS_PER_SELECT]
+            cursor.execute(sql.format(ids=placeholders(chunk)), [workbook_id, *chunk])
+            found += cursor.fetchall()
+    return found
+
+
+def line_states(workbook_id: int, *, rows: bool, ids) -> list[tuple[int, int | None, int]]:
+    """(id, the revision that deleted it or None, its sheet) of the rows (or columns) with these ids."""
+    table, key = ("workbooks_row", "rid") if rows else ("workbooks_column", "cid")
+    return _select_in(f"SELECT {key}, deleted_rev, sheet FROM {table} WHERE workbook_id = %s AND {key} IN ({{ids}})", workbook_id, ids)  # noqa: S608
+
+
+def live_slots(workbook_id: int, cols) -> dict[int, int]:
+    """The slot of each of these columns that is live."""
+    sql = "SELECT cid, slot FROM workbooks_column WHERE workbook_id = %s AND deleted_rev IS NULL AND cid IN ({ids})"
+    return dict(_select_in(sql, workbook_id, cols))
+
+
+def live_values(workbook_id: int, rows) -> dict[int, list]:
+    """The stored cells of each of these rows that is live."""
+    sql = 'SELECT rid, "values" FROM workbooks_row WHERE workbook_id = %s AND deleted_rev IS NULL AND rid IN ({ids})'
+    return {rid: _json(values) for rid, values in _select_in(sql, workbook_id, rows)}

@@ -9,6 +9,8 @@ rows and columns concerned) and carries out the plans through the same code as o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from django.db import connection
 
 from workbooks import past, protocol
@@ -17,7 +19,6 @@ from workbooks.domain.errors import Conflict
 from workbooks.domain.values import DeleteCols, DeleteRows, DeleteSheet, Limits, RenameSheet, Restore, Undo
 from workbooks.models import CellEdit, Column, Row, Sheet, Workbook
 from workbooks.models import Change as ChangeRow
-from workbooks.selectors import live_columns
 from workbooks.services import sheets, store, structure
 
 CHANGES_PER_READ = 200
@@ -27,14 +28,12 @@ ENTRIES_PER_READ = 20  # the session's changes, newest first: an undo usually ne
 def apply(workbook: Workbook, operation: Undo, limits: Limits, *, author_id: int) -> tuple[dict, dict]:
     """Takes back (or, for a redo, re-applies) the session's latest step; returns the ``batch``
     change's data and what it replaced. Nothing to undo or redo is ``Conflict``."""
-    mine = ChangeRow.objects.filter(workbook=workbook, author_id=author_id, session=operation.session, rev__gt=workbook.history_floor)
-    newest_first = mine.order_by("-rev").values_list("rev", "group", "undo_of", "redo_of").iterator(chunk_size=ENTRIES_PER_READ)
-    revs = history.next_step((history.Entry(*row) for row in newest_first), redo=operation.redo)
+    revs = history.next_step(_newest_first(workbook, author_id=author_id, session=operation.session), redo=operation.redo)
     if not revs:
         raise Conflict(f"nothing to {operation.kind} in this session")
-    targets = list(ChangeRow.objects.filter(workbook=workbook, rev__in=revs).order_by("rev"))
+    targets = store.logged(workbook.id, revs)
     since = _since(workbook, after=revs[0], author_id=author_id, session=operation.session)
-    steps = [step for target in targets for step in history.steps_of(target.kind, target.data, target.replaced)]
+    steps = [step for _, kind, data, replaced in targets for step in history.steps_of(kind, data, replaced)]
     made, replaced, skipped = [], [], []
     for step in reversed(steps):
         plan, left = history.invert(step, _state(workbook, step, since), since)
@@ -44,7 +43,7 @@ def apply(workbook: Workbook, operation: Undo, limits: Limits, *, author_id: int
                 made.append(data)
                 replaced.append(what)
     if operation.redo:
-        data = {"steps": made, "redo_of": targets[-1].data["undo_of"], "skipped": skipped}
+        data = {"steps": made, "redo_of": targets[-1][2]["undo_of"], "skipped": skipped}
     else:
         data = {"steps": made, "undo_of": revs[-1], "skipped": skipped}
     return data, {"steps": replaced}
@@ -101,11 +100,26 @@ def _needed(workbook: Workbook, plan: history.Plan) -> bool:
 STRUCTURE_KINDS = ("rename", "insert_rows", "insert_cols", "delete_rows", "delete_cols", *history.SHEET_KINDS, "batch")
 
 
+def _newest_first(workbook: Workbook, *, author_id: int, session: str) -> Iterator[history.Entry]:
+    """The session's kept changes, the latest first, ENTRIES_PER_READ at a time."""
+    below = None
+    while True:
+        entries = store.session_entries(
+            workbook.id, author_id=author_id, session=session, floor=workbook.history_floor, below=below, limit=ENTRIES_PER_READ
+        )
+        yield from (history.Entry(*entry) for entry in entries)
+        if len(entries) < ENTRIES_PER_READ:
+            return
+        below = entries[-1][0]
+
+
 def _since(workbook: Workbook, *, after: int, author_id: int, session: str) -> history.Since:
     """What everyone but this session did after revision ``after``: the cells they wrote from the
     record of cells written (``CellEdit``), the rest from the log's structural changes (a batch's
-    from its steps)."""
+    from its steps). When nobody else wrote since, as for an undo right after the edit, that is one query."""
     since = history.Since()
+    if not store.others_wrote(workbook.id, after=after, author_id=author_id, session=session):
+        return since
     others = ChangeRow.objects.filter(workbook=workbook, rev__gt=after).exclude(author_id=author_id, session=session)
     theirs = CellEdit.objects.filter(workbook=workbook, rev__gt=after, rev__in=others.values("rev"))
     since.cells.update(theirs.values_list("row", "col").iterator(chunk_size=5000))
@@ -124,10 +138,10 @@ def _state(workbook: Workbook, step: history.Step, since: history.Since) -> hist
         rows, cols = (), ()
     else:
         rows, cols = step.data.get("rows", ()), step.data.get("cols", ())
-    sheet_state = dict(Sheet.objects.filter(workbook=workbook).values_list("sid", "deleted_rev"))
+    sheet_state = store.sheet_states(workbook.id)
     live_sheets = frozenset(sid for sid, dead in sheet_state.items() if dead is None)
-    found_rows = Row.objects.filter(workbook=workbook, rid__in=list(rows)).values_list("rid", "deleted_rev", "sheet") if rows else ()
-    found_cols = Column.objects.filter(workbook=workbook, cid__in=list(cols)).values_list("cid", "deleted_rev", "sheet") if cols else ()
+    found_rows = store.line_states(workbook.id, rows=True, ids=rows)
+    found_cols = store.line_states(workbook.id, rows=False, ids=cols)
     row_state = {i: dead for i, dead, sid in found_rows if sid in live_sheets}
     col_state = {i: dead for i, dead, sid in found_cols if sid in live_sheets}
     written = frozenset()
@@ -147,8 +161,8 @@ def _state(workbook: Workbook, step: history.Step, since: history.Since) -> hist
 
 
 def _write_cells(workbook: Workbook, plan: history.Plan, limits: Limits) -> list[tuple[dict, dict]]:
-    slots = dict(live_columns(workbook_id=workbook.id, sheet=plan.sheet))
-    rows = dict(Row.objects.filter(workbook=workbook, rid__in={c.row for c in plan.cells}, deleted_rev__isnull=True).values_list("rid", "values"))
+    slots = store.live_slots(workbook.id, {c.col for c in plan.cells})
+    rows = store.live_values(workbook.id, {c.row for c in plan.cells})
     old = store.put_cells(rows, slots, plan.cells)  # the plan names live rows and columns only
     with connection.cursor() as cursor:
         store.update_rows(cursor, workbook.id, rows)

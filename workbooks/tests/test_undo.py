@@ -124,6 +124,15 @@ class UndoTest:
         assert undone.data["skipped"] == [{"sheet": 1, "row": 1, "col": 2}]
         assert values(workbook_id)[1] == [None, "bob's"]
 
+    def test_undo_skips_cells_written_by_a_user_deleted_since(self, ada, bob, workbook_id):
+        mine, bobs = Session(workbook_id, ada), Session(workbook_id, bob)
+        mine.put((1, 1, "a"))
+        bobs.put((1, 1, "bob's"))
+        bob.delete()  # his changes stay in the log, with no author
+        undone = mine.undo()
+        assert undone.data["skipped"] == [{"sheet": 1, "row": 1, "col": 1}]
+        assert values(workbook_id)[1] == ["bob's", None]
+
     def test_undo_whose_every_effect_is_skipped_still_commits_and_uses_the_step(self, ada, bob, workbook_id):
         mine, bobs = Session(workbook_id, ada), Session(workbook_id, bob)
         mine.put((1, 1, "first"))
@@ -250,6 +259,7 @@ django.setup()
 from django.contrib.auth import get_user_model
 from workbooks import past, protocol, selectors, services
 from workbooks.domain.values import CellWrite, DeleteCols, DeleteRows, SetCells, Undo
+from workbooks.models import Change
 
 user = get_user_model().objects.create_user(username="u", password="unused-pw")
 workbook_id = services.create_workbook(user=user, name="Undo", rows=3, cols=3).id
@@ -261,10 +271,19 @@ apply(DeleteCols("dc", (2,)))
 apply(DeleteRows("dr", (3,)))
 undo_rows = apply(Undo("u1"))
 undo_cols = apply(Undo("u2"))
+after = protocol.snapshot(selectors.snapshot(workbook_id=workbook_id, role="owner"))
+redo = apply(Undo("r1", True))
+undo_redo = apply(Undo("u3"))
+resent = services.commit_operation(workbook_id=workbook_id, user=user, operation=Undo("u1"))
 print(json.dumps({
     "before": before,
-    "after": protocol.snapshot(selectors.snapshot(workbook_id=workbook_id, role="owner")),
+    "after": after,
     "steps": [undo_rows.data["steps"], undo_cols.data["steps"]],
+    "redo": [redo.rev, redo.data["redo_of"], [s["kind"] for s in redo.data["steps"]]],
+    "undo_redo": [undo_redo.rev, undo_redo.data["undo_of"]],
+    "logged": list(Change.objects.filter(workbook_id=workbook_id, rev__gte=4).order_by("rev").values_list("rev", "undo_of", "redo_of")),
+    "resent": [resent.duplicate, resent.change.rev],
+    "end": protocol.snapshot(selectors.snapshot(workbook_id=workbook_id, role="owner")),
 }))
 """
 
@@ -282,6 +301,11 @@ def test_undo_brings_back_cells_of_deleted_rows_and_columns(database, request, t
         {"kind": "insert_cols", "sheet": 1, "before": 3, "cols": [2]},
         {"kind": "set", "sheet": 1, "cells": [{"row": r, "col": 2, "value": v} for r, v in ((1, "text"), (2, 1.5), (3, False))], "overwritten": []},
     ]
+    assert result["redo"] == [6, 2, ["delete_cols"]]  # the redo of the undo (rev 5) of the column delete (rev 2)
+    assert result["undo_redo"] == [7, 6]
+    assert result["logged"] == [[4, 3, None], [5, 2, None], [6, None, 2], [7, 6, None]]
+    assert result["resent"] == [True, 4]
+    assert {k: v for k, v in result["end"].items() if k != "rev"} == {k: v for k, v in result["after"].items() if k != "rev"}
 
 
 class PastTest:
