@@ -4,8 +4,10 @@ history floor can be read; below it is ``HistoryTruncated``.
 
 The workbook at revision R is the workbook now walked back: rows and columns keep their places whether
 deleted or not (tombstones), so only which of them existed at R is worked out from the structural
-changes after R; each cell written after R held what its first write after R replaced (``CellEdit``).
-The cost grows with the workbook and with the changes after R, not with the whole log.
+changes after R; each cell written after R held what its first write after R replaced (each logged
+change keeps what it replaced). Both come from one pass over the changes after R, so the cost grows
+with the workbook and with the changes after R, not with the whole log. (A cell's history reads the
+record of cells written, ``CellEdit``, through its primary key instead.)
 """
 
 from __future__ import annotations
@@ -145,9 +147,15 @@ def workbook_at(*, workbook_id: int, rev: int, only: int | None = None) -> Itera
             workbook["name"],
             {sid: (name, position) for sid, name, position in sheets_now},
         )
-        later = ChangeRow.objects.filter(workbook_id=workbook_id, rev__gt=rev, kind__in=history.STRUCTURAL_KINDS).order_by("-rev")
+        # One pass over the changes after ``rev``, newest first: the structure they changed is
+        # rewound, and each cell they wrote gets what its first write after ``rev`` replaced.
+        held: dict[int, dict[int, CellValue]] = {}
+        later = ChangeRow.objects.filter(workbook_id=workbook_id, rev__gt=rev, kind__in=(*history.STRUCTURAL_KINDS, "set")).order_by("-rev")
         for kind, data, replaced in later.values_list("kind", "data", "replaced").iterator(chunk_size=CHANGES_PER_READ):
-            then.rewind(history.steps_of(kind, data, replaced))
+            if kind != "set":
+                then.rewind(history.steps_of(kind, data, replaced))
+            for row, col, _, old in history.cells_written(kind, data, replaced):
+                held.setdefault(row, {})[col] = old  # the earliest write after rev comes last and wins
         order = sorted(then.sheets, key=lambda sid: then.sheets[sid][1])
         if only is not None:
             order = [sid for sid in order if sid == only]
@@ -161,32 +169,17 @@ def workbook_at(*, workbook_id: int, rev: int, only: int | None = None) -> Itera
                     .annotate(text=Cast("values", TextField()), length=JsonLength("values"))
                 )
                 stored = stored.values_list("rid", "text", "length").iterator(chunk_size=ROWS_PER_READ)
-                chunks = _chunks((row for row in stored if row[0] in then.rows), ROWS_PER_READ)
-                rows = (row for chunk in chunks for row in _rows_then(workbook_id, rev, columns, chunk))
+                rows = _rows_then(columns, (row for row in stored if row[0] in then.rows), held)
                 yield SheetThen(sid, then.sheets[sid][0], [cid for cid, _ in columns], rows)
 
         yield then.name, sheets_then()
 
 
-def _chunks(items, size: int):
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _rows_then(workbook_id: int, rev: int, columns: list[tuple[int, int]], rows: list[tuple[int, str, int]]) -> Iterator[RowThen]:
-    """These rows (id, stored text, its length) as they were at ``rev``: each cell written after it
-    held what its first write after it replaced (``CellEdit.old``). A row none of whose cells was
-    written since is its stored text, as the snapshot sends it, when the slots run in column order."""
-    held: dict[int, dict[int, CellValue]] = {}
-    edits = CellEdit.objects.filter(workbook_id=workbook_id, row__in=[rid for rid, _, _ in rows], rev__gt=rev).order_by("-rev")
-    for row, col, old in edits.values_list("row", "col", "old").iterator(chunk_size=ROWS_PER_READ):
-        held.setdefault(row, {})[col] = old  # the earliest write after rev comes last and wins
+def _rows_then(columns: list[tuple[int, int]], rows: Iterator[tuple[int, str, int]], held: dict[int, dict[int, CellValue]]) -> Iterator[RowThen]:
+    """These rows (id, stored text, its length) as they were at the revision read: each cell written
+    after it held what its first write after it replaced (``held``, by row and column). A row none of
+    whose cells was written since is its stored text, as the snapshot sends it, when the slots run in
+    column order."""
     width = len(columns)
     in_order = [slot for _, slot in columns] == list(range(width))
     for rid, text, length in rows:
