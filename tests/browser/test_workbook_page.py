@@ -20,6 +20,8 @@ from tests.browser.helpers import (
     context_menu,
     paste,
     paste_insert_delete_select,
+    select_cell,
+    settled,
     snapshot_values,
     type_into,
     wait_for_workbook,
@@ -224,6 +226,40 @@ class MarkupInCellsTest:
             assert page.locator("#grid td script").count() == 0
             assert page.evaluate("window.pwned") is None
         assert dialogs == []
+
+
+class TypedValuesTest:
+    def test_numbers_and_booleans_are_stored_as_typed_and_an_apostrophe_keeps_text(self, site, pages):
+        workbook_id, api = new_workbook(site, "Typed", members=(("edgar", "editor"),))
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
+        typed = ["42", "-3.5", "1e6", "'42", "true", "12345678901234567890", "'=1+1"]
+        for row, text in enumerate(typed):
+            type_into(olivia, row, 0, text)
+        settled(olivia)
+        rev, values = snapshot_values(api, workbook_id)
+        assert [row[0] if row else None for row in values[: len(typed)]] == [42, -3.5, 1000000, "42", True, "12345678901234567890", "=1+1"]
+
+        # Shown as a spreadsheet shows them, on the other page too: numbers right, TRUE centred, text left.
+        expect(cell(edgar, 4, 0)).to_have_text("TRUE")
+        expect(cell(edgar, 0, 0)).to_have_css("text-align", "right")
+        expect(cell(edgar, 4, 0)).to_have_css("text-align", "center")
+        for alignment in ("right", "center"):
+            expect(cell(edgar, 3, 0)).not_to_have_css("text-align", alignment)
+
+        # The editor opens with what gives the value back ('42 for the text 42): closing it changes nothing.
+        for row, shown in ((3, "'42"), (0, "42"), (4, "TRUE"), (6, "'=1+1")):
+            select_cell(edgar, row, 0)
+            edgar.keyboard.press("Enter")
+            expect(edgar.locator("textarea.handsontableInput")).to_have_value(shown)
+            edgar.keyboard.press("Enter")
+        settled(edgar)
+        assert snapshot_values(api, workbook_id) == (rev, values)
+
+        # A paste reads each cell as typing would.
+        paste(olivia, 10, 0, [["7", "'7", "FALSE", "x"]])
+        settled(olivia)
+        assert snapshot_values(api, workbook_id)[1][10][:4] == [7, "7", False, "x"]
 
 
 class AccessRemovedTest:

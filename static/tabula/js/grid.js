@@ -4,7 +4,7 @@
 
 /* global Handsontable */
 
-import { cellValue } from "./protocol.js";
+import { editorText, shownText, typedValue } from "./input.js";
 
 const REMOTE = "tabula.remote"; // the source of every change this module makes for the server's model
 const NOT_USER_EDITS = new Set([REMOTE, "loadData", "updateData"]);
@@ -18,6 +18,20 @@ function span(ranges, axis) {
 /** "1 row", "2 rows", "1,000 rows". */
 export function plural(count, word) {
   return `${count.toLocaleString("en-US")} ${word}${count === 1 ? "" : "s"}`;
+}
+
+/** Renders a value as a spreadsheet shows it: numbers to the right, TRUE and FALSE centred. */
+function showValue(textRenderer, instance, td, row, col, prop, value, cellProperties) {
+  textRenderer(instance, td, row, col, prop, shownText(value), cellProperties);
+  td.classList.toggle("tabula-number", typeof value === "number");
+  td.classList.toggle("tabula-boolean", typeof value === "boolean");
+}
+
+/** The cell editor opens with the text that, typed again, gives the cell's value back ('42 for the text 42). */
+class CellEditor extends Handsontable.editors.TextEditor {
+  beginEditing(initial, event) {
+    super.beginEditing(typeof initial === "string" ? initial : editorText(this.originalValue), event);
+  }
 }
 
 export class Grid {
@@ -68,9 +82,10 @@ export class Grid {
       manualColumnResize: true,
       colWidths: 100,
       renderer(instance, td, row, col, prop, value, cellProperties) {
-        textRenderer(instance, td, row, col, prop, value, cellProperties);
+        showValue(textRenderer, instance, td, row, col, prop, value, cellProperties);
         grid.#decorate(td, row, col);
       },
+      editor: CellEditor,
       beforeCreateRow: (index, amount, source) => source === REMOTE,
       beforeCreateCol: (index, amount, source) => source === REMOTE,
       beforeRemoveRow: (index, amount, physicalRows, source) => source === REMOTE,
@@ -79,8 +94,12 @@ export class Grid {
       beforeChange: (changes, source) => {
         if (NOT_USER_EDITS.has(source)) return true;
         if (this.readOnly) return false;
-        // An emptied cell holds null, as the model does (and as the wire clears a cell).
-        for (const change of changes) if (change && change[3] === "") change[3] = null;
+        // Typed text is read as a spreadsheet reads it (a number, a boolean, 'text); an emptied cell
+        // holds null, as the model does (and as the wire clears a cell). A fill copies values as they are.
+        for (const change of changes) {
+          if (change && source === "edit") change[3] = typedValue(change[3]);
+          else if (change && change[3] === "") change[3] = null;
+        }
         return true;
       },
       afterChange: (changes, source) => {
@@ -192,7 +211,7 @@ export class Grid {
     for (let row = top; row <= lastRow; row += 1) {
       const pasted = data[(row - top) % data.length];
       for (let col = left; col <= lastCol; col += 1) {
-        const value = cellValue(pasted[(col - left) % width]);
+        const value = typedValue(pasted[(col - left) % width]);
         if (row >= rowCount || col >= colCount) {
           if (value !== null) beyond.push({ row, col, value }); // the workbook grows to take it
           continue;
@@ -494,6 +513,8 @@ export class PastGrid {
       rowHeaders: true,
       colHeaders: (index) => grid.titles[index] ?? "",
       readOnly: true,
+      renderer: (instance, td, row, col, prop, value, cellProperties) =>
+        showValue(Handsontable.renderers.getRenderer("text"), instance, td, row, col, prop, value, cellProperties),
       contextMenu: { items: { copy: {} } },
       fillHandle: false,
       undo: false,
