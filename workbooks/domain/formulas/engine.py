@@ -150,6 +150,14 @@ class Book:
             return self.computed.get(key)
         return self.literals.get(key)
 
+    def values(self, sheet: int, rows: list[int], cols: list[int]):
+        """The values of a rectangle, row by row (a range's cells: the evaluator's hot loop)."""
+        cells, computed, literals = self.cells, self.computed, self.literals
+        for row in rows:
+            for col in cols:
+                key = (row, col)
+                yield computed.get(key) if key in cells else literals.get(key)
+
     def random(self) -> float:
         return self._random.random()
 
@@ -197,7 +205,9 @@ class Book:
         """A change that wrote no cell still computes volatile formulas again (TODAY, NOW, RAND)."""
         return Recalculated(self._recalculate(set()))
 
-    def insert(self, sheet: int, *, rows: bool, before: int | None, ids: list[int]) -> Recalculated:
+    def insert(self, sheet: int, *, rows: bool, before: int | None, ids: list[int], revived: bool = False) -> Recalculated:
+        """Inserts rows (or columns) ``ids`` before ``before`` (None: at the end); ``revived``: they are
+        deleted ones coming back (an undo), so formulas naming their cells compute again."""
         layout = self.sheets[sheet]
         order = layout.rows if rows else layout.cols
         at = len(order) if before is None else order.index(before)
@@ -206,9 +216,10 @@ class Book:
         for i in ids:
             owner[i] = sheet
         layout.moved()
-        # Rows or columns coming back (an undo): formulas naming their cells compute again.
-        back = set(ids)
-        named = {listener for (r, c), found in self._cell_listeners.items() if (r if rows else c) in back for listener in found}
+        named = set()
+        if revived:
+            back = set(ids)
+            named = {listener for (r, c), found in self._cell_listeners.items() if (r if rows else c) in back for listener in found}
         return Recalculated(self._recalculate(self._moved(sheet) | named))
 
     def delete(self, sheet: int, *, rows: bool, ids: Iterable[int]) -> Recalculated:

@@ -19,6 +19,7 @@ class Context(Protocol):
     now: dt.datetime
 
     def value(self, sheet: int, row: int, col: int): ...
+    def values(self, sheet: int, rows: list[int], cols: list[int]) -> Iterator: ...  # row by row
     def rows(self, sheet: int) -> list[int]: ...
     def cols(self, sheet: int) -> list[int]: ...
     def row_index(self, sheet: int, row: int) -> int | None: ...
@@ -58,10 +59,7 @@ class Area:
             for line in self._grid:
                 yield from line
             return
-        value, sheet = self.context.value, self.sheet
-        for row in self.rows:
-            for col in self.cols:
-                yield value(sheet, row, col)
+        yield from self.context.values(self.sheet, self.rows, self.cols)
 
     def grid(self) -> list[list]:
         if self._grid is None:

@@ -158,7 +158,7 @@ class ReferencesFollowCellsTest:
         changed = b.delete(SHEET, rows=True, ids=[2])
         assert changed.values == {FORMULA_CELL: err("#REF!")}
         assert b.text(FORMULA_CELL) == "=#REF!*2"
-        b.insert(SHEET, rows=True, before=3, ids=[2])  # undo: the row comes back with its id
+        b.insert(SHEET, rows=True, before=3, ids=[2], revived=True)  # undo: the row comes back with its id
         assert b.text(FORMULA_CELL) == "=A2*2"
         assert put(b, (2, 11), 2.0).values == {FORMULA_CELL: 4.0}
 
