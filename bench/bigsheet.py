@@ -26,9 +26,11 @@ through the API too: `set` operations of 1,000 rows x 10 columns (10,000 cells, 
   tests/browser/helpers.py dispatches it) on cell A1; the time runs until the second tab's DOM
   shows the last pasted cell, with the moments the operation left the first tab's socket and arrived
   at the second's;
-- structural changes (last, on the largest workbook): one column inserted before the second and
-  deleted, one added at the right end and deleted, one row in the middle deleted and one inserted in its place, each
-  a POST through nginx, timed until its answer (target: each under TARGET_STRUCTURAL).
+- structural changes (last, on the largest workbook), while someone edits another sheet of it: one
+  column inserted before the second and deleted, one added at the right end and deleted, one row in
+  the middle deleted and one inserted in its place, each a POST through nginx, timed until its
+  answer (target: each under TARGET_STRUCTURAL); the other sheet's edits are timed the same way,
+  alone and while the changes run.
 
 Results: tables on stdout and JSON in bench/results/bigsheet-<time>.json.
 """
@@ -152,14 +154,74 @@ def time_structural_changes(session, workbook_id: int) -> dict:
             raise RuntimeError(f"{name} failed: {status} {body}")
         return body
 
-    inserted = post("insert_col_before_second", {"type": "insert_cols", "before": second, "count": 1})["cols"]
-    post("delete_that_col", {"type": "delete_cols", "cols": inserted})
-    appended = post("insert_col_at_end", {"type": "insert_cols", "before": None, "count": 1})["cols"]
-    post("delete_last_col", {"type": "delete_cols", "cols": appended})
-    post("delete_row_in_the_middle", {"type": "delete_rows", "rows": [middle]})
-    post("insert_row_in_its_place", {"type": "insert_rows", "before": after, "count": 1})
+    # Someone edits another sheet of the same workbook all along: how long each of their edits takes
+    # to be committed, before the structural changes (alone) and while they run.
+    add_sheet = {"op": f"other-sheet-{workbook_id}", "type": "add_sheet", "name": "Other"}
+    other = session.request("POST", f"/api/workbooks/{workbook_id}/ops", add_sheet)[1]
+    editor = OtherSheetEditor(session, workbook_id, other)
+    editor.start()
+    time.sleep(OTHER_SHEET_ALONE_S)
+    editor.mark()
+    try:
+        inserted = post("insert_col_before_second", {"type": "insert_cols", "before": second, "count": 1})["cols"]
+        post("delete_that_col", {"type": "delete_cols", "cols": inserted})
+        appended = post("insert_col_at_end", {"type": "insert_cols", "before": None, "count": 1})["cols"]
+        post("delete_last_col", {"type": "delete_cols", "cols": appended})
+        post("delete_row_in_the_middle", {"type": "delete_rows", "rows": [middle]})
+        post("insert_row_in_its_place", {"type": "insert_rows", "before": after, "count": 1})
+    finally:
+        editor.stop()
     slowest = max(timings.values())
-    return {"method": "API: POST /api/workbooks/{id}/ops through nginx", **timings, "slowest_s": slowest}
+    return {"method": "API: POST /api/workbooks/{id}/ops through nginx", **timings, "slowest_s": slowest, "other_sheet_edits": editor.report()}
+
+
+OTHER_SHEET_ALONE_S = 2.0
+OTHER_SHEET_INTERVAL_S = 0.02
+
+
+class OtherSheetEditor(threading.Thread):
+    """One-cell sets on another sheet every 20 ms through the API, each timed until its answer;
+    ``mark`` splits the edits made alone from those made while the structural changes run."""
+
+    def __init__(self, session, workbook_id: int, sheet: dict):
+        super().__init__(daemon=True)
+        self.session, self.workbook_id = session, workbook_id
+        self.sheet, self.row, self.col = sheet["sheet"], sheet["rows"][0], sheet["columns"][0]
+        self.alone: list[float] = []
+        self.during: list[float] = []
+        self.current = self.alone
+        self.stopping = threading.Event()
+        self.failures = 0
+
+    def run(self) -> None:
+        n = 0
+        while not self.stopping.is_set():
+            n += 1
+            cell = {"row": self.row, "col": self.col, "value": n}
+            t0 = time.perf_counter()
+            operation = {"op": f"other-{self.workbook_id}-{n}", "type": "set", "sheet": self.sheet, "cells": [cell]}
+            status, _ = self.session.request("POST", f"/api/workbooks/{self.workbook_id}/ops", operation)
+            self.current.append(time.perf_counter() - t0)
+            self.failures += status != 201
+            self.stopping.wait(OTHER_SHEET_INTERVAL_S)
+
+    def mark(self) -> None:
+        self.current = self.during
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=30)
+
+    def report(self) -> dict:
+        def summary(times: list[float]) -> dict:
+            ordered = sorted(times)
+            return {
+                "count": len(ordered),
+                "p50_s": round(statistics.median(ordered), 4) if ordered else None,
+                "max_s": round(ordered[-1], 4) if ordered else None,
+            }
+
+        return {"alone": summary(self.alone), "during_structural_changes": summary(self.during), "failed": self.failures}
 
 
 def time_snapshot_api(stack, session, workbook_id: int, runs: int) -> dict:
@@ -732,6 +794,14 @@ def print_tables(result: dict) -> None:
     if structural:
         timed = ", ".join(f"{k} {v}" for k, v in structural.items() if k.endswith("_s"))
         print(f"\nStructural changes on the {structural['workbook_rows']} x {COLS} workbook (target {TARGET_STRUCTURAL}s each): {timed}")
+        others = structural.get("other_sheet_edits")
+        if others:
+            alone, during = others["alone"], others["during_structural_changes"]
+            print(
+                "Edits on another sheet of that workbook, each until its answer: "
+                f"alone p50 {alone['p50_s']}s max {alone['max_s']}s ({alone['count']}); "
+                f"during the structural changes p50 {during['p50_s']}s max {during['max_s']}s ({during['count']}); failed {others['failed']}"
+            )
     paste = result.get("paste")
     if paste and "runs" in paste:
         print(f"\nPaste of {paste['cells']} cells, visible in the other tab (target {TARGET_PASTE}s): median {paste['median_s']}s")
