@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from .references import CellRef, RangeRef, Reference
-from .values import DIV0, NAME, REF, VALUE, XlError, compare, is_number, number, text_result, to_number, to_text
+from .values import DIV0, REF, XlError, compare, number, text_result, to_number, to_text
 
 
 class Context(Protocol):
@@ -219,6 +219,3 @@ def arithmetic(symbol: str, a: float, b: float):
     if isinstance(result, complex):
         return XlError("#NUM!")
     return number(result)
-
-
-__all__ = ["NAME", "VALUE", "Area", "Context", "Evaluation", "is_number"]

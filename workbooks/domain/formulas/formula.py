@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from ..errors import Invalid
 from . import references
-from .references import CellRef, Layout, RangeRef, Reference, Unresolved
+from .references import CellRef, Layout, Reference, Unresolved
 from .syntax import MARKER, Parser, Token, parse_ref
 
 Part = str | Reference
@@ -137,6 +137,3 @@ def _check_ids(ref: Reference) -> None:
             raise Invalid("formula parts: a range needs its rows or its columns")
     if not all(type(i) is int and i > 0 for i in ids):
         raise Invalid("formula parts: ids are positive integers")
-
-
-__all__ = ["CellRef", "Formula", "RangeRef", "from_wire", "read"]

@@ -90,10 +90,6 @@ def is_volatile(tree) -> bool:
 # -- reading arguments --------------------------------------------------------------------------------
 
 
-def scalar(ev: Evaluation, value):
-    return ev.one(value)
-
-
 def num(ev: Evaluation, value) -> float | XlError:
     return to_number(ev.one(value))
 
