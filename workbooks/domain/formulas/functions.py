@@ -254,7 +254,7 @@ def sized_like(target: Area, shape: Area) -> Area:
 @fn("SUM", most=MAX_ARGS)
 def _sum(ev, *args):
     values = numbers(ev, args)
-    return values if isinstance(values, XlError) else number(math.fsum(values))
+    return values if isinstance(values, XlError) else _total(values)
 
 
 @fn("PRODUCT", most=MAX_ARGS)
@@ -285,45 +285,73 @@ def _sumproduct(ev, *args):
     return number(total)
 
 
-@fn("SUMIF", least=2, most=3)
-def _sumif(ev, rng, crit, sum_range=None):
-    a = area(rng)
-    if isinstance(a, XlError):
-        return a
-    target = a if sum_range is None else area(sum_range)
-    if isinstance(target, XlError):
-        return target
-    target = sized_like(target, a)
-    spots = matching(ev, [(a, crit)])
-    return spots if isinstance(spots, XlError) else _sum_at(target, spots)
-
-
-def _sum_at(target: Area, spots) -> float | XlError:
-    total = 0.0
+def _numbers_at(target: Area, spots) -> list[float] | XlError:
+    """The numbers of ``target`` at these offsets (text, booleans and blanks skipped); its first error is the result."""
+    values = []
     for i, j in spots:
         if i < target.height and j < target.width:
             v = target.at(i, j)
             if isinstance(v, XlError):
                 return v
             if is_number(v):
-                total += v
-    return number(total)
+                values.append(v)
+    return values
 
 
-@fn("SUMIFS", least=3, most=MAX_ARGS)
-def _sumifs(ev, sum_range, *pairs):
-    if len(pairs) % 2:
-        return XlError("#VALUE!", "SUMIFS takes ranges and criteria in pairs")
-    target = area(sum_range)
-    if isinstance(target, XlError):
-        return target
-    spots = matching(ev, list(zip(pairs[::2], pairs[1::2], strict=True)))
-    if isinstance(spots, XlError):
-        return spots
-    first = area(pairs[0])
-    if not isinstance(first, XlError) and (first.height != target.height or first.width != target.width):
-        return XlError("#VALUE!", "the ranges differ in size")
-    return _sum_at(target, spots)
+def _if_function(total: Callable[[list[float]], object]):
+    """SUMIF and AVERAGEIF: ``total`` of the numbers of the target range (by default the criteria's
+    range, resized to its shape) where the criterion holds."""
+
+    def run(ev, rng, crit, target_range=None):
+        a = area(rng)
+        if isinstance(a, XlError):
+            return a
+        target = a if target_range is None else area(target_range)
+        if isinstance(target, XlError):
+            return target
+        spots = matching(ev, [(a, crit)])
+        values = spots if isinstance(spots, XlError) else _numbers_at(sized_like(target, a), spots)
+        return values if isinstance(values, XlError) else total(values)
+
+    return run
+
+
+def _ifs_function(name: str, total: Callable[[list[float]], object]):
+    """SUMIFS, AVERAGEIFS, MINIFS, MAXIFS: ``total`` of the target range's numbers where every
+    (range, criterion) pair holds; the ranges must be the target's size."""
+
+    def run(ev, target_range, *pairs):
+        if len(pairs) % 2:
+            return XlError("#VALUE!", f"{name} takes ranges and criteria in pairs")
+        target = area(target_range)
+        if isinstance(target, XlError):
+            return target
+        spots = matching(ev, list(zip(pairs[::2], pairs[1::2], strict=True)))
+        if isinstance(spots, XlError):
+            return spots
+        first = area(pairs[0])
+        if not isinstance(first, XlError) and (first.height != target.height or first.width != target.width):
+            return XlError("#VALUE!", "the ranges differ in size")
+        values = _numbers_at(target, spots)
+        return values if isinstance(values, XlError) else total(values)
+
+    return run
+
+
+def _total(values: list[float]) -> float | XlError:
+    return number(math.fsum(values))
+
+
+def _mean(values: list[float]) -> float | XlError:
+    return DIV0 if not values else number(math.fsum(values) / len(values))
+
+
+fn("SUMIF", least=2, most=3)(_if_function(_total))
+fn("AVERAGEIF", least=2, most=3)(_if_function(_mean))
+fn("SUMIFS", least=3, most=MAX_ARGS)(_ifs_function("SUMIFS", _total))
+fn("AVERAGEIFS", least=3, most=MAX_ARGS)(_ifs_function("AVERAGEIFS", _mean))
+fn("MINIFS", least=3, most=MAX_ARGS)(_ifs_function("MINIFS", lambda values: min(values) if values else 0.0))
+fn("MAXIFS", least=3, most=MAX_ARGS)(_ifs_function("MAXIFS", lambda values: max(values) if values else 0.0))
 
 
 def _math1(name: str, f: Callable[[float], float | XlError], domain: Callable[[float], bool] = lambda x: True):
@@ -547,49 +575,7 @@ def _randbetween(ev, low, high):
 @fn("AVERAGE", most=MAX_ARGS)
 def _average(ev, *args):
     values = numbers(ev, args)
-    if isinstance(values, XlError):
-        return values
-    return DIV0 if not values else number(math.fsum(values) / len(values))
-
-
-@fn("AVERAGEIF", least=2, most=3)
-def _averageif(ev, rng, crit, average_range=None):
-    a = area(rng)
-    if isinstance(a, XlError):
-        return a
-    target = a if average_range is None else area(average_range)
-    if isinstance(target, XlError):
-        return target
-    target = sized_like(target, a)
-    spots = matching(ev, [(a, crit)])
-    return spots if isinstance(spots, XlError) else _average_at(target, spots)
-
-
-def _average_at(target: Area, spots) -> float | XlError:
-    values = []
-    for i, j in spots:
-        v = target.at(i, j) if i < target.height and j < target.width else None
-        if isinstance(v, XlError):
-            return v
-        if is_number(v):
-            values.append(v)
-    return DIV0 if not values else number(math.fsum(values) / len(values))
-
-
-@fn("AVERAGEIFS", least=3, most=MAX_ARGS)
-def _averageifs(ev, average_range, *pairs):
-    if len(pairs) % 2:
-        return XlError("#VALUE!", "AVERAGEIFS takes ranges and criteria in pairs")
-    target = area(average_range)
-    if isinstance(target, XlError):
-        return target
-    spots = matching(ev, list(zip(pairs[::2], pairs[1::2], strict=True)))
-    if isinstance(spots, XlError):
-        return spots
-    first = area(pairs[0])
-    if not isinstance(first, XlError) and (first.height != target.height or first.width != target.width):
-        return XlError("#VALUE!", "the ranges differ in size")
-    return _average_at(target, spots)
+    return values if isinstance(values, XlError) else _mean(values)
 
 
 @fn("COUNT", most=MAX_ARGS)
@@ -648,32 +634,6 @@ def _extreme(pick):
 
 fn("MIN", most=MAX_ARGS)(_extreme(min))
 fn("MAX", most=MAX_ARGS)(_extreme(max))
-
-
-def _extreme_ifs(pick):
-    def run(ev, target, *pairs):
-        if len(pairs) % 2 or not pairs:
-            return XlError("#VALUE!", "ranges and criteria come in pairs")
-        t = area(target)
-        if isinstance(t, XlError):
-            return t
-        spots = matching(ev, list(zip(pairs[::2], pairs[1::2], strict=True)))
-        if isinstance(spots, XlError):
-            return spots
-        values = []
-        for i, j in spots:
-            v = t.at(i, j)
-            if isinstance(v, XlError):
-                return v
-            if is_number(v):
-                values.append(v)
-        return pick(values) if values else 0.0
-
-    return run
-
-
-fn("MINIFS", least=3, most=MAX_ARGS)(_extreme_ifs(min))
-fn("MAXIFS", least=3, most=MAX_ARGS)(_extreme_ifs(max))
 
 
 def _stat(f, least_values: int = 1):
