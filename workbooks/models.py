@@ -19,6 +19,9 @@ class Workbook(models.Model):
     cols_issued = models.BigIntegerField(default=0)
     # Changes at or below this revision are no longer kept (see the prune_changes command).
     history_floor = models.BigIntegerField(default=0)
+    # Whether a formula was ever written: until then no change goes through the formula engine
+    # (services/engines.py), and a workbook of literals costs what it did before formulas existed.
+    has_formulas = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -12,6 +12,7 @@ record of cells written, ``CellEdit``, through its primary key instead.)
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,11 +24,12 @@ from django.db.models.functions import Cast
 
 from workbooks.domain import history
 from workbooks.domain.errors import HistoryTruncated, Invalid, NotFound
+from workbooks.domain.formulas.engine import Book
 from workbooks.domain.values import Author, CellValue, CellWrite, Snapshot
 from workbooks.models import CellEdit, Row, Sheet, Workbook
 from workbooks.models import Change as ChangeRow
 from workbooks.models import Column as ColumnRow
-from workbooks.selectors import JsonLength, consistent_read, fitted, sheet_head, whole
+from workbooks.selectors import JsonLength, SheetRows, consistent_read, fitted, sheet_head, whole
 from workbooks.services import store
 
 MAX_LIMIT = 1000
@@ -198,6 +200,32 @@ def _rows_then(columns: list[tuple[int, int]], rows: Iterator[tuple[int, str, in
         yield RowThen(rid, orjson.dumps(cells).decode(), differ)
 
 
+def layout_at(*, workbook_id: int, rev: int, floor: int) -> Book:
+    """The workbook's sheets, rows and columns as they were at revision ``rev`` (a ``Layout`` to read a
+    formula typed at ``rev`` against), inside the caller's transaction; ``HistoryTruncated`` below the
+    floor."""
+    if rev < floor:
+        raise HistoryTruncated(f"revision {rev} is no longer kept (the oldest is {floor}): read the formula again at the latest")
+    lines = {}
+    for model, key in ((Row, "rid"), (ColumnRow, "cid")):
+        found = model.objects.filter(workbook_id=workbook_id).order_by("position").values_list(key, "sheet", "deleted_rev")
+        lines[model] = list(found.iterator(chunk_size=ROWS_PER_READ))
+    sheets_now = Sheet.objects.filter(workbook_id=workbook_id, deleted_rev__isnull=True).values_list("sid", "name", "position")
+    then = history.Structure(
+        {i for i, _, dead in lines[Row] if dead is None},
+        {i for i, _, dead in lines[ColumnRow] if dead is None},
+        "",
+        {sid: (name, position) for sid, name, position in sheets_now},
+    )
+    later = ChangeRow.objects.filter(workbook_id=workbook_id, rev__gt=rev, kind__in=history.STRUCTURAL_KINDS).order_by("-rev")
+    for kind, data, replaced in later.values_list("kind", "data", "replaced").iterator(chunk_size=CHANGES_PER_READ):
+        then.rewind(history.steps_of(kind, data, replaced))
+    order = sorted(then.sheets, key=lambda sid: then.sheets[sid][1])
+    rows = {sid: [i for i, sheet, _ in lines[Row] if sheet == sid and i in then.rows] for sid in order}
+    cols = {sid: [i for i, sheet, _ in lines[ColumnRow] if sheet == sid and i in then.cols] for sid in order}
+    return Book(sheets=[(sid, then.sheets[sid][0], cols[sid], rows[sid]) for sid in order])
+
+
 @contextmanager
 def snapshot_rows_at(*, workbook_id: int, rev: int, role: str, only: int | None = None):
     """``GET /api/workbooks/{id}/?rev=R``: as ``selectors.snapshot_rows``, the snapshot as it was at ``rev``
@@ -205,7 +233,11 @@ def snapshot_rows_at(*, workbook_id: int, rev: int, role: str, only: int | None 
     floor = Workbook.objects.values_list("history_floor", flat=True).get(pk=workbook_id)
     with workbook_at(workbook_id=workbook_id, rev=rev, only=only) as (name, sheets):
         head = Snapshot(workbook_id, name, rev, floor, role, ())
-        yield head, ((sheet_head(s.id, s.name, s.columns), ((row.id, row.text) for row in s.rows)) for s in sheets)
+        layout = functools.cache(lambda: layout_at(workbook_id=workbook_id, rev=rev, floor=floor))
+        yield (
+            head,
+            ((sheet_head(s.id, s.name, s.columns), SheetRows(((row.id, row.text) for row in s.rows), s.id, s.columns, layout)) for s in sheets),
+        )
 
 
 def snapshot_at(*, workbook_id: int, rev: int, role: str) -> Snapshot:

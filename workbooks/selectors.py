@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 
 from workbooks.domain.errors import HistoryTruncated, NotFound
+from workbooks.domain.formulas.engine import Book
+from workbooks.domain.formulas.formula import from_wire
 from workbooks.domain.rules import column_title
 from workbooks.domain.values import Author, Change, Column, SheetSnapshot, Snapshot, WorkbookSummary
 from workbooks.limits import current as current_limits
@@ -111,12 +114,81 @@ def snapshot_rows(
         if only is not None:
             sheets = [(sid, name) for sid, name in sheets if sid == only]
         with_columns = _with_columns(workbook_id, sheets)
-        yield head, ((sheet_head(sid, name, [c for c, _ in columns]), _row_texts(workbook_id, sid, columns)) for sid, name, columns in with_columns)
+        layout = functools.cache(lambda: workbook_layout(workbook_id)[0])
+        yield (
+            head,
+            (
+                (
+                    sheet_head(sid, name, [c for c, _ in columns]),
+                    SheetRows(_row_texts(workbook_id, sid, columns), sid, [c for c, _ in columns], layout),
+                )
+                for sid, name, columns in with_columns
+            ),
+        )
+
+
+class SheetRows:
+    """A sheet's rows as a snapshot sends them, (id, values as a JSON array's text), each formula cell
+    (see formulas.stored) shown by its computed value; once read, ``formulas()`` gives the sheet's
+    formula cells as the snapshot lists them, their text rendered against ``layout()`` (read only
+    when the sheet has any). Rows without a formula (which a row's text says without parsing it:
+    no literal is a JSON object) pass as they are."""
+
+    def __init__(self, texts, sheet: int, column_ids: list[int], layout):
+        self.texts, self.sheet, self.column_ids, self.layout = texts, sheet, column_ids, layout
+        self.found: list[tuple[int, int, list]] = []
+
+    def __iter__(self):
+        found, column_ids = self.found, self.column_ids
+        for rid, text in self.texts:
+            if '{"f"' in text:
+                values = orjson.loads(text)
+                for i, value in enumerate(values):
+                    if type(value) is dict:
+                        found.append((rid, column_ids[i], value["f"]))
+                        values[i] = value.get("v")
+                text = orjson.dumps(values).decode()
+            yield rid, text
+
+    def formulas(self) -> list[dict]:
+        if not self.found:
+            return []
+        layout = self.layout()
+        return [{"row": r, "col": c, "formula": from_wire(parts).text(self.sheet, layout), "parts": parts} for r, c, parts in self.found]
 
 
 def _with_columns(workbook_id: int, sheets):
     for sid, name in sheets:
         yield sid, name, live_columns(workbook_id=workbook_id, sheet=sid)
+
+
+def workbook_layout(workbook_id: int, *, values: bool = False) -> tuple[Book, list[tuple], dict[int, dict[int, int]]]:
+    """A Book of the workbook's live sheets, rows and columns (no cells), the rows read (sheet, id and,
+    with ``values``, their stored values' text) and each sheet's columns by slot."""
+    text = ', CAST("values" AS TEXT)' if values else ""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sid, name FROM workbooks_sheet WHERE workbook_id = %s AND deleted_rev IS NULL ORDER BY position", [workbook_id])
+        sheets = cursor.fetchall()
+        cursor.execute(
+            "SELECT sheet, cid, slot FROM workbooks_column WHERE workbook_id = %s AND deleted_rev IS NULL ORDER BY sheet, position", [workbook_id]
+        )
+        columns = cursor.fetchall()
+        cursor.execute(
+            f"SELECT sheet, rid{text} FROM workbooks_row WHERE workbook_id = %s AND deleted_rev IS NULL ORDER BY sheet, position",  # noqa: S608
+            [workbook_id],
+        )
+        rows = cursor.fetchall()
+    cols_of: dict[int, list[int]] = {sid: [] for sid, _ in sheets}
+    slots_of: dict[int, dict[int, int]] = {sid: {} for sid, _ in sheets}
+    for sheet, cid, slot in columns:
+        if sheet in cols_of:
+            cols_of[sheet].append(cid)
+            slots_of[sheet][slot] = cid
+    rows_of: dict[int, list[int]] = {sid: [] for sid, _ in sheets}
+    for sheet, rid, *_ in rows:
+        if sheet in rows_of:
+            rows_of[sheet].append(rid)
+    return Book(sheets=[(sid, name, cols_of[sid], rows_of[sid]) for sid, name in sheets]), rows, slots_of
 
 
 def sheet_head(sid: int, name: str, column_ids: list[int]) -> SheetSnapshot:
@@ -180,10 +252,11 @@ def snapshot(*, workbook_id: int, role: str) -> Snapshot:
 
 def whole(head: Snapshot, sheets) -> Snapshot:
     """The snapshot ``snapshot_rows`` (or ``past.snapshot_rows_at``) reads, with every row in memory."""
-    return dataclasses.replace(
-        head,
-        sheets=tuple(dataclasses.replace(sheet, rows=tuple((rid, tuple(orjson.loads(text))) for rid, text in texts)) for sheet, texts in sheets),
-    )
+    read = []
+    for sheet, texts in sheets:
+        rows = tuple((rid, tuple(orjson.loads(text))) for rid, text in texts)
+        read.append(dataclasses.replace(sheet, rows=rows, formulas=tuple(texts.formulas())))
+    return dataclasses.replace(head, sheets=tuple(read))
 
 
 def workbook_name(*, workbook_id: int) -> str:

@@ -262,6 +262,43 @@ class TypedValuesTest:
         assert snapshot_values(api, workbook_id)[1][10][:4] == [7, "7", False, "x"]
 
 
+class FormulasTest:
+    def test_a_formula_typed_in_one_page_computes_in_every_page_and_follows_its_cells(self, site, pages):
+        workbook_id, api = new_workbook(site, "Sums", members=(("edgar", "editor"),))
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
+        type_into(olivia, 0, 0, "4")
+        type_into(olivia, 1, 0, "6")
+        type_into(olivia, 2, 0, "=SUM(A1:A2)*10")
+        expect(cell(olivia, 2, 0)).to_have_text("100")
+        expect(cell(edgar, 2, 0)).to_have_text("100")
+        expect(cell(edgar, 2, 0)).to_have_css("text-align", "right")
+
+        # An edit elsewhere recomputes it in every page.
+        type_into(edgar, 0, 0, "5")
+        expect(cell(olivia, 2, 0)).to_have_text("110")
+
+        # The editor opens with the formula; rows inserted above move its text, not what it names.
+        status, snapshot = api.request("GET", f"/api/workbooks/{workbook_id}/")
+        first_row = snapshot["sheets"][0]["rows"][0]["id"]
+        above = {"type": "insert_rows", "op": "above", "before": first_row, "count": 1}
+        status, body = api.request("POST", f"/api/workbooks/{workbook_id}/ops", above)
+        assert status == 201, body
+        expect(cell(edgar, 3, 0)).to_have_text("110")
+        select_cell(edgar, 3, 0)
+        edgar.keyboard.press("Enter")
+        expect(edgar.locator("textarea.handsontableInput")).to_have_value("=SUM(A2:A3)*10")
+        edgar.keyboard.press("Escape")
+
+        # An error shows as Excel shows it, with why in its tooltip.
+        type_into(olivia, 5, 1, "=1/0")
+        expect(cell(edgar, 5, 1)).to_have_text("#DIV/0!")
+        type_into(olivia, 6, 1, "=NOSUCH(1)")
+        expect(cell(edgar, 6, 1)).to_have_attribute("title", re.compile("unknown function NOSUCH"))
+        settled(olivia)
+        settled(edgar)
+
+
 class AccessRemovedTest:
     def test_a_removed_member_is_told_and_can_no_longer_edit(self, site, pages):
         workbook_id, api = new_workbook(site, "Leaving")

@@ -38,8 +38,13 @@ def cells_written(kind: str, data: dict, replaced: dict) -> list[tuple[int, int,
     for step in steps_of(kind, data, replaced):
         old = step.replaced.get("values") if step.kind == "set" else None
         if old is not None:
-            written += [(cell["row"], cell["col"], cell["value"], before) for cell, before in zip(step.data["cells"], old, strict=True)]
+            written += [(cell["row"], cell["col"], _content(cell), before) for cell, before in zip(step.data["cells"], old, strict=True)]
     return written
+
+
+def _content(cell: dict):
+    """What a written cell holds, as its row stores it: a formula cell's parts with its value."""
+    return {"f": cell["parts"], "v": cell.get("value")} if "parts" in cell else cell["value"]
 
 
 @dataclass(frozen=True)

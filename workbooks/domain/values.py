@@ -16,6 +16,7 @@ WRITER_ROLES = frozenset({"owner", "editor"})
 @dataclass(frozen=True)
 class Limits:
     max_value_chars: int = 10_000
+    max_formula_chars: int = 8_192
     max_message_bytes: int = 1024 * 1024
     max_cells_per_set: int = 10_000
     max_rows: int = 100_000
@@ -32,6 +33,14 @@ class Limits:
     max_workbooks_per_user: int = 1_000  # workbooks one user owns
     creates_per_hour: int = 100  # workbooks one user may create in an hour
     max_members: int = 1_000  # people one workbook is shared with, its owner included
+
+
+@dataclass(frozen=True)
+class FormulaText:
+    """A formula as a client typed it (A1 text starting with "="), read against the layout of the
+    revision its ``set`` names."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -272,6 +281,7 @@ class SheetSnapshot:
     name: str
     columns: tuple[Column, ...]
     rows: tuple[tuple[RowId, tuple[CellValue, ...]], ...] | None  # None: not read (a head only)
+    formulas: tuple[dict, ...] = ()  # its formula cells, as the wire lists them (contract v2, snapshot)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from workbooks.domain.values import (
 from workbooks.limits import current as current_limits
 from workbooks.models import Change as ChangeRow
 from workbooks.models import Refusal, Workbook
-from workbooks.services import access, sheets, store, structure, undo
+from workbooks.services import access, engines, sheets, store, structure, undo
 from workbooks.services.outcomes import REMEMBERED, Applied
 from workbooks.services.sets import commit_sets
 
@@ -72,6 +72,7 @@ def commit_operation(*, workbook_id: int, user, operation: Operation, now: datet
             raise result
         return result
     limits = current_limits()
+    now = now or timezone.now()
     with transaction.atomic():
         workbook, role = access.locked_workbook(workbook_id, user, as_admin=as_admin)
         if role not in WRITER_ROLES:
@@ -79,19 +80,37 @@ def commit_operation(*, workbook_id: int, user, operation: Operation, now: datet
         earlier = store.earlier_outcome(workbook.id, operation.op)
         if isinstance(earlier, int):
             return Applied(selectors.change_value(ChangeRow.objects.get(workbook=workbook, rev=earlier)), duplicate=True)
-        refusal = earlier
+        refusal, book = earlier, None
         if refusal is None:
+            # The formula engine's Book, taken before the change reaches the database (a Book loaded
+            # afterwards would hold it already); put back only once the change has committed.
+            book = engines.take(workbook.id, workbook.rev) if workbook.has_formulas else None
+            base_rev, followed = workbook.rev, False
             try:
                 with transaction.atomic():  # a savepoint: an operation refused halfway leaves nothing
                     kind, (data, replaced) = _apply(workbook, operation, limits, author_id=user.pk)
-                    change = _log(workbook, user, operation, kind, data, replaced, now or timezone.now())
+                    if book is not None:
+                        followed = True
+                        _store_formulas(workbook.id, engines.follow(book, kind, data, now))
+                    change = _log(workbook, user, operation, kind, data, replaced, now)
             except OperationError as exc:
                 refusal = exc
                 if exc.code in REMEMBERED:
                     Refusal.objects.create(workbook=workbook, op=operation.op, code=exc.code, message=exc.message, rev=workbook.rev)
     if refusal is not None:  # raised once the refusal is committed: the workbook is unchanged
+        if book is not None and not followed:
+            engines.keep(workbook.id, base_rev, book)
         raise refusal
+    if book is not None:
+        engines.keep(workbook.id, workbook.rev, book)
     return Applied(change, duplicate=False)
+
+
+def _store_formulas(workbook_id: int, cells: dict) -> None:
+    """Writes the formula cells the engine altered (see formulas.stored) into their rows."""
+    if cells:
+        with connection.cursor() as cursor:
+            store.update_rows(cursor, workbook_id, store.patched_rows(cursor, workbook_id, cells))
 
 
 def _apply(workbook: Workbook, operation: Operation, limits: Limits, *, author_id: int) -> tuple[str, tuple[dict, dict]]:

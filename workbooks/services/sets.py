@@ -10,13 +10,14 @@ from typing import Any
 
 from django.utils import timezone
 
-from workbooks import protocol, selectors
+from workbooks import past, protocol, selectors
 from workbooks.domain import rules
 from workbooks.domain.errors import ERRORS, Forbidden, NotFound, OperationError
-from workbooks.domain.values import WRITER_ROLES, Author, Change, LastWrite, SetCells
+from workbooks.domain.formulas import formula
+from workbooks.domain.values import WRITER_ROLES, Author, CellWrite, Change, FormulaText, LastWrite, SetCells
 from workbooks.models import Change as ChangeRow
-from workbooks.models import Refusal
-from workbooks.services import store
+from workbooks.models import Refusal, Workbook
+from workbooks.services import engines, store
 from workbooks.services.outcomes import REMEMBERED, Applied
 
 
@@ -42,8 +43,11 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
         locked, found = tx.lock_and_read(workbook_id, users=users, ops={o.op for _, o in requests}, rows=row_ids, cols=col_ids)
         if locked is None:
             return [NotFound("no such workbook") for _ in requests]
-        rev, rows_issued, cols_issued = locked
+        rev, rows_issued, cols_issued, has_formulas = locked
         roles, rows, live_cols = found.roles, found.rows, found.cols
+        typed = any(isinstance(cell.value, FormulaText) for cell in writes)
+        book = engines.take(workbook_id, rev) if has_formulas or typed else None
+        pending: dict[tuple[int, int], dict] = {}  # formula cells to store in rows or columns the batch did not read
         originals = _originals(workbook_id, found.ops)
         refused = _refused(workbook_id, found.refused)
         remembered = []  # refusals of this batch a resend of the op id is to get again
@@ -72,6 +76,8 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
                 cells = rules.applied_cells(
                     operation.cells, live_rows=rows.keys(), live_cols=live_cols, rows_issued=rows_issued, cols_issued=cols_issued
                 )
+                if book is not None:
+                    cells = _read_formulas(workbook_id, cells, sheet, operation.rev, rev, book)
             except OperationError as exc:
                 results.append(exc)
                 if role in WRITER_ROLES and exc.code in REMEMBERED and operation.op not in refused:
@@ -90,14 +96,41 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
             touched.update(cell.row for cell in cells)
             rev += 1
             data = protocol.change_data("set", sheet=sheet, cells=cells, overwritten=overwritten)
+            if book is not None:
+                for (rid, cid), slot_value in engines.follow(book, "set", data, now).items():
+                    if rid in rows and cid in live_cols:
+                        store.put_slot(rows[rid], live_cols[cid], slot_value)
+                        touched.add(rid)
+                    else:
+                        pending[(rid, cid)] = slot_value
             change = made[operation.op] = Change(
                 rev, operation.op, by, now, "set", data, {"values": old}, session=operation.session, group=operation.group
             )
             logged.append(change)
             results.append(Applied(change, duplicate=False))
+        written = {rid: rows[rid] for rid in touched}
+        if pending:
+            written.update(tx.patched_rows(workbook_id, pending, rows=rows))
         if logged or remembered:
-            tx.write_and_commit(workbook_id, rows={rid: rows[rid] for rid in touched}, changes=logged, now=now, refusals=remembered)
+            tx.write_and_commit(workbook_id, rows=written, changes=logged, now=now, refusals=remembered, has_formulas=book is not None)
+    if book is not None:
+        engines.keep(workbook_id, rev, book)
     return results
+
+
+def _read_formulas(workbook_id: int, cells: tuple[CellWrite, ...], sheet: int, seen: int | None, rev: int, book) -> tuple[CellWrite, ...]:
+    """The cells with each formula typed read against the layout of the revision its sender saw
+    (``seen``, else the latest), as it is stored (see formulas.stored)."""
+    if not any(isinstance(cell.value, FormulaText) for cell in cells):
+        return cells
+    layout = book
+    if seen is not None and seen < rev and store.reshaped_since(workbook_id, seen):
+        floor = Workbook.objects.values_list("history_floor", flat=True).get(pk=workbook_id)
+        layout = past.layout_at(workbook_id=workbook_id, rev=seen, floor=floor)
+    return tuple(
+        CellWrite(c.row, c.col, {"f": formula.read(c.value.text, sheet, layout).to_wire(), "v": None}) if isinstance(c.value, FormulaText) else c
+        for c in cells
+    )
 
 
 def _sheet_of(operation: SetCells, found: store.Found) -> int:

@@ -93,10 +93,10 @@ def authors_at(workbook_id: int, revs: list[int]) -> dict[int, tuple[int | None,
             f"SELECT rev, author_id, author_name, at FROM workbooks_change WHERE workbook_id = %s AND rev IN ({placeholders(revs)})",  # noqa: S608
             [workbook_id, *revs],
         )
-        return {rev: (author_id, name, _utc(at)) for rev, author_id, name, at in cursor.fetchall()}
+        return {rev: (author_id, name, utc(at)) for rev, author_id, name, at in cursor.fetchall()}
 
 
-def _utc(moment) -> datetime:
+def utc(moment) -> datetime:
     """SQLite keeps a time as UTC without its zone (USE_TZ); Django's driver may give it as text."""
     moment = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
@@ -265,9 +265,10 @@ def pipeline():
     return contextlib.nullcontext()
 
 
-def write_batch(cursor, workbook_id: int, *, rows: dict[int, list], changes: list[Change], now: datetime, refusals=()) -> None:
+def write_batch(cursor, workbook_id: int, *, rows: dict[int, list], changes: list[Change], now: datetime, refusals=(), has_formulas=False) -> None:
     """The rows' new values, the change log's new entries (with the cells they wrote) and the workbook's
-    revision, and the operations refused for good ((op, code, message, revision); see models.Refusal)."""
+    revision (and that it has formulas), and the operations refused for good ((op, code, message,
+    revision); see models.Refusal)."""
     if refusals:
         cursor.execute(
             "INSERT INTO workbooks_refusal (workbook_id, op, code, message, rev) VALUES "  # noqa: S608 (placeholders)
@@ -280,7 +281,11 @@ def write_batch(cursor, workbook_id: int, *, rows: dict[int, list], changes: lis
     insert_cell_edits(cursor, workbook_id, changes)
     at = connection.ops.adapt_datetimefield_value(now)
     insert_changes(cursor, workbook_id, changes, at)
-    cursor.execute("UPDATE workbooks_workbook SET rev = %s, updated_at = %s WHERE id = %s", [changes[-1].rev, at, workbook_id])
+    formulas = ", has_formulas = %s" if has_formulas else ""
+    cursor.execute(
+        f"UPDATE workbooks_workbook SET rev = %s, updated_at = %s{formulas} WHERE id = %s",  # noqa: S608 (constants)
+        [changes[-1].rev, at, *([True] if has_formulas else []), workbook_id],
+    )
 
 
 def insert_changes(cursor, workbook_id: int, changes: list[Change], at) -> None:
@@ -325,6 +330,52 @@ def put_cells(rows: dict[int, list], slots: dict[int, int], cells) -> list:
             if cell.value is not None:
                 values += [None] * (slot - len(values)) + [cell.value]
     return old
+
+
+def put_slot(values: list, slot: int, value) -> None:
+    """Puts one cell into a row's stored values, extending them when they stop short of it."""
+    if slot < len(values):
+        values[slot] = value
+    elif value is not None:
+        values += [None] * (slot - len(values)) + [value]
+
+
+def patched_rows(cursor, workbook_id: int, cells: dict[tuple[int, int], object], *, rows: dict[int, list] | None = None) -> dict[int, list]:
+    """Puts these cells (by row and column id) into their rows' stored values: those of ``rows`` (by row
+    id), the others read from the database. Returns every row changed. Cells of rows or columns not
+    live are left out."""
+    rows = {} if rows is None else rows
+    rids, cids = sorted({r for r, _ in cells if r not in rows}), sorted({c for _, c in cells})
+    slots, changed = {}, {}
+    for start in range(0, len(cids), IDS_PER_SELECT):
+        chunk = cids[start : start + IDS_PER_SELECT]
+        cursor.execute(
+            f"SELECT cid, slot FROM workbooks_column WHERE workbook_id = %s AND deleted_rev IS NULL AND cid IN ({placeholders(chunk)})",  # noqa: S608
+            [workbook_id, *chunk],
+        )
+        slots.update(cursor.fetchall())
+    read = {}
+    for start in range(0, len(rids), IDS_PER_SELECT):
+        chunk = rids[start : start + IDS_PER_SELECT]
+        cursor.execute(
+            'SELECT rid, CAST("values" AS TEXT) FROM workbooks_row '  # noqa: S608 (placeholders)
+            f"WHERE workbook_id = %s AND deleted_rev IS NULL AND rid IN ({placeholders(chunk)})",
+            [workbook_id, *chunk],
+        )
+        read.update((rid, orjson.loads(text)) for rid, text in cursor.fetchall())
+    for (rid, cid), value in cells.items():
+        values = rows.get(rid, read.get(rid))
+        if values is not None and cid in slots:
+            put_slot(values, slots[cid], value)
+            changed[rid] = values
+    return changed
+
+
+def reshaped_since(workbook_id: int, rev: int) -> bool:
+    """Whether any change after revision ``rev`` moved rows, columns or sheets (anything but a ``set``)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM workbooks_change WHERE workbook_id = %s AND rev > %s AND kind <> 'set' LIMIT 1", [workbook_id, rev])
+        return cursor.fetchone() is not None
 
 
 EDITS_PER_INSERT = 5000  # six parameters each: SQLite takes at most 32,766
@@ -393,9 +444,9 @@ class SetsTransaction:
     def __exit__(self, *exc_info) -> bool | None:
         return self.stack.__exit__(*exc_info)
 
-    def lock_and_read(self, workbook_id: int, *, users, ops, rows, cols) -> tuple[tuple[int, int, int] | None, Found]:
+    def lock_and_read(self, workbook_id: int, *, users, ops, rows, cols) -> tuple[tuple[int, int, int, bool] | None, Found]:
         """Locks the workbook, then reads everything the batch needs: the workbook's (rev, rows_issued,
-        cols_issued), None when there is no such workbook, and what ``Found`` holds."""
+        cols_issued, has_formulas), None when there is no such workbook, and what ``Found`` holds."""
         # Row locks where the database has them; SQLite's IMMEDIATE transaction holds the database.
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
         with pipeline():  # the reads run after the lock is granted, so they see what its last holder committed
@@ -410,7 +461,7 @@ class SetsTransaction:
                 # edit, acknowledgements 37 s late). Here every run gets a plan for its parameters;
                 # the statement is still not parsed again.
                 self.cursor.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-            self.cursor.execute(f"SELECT rev, rows_issued, cols_issued FROM workbooks_workbook WHERE id = %s{lock}", [workbook_id])  # noqa: S608 (constants)
+            self.cursor.execute(f"SELECT rev, rows_issued, cols_issued, has_formulas FROM workbooks_workbook WHERE id = %s{lock}", [workbook_id])  # noqa: S608 (constants)
             read_batch(self.reader, workbook_id, users=users, ops=ops, rows=rows, cols=cols)
             locked = self.cursor.fetchone()
             found = Found.of(self.reader.fetchall())
@@ -419,9 +470,14 @@ class SetsTransaction:
     def last_writes(self, workbook_id: int, *, since: int, latest: int) -> dict[tuple[int, int], LastWrite]:
         return last_writes(self.reader, workbook_id, since=since, latest=latest)
 
-    def write_and_commit(self, workbook_id: int, *, rows: dict[int, list], changes: list[Change], now: datetime, refusals=()) -> None:
+    def patched_rows(self, workbook_id: int, cells: dict[tuple[int, int], object], *, rows: dict[int, list]) -> dict[int, list]:
+        return patched_rows(self.reader, workbook_id, cells, rows=rows)
+
+    def write_and_commit(
+        self, workbook_id: int, *, rows: dict[int, list], changes: list[Change], now: datetime, refusals=(), has_formulas: bool = False
+    ) -> None:
         with pipeline():
-            write_batch(self.cursor, workbook_id, rows=rows, changes=changes, now=now, refusals=refusals)
+            write_batch(self.cursor, workbook_id, rows=rows, changes=changes, now=now, refusals=refusals, has_formulas=has_formulas)
             if self.explicit:
                 self.cursor.execute("COMMIT")
 

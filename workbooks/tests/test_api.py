@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 SUMMARY_KEYS = {"id", "name", "rev", "role", "updated_at"}
 SNAPSHOT_KEYS = {"id", "name", "rev", "floor", "role", "sheets"}
-CHANGE_KEYS = {"type", "rev", "op", "by", "at", "kind"}
+CHANGE_KEYS = {"type", "rev", "op", "by", "at", "kind", "computed"}
 
 
 @pytest.fixture(autouse=True)
@@ -217,7 +217,7 @@ class WorkbooksTest:
         assert [c["title"] for c in head["sheets"][0]["columns"]] == ["A", "B"]
         snap = call(client_for(team.dee), "GET", response["Location"]).json()
         rows = [{"id": r["id"], "values": [None, None]} for r in snap["sheets"][0]["rows"]]
-        assert snap == {**head, "sheets": [{**head["sheets"][0], "rows": rows}]}
+        assert snap == {**head, "sheets": [{**head["sheets"][0], "rows": rows, "formulas": []}]}
         assert len(snap["sheets"][0]["rows"]) == 3
 
     def test_post_workbooks_past_own_quota_413(self, team, settings):
@@ -254,6 +254,7 @@ class WorkbookTest:
                     "name": "Sheet1",
                     "columns": [{"id": 1, "title": "A"}, {"id": 2, "title": "B"}],
                     "rows": [{"id": 1, "values": [1.5, None]}, {"id": 2, "values": [None, "b"]}, {"id": 3, "values": [None, None]}],
+                    "formulas": [],
                 }
             ],
         }

@@ -296,7 +296,8 @@ class WorkbookConsumerOperationTest:
         assert [c["rev"] for c in changes] == [1, 2, 3, 4, 5, 6]
         assert [c["op"] for c in changes] == ["k1", "k2", "k3", "k4", "k5", "k6"]
         assert all(c["by"] == {"id": team.ada.pk, "name": "ada"} and c["at"].endswith("Z") for c in changes)
-        payloads = [{k: v for k, v in c.items() if k not in ("type", "rev", "op", "by", "at")} for c in changes]
+        assert all(c["computed"] == [] for c in changes)  # no formulas: no other values altered
+        payloads = [{k: v for k, v in c.items() if k not in ("type", "rev", "op", "by", "at", "computed")} for c in changes]
         assert payloads == [
             {"kind": "set", "sheet": 1, "cells": [cell(1, 1, "a"), cell(2, 3, 4.5)], "overwritten": []},
             {"kind": "insert_rows", "sheet": 1, "before": 2, "rows": [5, 6]},

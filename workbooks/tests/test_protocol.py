@@ -46,14 +46,14 @@ AT_TEXT = "2025-03-04T05:06:07.123456Z"
 # Every server message, declared once: its keys and, where fixed, their types.
 SHAPES = {
     "hello": {"type": str, "rev": int, "me": dict, "role": str, "presence": list},
-    "change": {"type": str, "rev": int, "op": str, "by": dict, "at": str, "kind": str},
+    "change": {"type": str, "rev": int, "op": str, "by": dict, "at": str, "kind": str, "computed": list},
     "error": {"type": str, "op": (str, type(None)), "code": str, "message": str},
     "presence": {"type": str, "users": list},
     "presence_user": {"id": int, "name": str, "color": str, "sheet": (int, type(None)), "selection": list},
     "synced": {"type": str, "rev": int},
     "reload": {"type": str},
     "snapshot": {"id": int, "name": str, "rev": int, "floor": int, "role": str, "sheets": list},
-    "sheet": {"id": int, "name": str, "columns": list, "rows": list},
+    "sheet": {"id": int, "name": str, "columns": list, "rows": list, "formulas": list},
     "workbook_summary": {"id": int, "name": str, "rev": int, "role": str, "updated_at": str},
     "api_error": {"error": str, "message": str},
 }
@@ -469,7 +469,8 @@ class ChangeTest:
         assert protocol.change_data(kind, **fields) == data
         message = protocol.change(a_change(kind, protocol.change_data(kind, **fields)))
         assert_shape(message, "change", extra=CHANGE_FIELDS[kind])
-        assert message == {"type": "change", "rev": 12, "op": "op-9", "by": {"id": 3, "name": "ada"}, "at": AT_TEXT, "kind": kind, **data}
+        by = {"id": 3, "name": "ada"}
+        assert message == {"type": "change", "rev": 12, "op": "op-9", "by": by, "at": AT_TEXT, "kind": kind, "computed": [], **data}
 
     def test_change_data_unknown_kind_refused(self):
         with pytest.raises(ValueError, match="unknown change kind"):
@@ -580,8 +581,9 @@ class SnapshotTest:
                     "name": "Q2",
                     "columns": [{"id": 2, "title": "A"}, {"id": 1, "title": "B"}],
                     "rows": [{"id": 7, "values": ["x", None]}, {"id": 6, "values": [None, 1.5]}],
+                    "formulas": [],
                 },
-                {"id": 9, "name": "Q1", "columns": [], "rows": []},
+                {"id": 9, "name": "Q1", "columns": [], "rows": [], "formulas": []},
             ],
         }
 

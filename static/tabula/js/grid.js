@@ -4,6 +4,7 @@
 
 /* global Handsontable */
 
+import { isError } from "./formulas.js";
 import { editorText, shownText, typedValue } from "./input.js";
 
 const REMOTE = "tabula.remote"; // the source of every change this module makes for the server's model
@@ -20,17 +21,29 @@ export function plural(count, word) {
   return `${count.toLocaleString("en-US")} ${word}${count === 1 ? "" : "s"}`;
 }
 
-/** Renders a value as a spreadsheet shows it: numbers to the right, TRUE and FALSE centred. */
+/**
+ * Renders a value as a spreadsheet shows it: numbers to the right, TRUE and FALSE and errors centred,
+ * an error by its code with what caused it as the cell's tooltip.
+ */
 function showValue(textRenderer, instance, td, row, col, prop, value, cellProperties) {
   textRenderer(instance, td, row, col, prop, shownText(value), cellProperties);
   td.classList.toggle("tabula-number", typeof value === "number");
   td.classList.toggle("tabula-boolean", typeof value === "boolean");
+  const error = isError(value);
+  td.classList.toggle("tabula-error", error);
+  td.dataset.why = error ? (value.message ? `${value.error} ${value.message}` : value.error) : ""; // the tooltip's (see #decorate)
 }
 
-/** The cell editor opens with the text that, typed again, gives the cell's value back ('42 for the text 42). */
+const GRIDS = new WeakMap(); // Handsontable instance -> its Grid, for the editor
+
+/**
+ * The cell editor opens with the text that, typed again, gives the cell back: a formula cell's formula,
+ * '42 for the text 42.
+ */
 class CellEditor extends Handsontable.editors.TextEditor {
   beginEditing(initial, event) {
-    super.beginEditing(typeof initial === "string" ? initial : editorText(this.originalValue), event);
+    if (typeof initial !== "string") initial = GRIDS.get(this.hot)?.handlers.formulaAt?.(this.row, this.col) ?? editorText(this.originalValue);
+    super.beginEditing(initial, event);
   }
 }
 
@@ -44,7 +57,8 @@ export class Grid {
    * onEditorMaybeClosed(), onTooLong(length) (typed text over the limit: the editor stays open with it),
    * onHistory("undo" | "redo") (the keys or the menu, never while a cell's editor is open),
    * onCellHistory({row, col}) (the menu's "Show edit history": the active cell's position),
-   * onSheetStep(1 | -1) (Alt + Down or Up: the next or previous sheet, as in Google Sheets).
+   * onSheetStep(1 | -1) (Alt + Down or Up: the next or previous sheet, as in Google Sheets),
+   * formulaAt(row, col) (the A1 text of the formula at that position, or null: what its editor opens with).
    */
   constructor(container, options, handlers) {
     standInForCoreStyles();
@@ -117,7 +131,12 @@ export class Grid {
         this.handlers.onEditorMaybeClosed();
       },
       afterDocumentKeyDown: () => this.handlers.onEditorMaybeClosed(),
+      // Copied cells go out as they show: computed values, errors by their codes.
+      beforeCopy: (data) => {
+        for (const row of data) for (let i = 0; i < row.length; i++) if (row[i] !== null && typeof row[i] === "object") row[i] = shownText(row[i]);
+      },
     });
+    GRIDS.set(this.hot, this);
     this.#registerDataEdgeKeys();
     this.#registerHistoryKeys();
     this.#registerSheetKeys();
@@ -481,13 +500,10 @@ export class Grid {
     }
     td.style.boxShadow = shadows.join(", ");
     td.style.backgroundColor = fill ? `color-mix(in srgb, ${fill} 12%, transparent)` : "";
-    if (names.length) {
-      td.classList.add("remote-selection");
-      td.title = `Selected by ${[...new Set(names)].join(", ")}`;
-    } else {
-      td.classList.remove("remote-selection");
-      td.removeAttribute("title");
-    }
+    td.classList.toggle("remote-selection", names.length > 0);
+    const tooltip = [td.dataset.why, names.length ? `Selected by ${[...new Set(names)].join(", ")}` : ""].filter(Boolean).join("\n");
+    if (tooltip) td.title = tooltip;
+    else td.removeAttribute("title");
   }
 }
 
@@ -513,8 +529,11 @@ export class PastGrid {
       rowHeaders: true,
       colHeaders: (index) => grid.titles[index] ?? "",
       readOnly: true,
-      renderer: (instance, td, row, col, prop, value, cellProperties) =>
-        showValue(Handsontable.renderers.getRenderer("text"), instance, td, row, col, prop, value, cellProperties),
+      renderer: (instance, td, row, col, prop, value, cellProperties) => {
+        showValue(Handsontable.renderers.getRenderer("text"), instance, td, row, col, prop, value, cellProperties);
+        if (td.dataset.why) td.title = td.dataset.why;
+        else td.removeAttribute("title");
+      },
       contextMenu: { items: { copy: {} } },
       fillHandle: false,
       undo: false,

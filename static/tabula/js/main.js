@@ -13,6 +13,7 @@
 // pending cells and positions need no sheet: a cell of another sheet has no position in the one shown.
 
 import { Edits } from "./edits.js";
+import { formulaText } from "./formulas.js";
 import { Grid, PastGrid, plural } from "./grid.js";
 import { CellHistory, Versions } from "./history.js";
 import { WorkbookModel } from "./model.js";
@@ -131,6 +132,7 @@ class WorkbookSession {
         onHistory: (kind) => this.userWentBack(kind),
         onCellHistory: ({ row, col }) => this.showCellHistory(row, col),
         onSheetStep: (by) => this.stepSheet(by),
+        formulaAt: (row, col) => this.formulaAt(row, col),
       },
     );
     this.startHistoryPanels();
@@ -356,8 +358,9 @@ class WorkbookSession {
     const tabs = { reload: false, changed: false };
     if (effect.kind === "set") {
       // Our own cells already show what the server applied; others' never cover a pending edit.
+      // (A formula of ours shows as typed until then: its computed value is shown now.)
       const ours = new Set(mine ? this.edits.settle(change.op).map((c) => cellKey(c.rowId, c.colId)) : []);
-      this.refresh(effect.cells.filter((c) => !ours.has(cellKey(c.rowId, c.colId)) && !this.edits.pendingAt(c.rowId, c.colId)));
+      this.refresh(effect.cells.filter((c) => (c.parts || !ours.has(cellKey(c.rowId, c.colId))) && !this.edits.pendingAt(c.rowId, c.colId)));
       if (change.overwritten?.length) this.reportOverwritten(change);
     } else {
       // A batch (an undo or redo) is its steps one after the other, each like the change it is: the
@@ -366,6 +369,8 @@ class WorkbookSession {
       for (const step of steps) this.show(step, written, tabs);
       this.refresh(written.filter((c) => !this.edits.pendingAt(c.rowId, c.colId)));
     }
+    // Other cells whose values the change altered (formulas computed again), where this tab shows them.
+    this.refresh(change.computed.filter((c) => c.sheetId === this.shownId && !this.edits.pendingAt(c.rowId, c.colId)));
     const what = change.restoreOf !== undefined ? "restore" : change.redoOf === undefined ? "undo" : "redo";
     if (!this.sheet) {
       // The sheet shown is gone: its neighbour (the one now in its place, else the one before it) takes its place.
@@ -508,6 +513,16 @@ class WorkbookSession {
   }
 
   /** A cell of the sheet shown as the grid shows it: its pending value, else the model's. */
+  /** The A1 text of the formula at a position of the sheet shown (as this tab's grid has it now), or null. */
+  formulaAt(row, col) {
+    const sheet = this.sheet;
+    const rowId = sheet?.rowIds[row];
+    const colId = sheet?.colIds[col];
+    if (rowId === undefined || colId === undefined || this.edits.pendingAt(rowId, colId)) return null;
+    const parts = sheet.formula(rowId, colId);
+    return parts ? formulaText(parts, sheet.id, this.model) : null;
+  }
+
   shown(rowId, colId) {
     const pending = this.edits.pendingAt(rowId, colId);
     return pending ? pending.value : this.sheet.value(rowId, colId);

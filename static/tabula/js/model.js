@@ -18,14 +18,16 @@ export function columnTitle(position) {
 
 /** One sheet's grid. */
 export class SheetModel {
-  /** sheet: {id, name, colIds, titles, rows: [{id, values}]}, as protocol.readSnapshot gives each. */
+  /** sheet: {id, name, colIds, titles, rows: [{id, values}], formulas?: [{rowId, colId, parts}]}, as protocol.readSnapshot gives each. */
   constructor(sheet) {
     this.id = sheet.id;
     this.name = sheet.name;
     this.colIds = [...sheet.colIds];
     this.titles = [...sheet.titles];
     this.rowIds = sheet.rows.map((r) => r.id);
-    this.cells = new Map(); // row id -> Map(col id -> value); empty cells are absent
+    this.cells = new Map(); // row id -> Map(col id -> value, a formula cell's computed); empty cells are absent
+    this.formulas = new Map(); // row id -> Map(col id -> parts) of its formula cells
+    for (const f of sheet.formulas || []) this.#setFormula(f.rowId, f.colId, f.parts);
     for (const row of sheet.rows) {
       row.values.forEach((value, i) => {
         if (value !== null && value !== undefined && i < this.colIds.length) this.#put(row.id, this.colIds[i], value);
@@ -48,6 +50,32 @@ export class SheetModel {
     let row = this.cells.get(rowId);
     if (!row) this.cells.set(rowId, (row = new Map()));
     row.set(colId, value);
+  }
+
+  #setFormula(rowId, colId, parts) {
+    let row = this.formulas.get(rowId);
+    if (!parts) {
+      row?.delete(colId);
+      return;
+    }
+    if (!row) this.formulas.set(rowId, (row = new Map()));
+    row.set(colId, parts);
+  }
+
+  /** A formula cell's parts (the wire's), or undefined for a literal or empty cell. */
+  formula(rowId, colId) {
+    return this.formulas.get(rowId)?.get(colId);
+  }
+
+  /** The server's word on a cell's computed value (a change's `computed`), or on a formula's parts (its `formulas`). */
+  compute(rowId, colId, value) {
+    if (!this.hasRow(rowId) || !this.hasCol(colId)) return;
+    if (value === null || value === undefined) this.cells.get(rowId)?.delete(colId);
+    else this.#put(rowId, colId, value);
+  }
+
+  reformulate(rowId, colId, parts) {
+    if (this.hasRow(rowId) && this.hasCol(colId)) this.#setFormula(rowId, colId, parts);
   }
 
   value(rowId, colId) {
@@ -77,6 +105,7 @@ export class SheetModel {
           if (!this.hasRow(cell.rowId) || !this.hasCol(cell.colId)) continue;
           if (cell.value === null || cell.value === undefined) this.cells.get(cell.rowId)?.delete(cell.colId);
           else this.#put(cell.rowId, cell.colId, cell.value);
+          this.#setFormula(cell.rowId, cell.colId, cell.parts);
           applied.push(cell);
         }
         return { kind: "set", cells: applied };
@@ -94,7 +123,10 @@ export class SheetModel {
         const gone = new Set(change.ids);
         const positions = this.#positions(this.rowIndex, gone);
         this.rowIds = this.rowIds.filter((id) => !gone.has(id));
-        for (const id of gone) this.cells.delete(id);
+        for (const id of gone) {
+          this.cells.delete(id);
+          this.formulas.delete(id);
+        }
         this.#reindex();
         return { kind: "delete_rows", positions, ids: change.ids };
       }
@@ -102,7 +134,7 @@ export class SheetModel {
         const gone = new Set(change.ids);
         const positions = this.#positions(this.colIndex, gone);
         this.colIds = this.colIds.filter((id) => !gone.has(id));
-        for (const row of this.cells.values()) for (const id of gone) row.delete(id);
+        for (const row of [...this.cells.values(), ...this.formulas.values()]) for (const id of gone) row.delete(id);
         this.titles = this.colIds.map((_, i) => columnTitle(i));
         this.#reindex();
         return { kind: "delete_cols", positions, ids: change.ids };
@@ -112,15 +144,22 @@ export class SheetModel {
     }
   }
 
-  /** A copy of this sheet's values, position for position, under other ids (a duplicate's: the server issued them). */
+  /**
+   * A copy of this sheet's values, position for position, under other ids (a duplicate's: the server
+   * issued them); its formulas point into the copy where they pointed into this sheet, as the server's do.
+   */
   copy(id, name, colIds, rowIds) {
     const copy = SheetModel.empty(id, name, colIds, rowIds);
+    const rowMap = new Map(this.rowIds.map((rowId, j) => [rowId, rowIds[j]]));
+    const colMap = new Map(this.colIds.map((colId, i) => [colId, colIds[i]]));
     rowIds.forEach((rowId, j) => {
       const from = this.cells.get(this.rowIds[j]);
-      if (!from) return;
+      const formulas = this.formulas.get(this.rowIds[j]);
       colIds.forEach((colId, i) => {
-        const value = from.get(this.colIds[i]);
+        const value = from?.get(this.colIds[i]);
         if (value !== undefined) copy.#put(rowId, colId, value);
+        const parts = formulas?.get(this.colIds[i]);
+        if (parts) copy.#setFormula(rowId, colId, remapParts(parts, this.id, id, rowMap, colMap));
       });
     });
     return copy;
@@ -139,6 +178,22 @@ export class SheetModel {
     for (const id of ids) if (index.has(id)) positions.push(index.get(id));
     return positions.sort((a, b) => a - b);
   }
+}
+
+/** A formula's parts moved from sheet `original` into its copy `copyId` (ids mapped; other sheets' references kept). */
+function remapParts(parts, original, copyId, rowMap, colMap) {
+  const id = (map, value) => map.get(value) ?? value;
+  return parts.map((part) => {
+    if (typeof part === "string" || (part.sheet !== null && part.sheet !== undefined && part.sheet !== original)) return part;
+    const sheet = part.sheet === null || part.sheet === undefined ? part.sheet : copyId;
+    if ("row" in part) return { ...part, sheet, row: id(rowMap, part.row), col: id(colMap, part.col) };
+    return {
+      ...part,
+      sheet,
+      rows: part.rows && [id(rowMap, part.rows[0]), id(rowMap, part.rows[1])],
+      cols: part.cols && [id(colMap, part.cols[0]), id(colMap, part.cols[1])],
+    };
+  });
 }
 
 const GRID_KINDS = new Set(["set", "insert_rows", "insert_cols", "delete_rows", "delete_cols"]);
@@ -183,6 +238,9 @@ export class WorkbookModel {
   apply(change) {
     if (change.rev !== this.rev + 1) throw new Error(`change ${change.rev} does not follow revision ${this.rev}`);
     const effect = change.kind === "batch" ? { kind: "batch", effects: change.steps.map((step) => this.#applyKind(step)) } : this.#applyKind(change);
+    // What the change did to other cells' values and to formulas' references (their text follows the grid).
+    for (const cell of change.computed || []) this.sheet(cell.sheetId)?.compute(cell.rowId, cell.colId, cell.value);
+    for (const cell of change.formulas || []) this.sheet(cell.sheetId)?.reformulate(cell.rowId, cell.colId, cell.parts);
     this.rev = change.rev;
     return effect;
   }

@@ -2,6 +2,8 @@
 // field names (docs/protocol.md describes them): it builds every client message and turns every
 // server message and snapshot into the plain shapes the other modules use.
 
+import { isTypedFormula } from "./formulas.js";
+
 export const CLOSE_LOGIN_ENDED = 4401;
 export const CLOSE_ACCESS_REMOVED = 4403;
 export const CLOSE_WORKBOOK_DELETED = 4404;
@@ -52,7 +54,7 @@ export function setOperations(writes, { sheet, maxCells, rev, session, group }) 
   let wire = [];
   let bytes = 0;
   for (const write of writes) {
-    const cell = { row: write.rowId, col: write.colId, value: write.value };
+    const cell = isTypedFormula(write.value) ? { row: write.rowId, col: write.colId, formula: write.value.formula } : { row: write.rowId, col: write.colId, value: write.value };
     const size = utf8.encode(JSON.stringify(cell)).length + 1;
     if (wire.length && (wire.length >= maxCells || bytes + size > MESSAGE_BUDGET_BYTES)) {
       chunks.push([cells, wire]);
@@ -126,6 +128,7 @@ export function readSnapshot(json) {
       colIds: s.columns.map((c) => c.id),
       titles: s.columns.map((c) => c.title),
       rows: (s.rows || []).map((r) => ({ id: r.id, values: r.values })),
+      formulas: (s.formulas || []).map((f) => ({ rowId: f.row, colId: f.col, parts: f.parts })),
     })),
   };
 }
@@ -168,6 +171,9 @@ function readUser(user) {
  */
 function readChange(m) {
   const change = { rev: m.rev, op: m.op, by: { id: m.by?.id, name: m.by?.name } };
+  // Every other cell whose computed value the change altered, and the formulas whose references it rewrote.
+  change.computed = (m.computed || []).map((c) => ({ sheetId: c.sheet, rowId: c.row, colId: c.col, value: c.value }));
+  change.formulas = (m.formulas || []).map((f) => ({ sheetId: f.sheet, rowId: f.row, colId: f.col, parts: f.parts }));
   if (m.kind !== "batch") return Object.assign(change, readBody(m));
   change.kind = "batch";
   change.steps = (m.steps || []).map(readBody);
@@ -192,7 +198,8 @@ function readBody(m) {
   switch (m.kind) {
     case "set":
       change.sheet = m.sheet ?? null;
-      change.cells = m.cells.map((c) => ({ rowId: c.row, colId: c.col, value: c.value }));
+      // A formula cell carries its parts; its value is what it computed.
+      change.cells = m.cells.map((c) => (c.parts ? { rowId: c.row, colId: c.col, value: c.value, parts: c.parts } : { rowId: c.row, colId: c.col, value: c.value }));
       change.overwritten = (m.overwritten || []).map((o) => ({ rowId: o.row, colId: o.col, by: { id: o.by?.id, name: String(o.by?.name) }, rev: o.rev, value: o.value }));
       break;
     case "insert_rows":
