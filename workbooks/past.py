@@ -24,6 +24,7 @@ from django.db.models.functions import Cast
 
 from workbooks.domain import history
 from workbooks.domain.errors import HistoryTruncated, Invalid, NotFound
+from workbooks.domain.formulas import stored
 from workbooks.domain.formulas.engine import Book
 from workbooks.domain.values import Author, CellValue, CellWrite, Snapshot
 from workbooks.models import CellEdit, Row, Sheet, Workbook
@@ -150,14 +151,23 @@ def workbook_at(*, workbook_id: int, rev: int, only: int | None = None) -> Itera
             {sid: (name, position) for sid, name, position in sheets_now},
         )
         # One pass over the changes after ``rev``, newest first: the structure they changed is
-        # rewound, and each cell they wrote gets what its first write after ``rev`` replaced.
-        held: dict[int, dict[int, CellValue]] = {}
+        # rewound, and each cell they wrote gets what its first write after ``rev`` replaced; a
+        # formula cell's value is what the first change after ``rev`` that wrote or computed it
+        # replaced (``computed`` and ``formulas`` keep what they replaced, item for item).
+        held: Cells = {}
+        values_then: Cells = {}
         later = ChangeRow.objects.filter(workbook_id=workbook_id, rev__gt=rev, kind__in=(*history.STRUCTURAL_KINDS, "set")).order_by("-rev")
         for kind, data, replaced in later.values_list("kind", "data", "replaced").iterator(chunk_size=CHANGES_PER_READ):
             if kind != "set":
                 then.rewind(history.steps_of(kind, data, replaced))
+            # The earliest change after rev comes last and wins.
+            for item, old in zip(data.get("computed", ()), replaced.get("computed", ()), strict=False):
+                values_then.setdefault(item["row"], {})[item["col"]] = old
+            for item, old in zip(data.get("formulas", ()), replaced.get("formulas", ()), strict=False):
+                held.setdefault(item["row"], {})[item["col"]] = {"f": old}  # its value: below
             for row, col, _, old in history.cells_written(kind, data, replaced):
-                held.setdefault(row, {})[col] = old  # the earliest write after rev comes last and wins
+                held.setdefault(row, {})[col] = old
+                values_then.setdefault(row, {})[col] = stored.shown(old)
         order = sorted(then.sheets, key=lambda sid: then.sheets[sid][1])
         if only is not None:
             order = [sid for sid in order if sid == only]
@@ -171,33 +181,49 @@ def workbook_at(*, workbook_id: int, rev: int, only: int | None = None) -> Itera
                     .annotate(text=Cast("values", TextField()), length=JsonLength("values"))
                 )
                 stored = stored.values_list("rid", "text", "length").iterator(chunk_size=ROWS_PER_READ)
-                rows = _rows_then(columns, (row for row in stored if row[0] in then.rows), held)
+                rows = _rows_then(columns, (row for row in stored if row[0] in then.rows), held, values_then)
                 yield SheetThen(sid, then.sheets[sid][0], [cid for cid, _ in columns], rows)
 
         yield then.name, sheets_then()
 
 
-def _rows_then(columns: list[tuple[int, int]], rows: Iterator[tuple[int, str, int]], held: dict[int, dict[int, CellValue]]) -> Iterator[RowThen]:
+Cells = dict[int, dict[int, CellValue]]  # by row id, then column id
+
+
+def _rows_then(columns: list[tuple[int, int]], rows: Iterator[tuple[int, str, int]], held: Cells, values_then: Cells) -> Iterator[RowThen]:
     """These rows (id, stored text, its length) as they were at the revision read: each cell written
-    after it held what its first write after it replaced (``held``, by row and column). A row none of
-    whose cells was written since is its stored text, as the snapshot sends it, when the slots run in
+    after it held what its first write after it replaced (``held``, by row and column), each formula
+    cell the value it had then (``values_then``, where a change after it altered that). A row none
+    of whose cells changed since is its stored text, as the snapshot sends it, when the slots run in
     column order."""
     width = len(columns)
     in_order = [slot for _, slot in columns] == list(range(width))
     for rid, text, length in rows:
-        if in_order and rid not in held:
+        if in_order and rid not in held and rid not in values_then:
             yield RowThen(rid, fitted(text, length, width), [])
             continue
-        stored = orjson.loads(text)
-        cells = [stored[slot] if slot < len(stored) else None for _, slot in columns]
-        written, differ = held.get(rid), []
-        for i, (cid, _) in enumerate(columns if written else ()):
+        saved = orjson.loads(text)
+        cells = [saved[slot] if slot < len(saved) else None for _, slot in columns]
+        written, computed, differ = held.get(rid, {}), values_then.get(rid, {}), []
+        for i, (cid, _) in enumerate(columns):
+            now = cells[i]
             if cid in written:
-                now, value = cells[i], written[cid]
+                value = written[cid]
+                if stored.is_formula(value) and "v" not in value:  # a formula whose references a delete rewrote
+                    value = {"f": value["f"], "v": stored.shown(now)}
                 cells[i] = value
-                if type(value) is not type(now) or value != now:  # True and 1 are equal in Python, not here
+                if not _same_content(value, now):
                     differ.append(CellWrite(rid, cid, value))
+            if cid in computed and stored.is_formula(cells[i]):
+                cells[i] = {"f": cells[i]["f"], "v": computed[cid]}
         yield RowThen(rid, orjson.dumps(cells).decode(), differ)
+
+
+def _same_content(a, b) -> bool:
+    """Whether two stored cells hold the same: for formulas, the same formula (whatever it computed)."""
+    if stored.is_formula(a) and stored.is_formula(b):
+        return a["f"] == b["f"]
+    return type(a) is type(b) and a == b  # True and 1 are equal in Python, not here
 
 
 def layout_at(*, workbook_id: int, rev: int, floor: int) -> Book:

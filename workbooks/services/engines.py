@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
@@ -100,34 +101,42 @@ def _catch_up(workbook_id: int, book: Book, at: int) -> bool:
     return True
 
 
-def follow(book: Book, kind: str, data: dict, now: datetime) -> dict[Key, dict]:
+@dataclass
+class Followed:
+    """What ``follow`` gives: the stored form of every formula cell to write with the change (by row
+    and column id), and what the change's ``computed`` and ``formulas`` replaced, item for item (for
+    its log entry's ``replaced``: the workbook as it was, ``?rev=R``, is read from them)."""
+
+    cells: dict[Key, dict]
+    replaced: dict
+
+
+def follow(book: Book, kind: str, data: dict, now: datetime) -> Followed:
     """Applies a change (its kind and data, as logged) to the Book and completes the data: each formula
     cell a ``set`` wrote (a cell whose value is a stored formula, or that has ``parts``) gets its
     ``formula`` text and computed ``value``; the change gets ``computed`` (every other cell whose
-    value it altered) and, when it rewrote formulas' references, ``formulas``. Returns the stored
-    form of every formula cell to write with the change."""
+    value it altered) and, when it rewrote formulas' references, ``formulas``."""
     book.now = now
     written: dict[Key, tuple[int, dict]] = {}
     result = Recalculated()
     for step_kind, step in ((s["kind"], s) for s in data["steps"]) if kind == "batch" else [(kind, data)]:
-        done = _apply(book, step_kind, step, written, undoing=kind == "batch")
-        result.values.update(done.values)
-        result.formulas.update(done.formulas)
+        result.add(_apply(book, step_kind, step, written, undoing=kind == "batch"))
     for key, (sheet, cell) in written.items():
         formula = from_wire(cell["parts"])
         cell["formula"] = formula.text(sheet, book)
         cell["value"] = stored.to_wire(book.computed.get(key)) if key in book.cells else None
-    data["computed"] = [
-        {"sheet": book.row_sheet[r], "row": r, "col": c, "value": stored.to_wire(v)} for (r, c), v in result.values.items() if (r, c) not in written
-    ]
-    if result.formulas:
+    computed = [key for key in result.values if key not in written]
+    data["computed"] = [{"sheet": book.row_sheet[r], "row": r, "col": c, "value": stored.to_wire(result.values[(r, c)])} for r, c in computed]
+    replaced = {"computed": [stored.to_wire(result.values_before.get(key)) for key in computed]} if computed else {}
+    rewritten = [key for key in result.formulas if key in book.cells]
+    if rewritten:
         data["formulas"] = [
-            {"sheet": book.row_sheet[r], "row": r, "col": c, "formula": f.text(book.row_sheet[r], book), "parts": f.to_wire()}
-            for (r, c), f in result.formulas.items()
-            if (r, c) in book.cells
+            {"sheet": book.row_sheet[r], "row": r, "col": c, "formula": book.text((r, c)), "parts": result.formulas[(r, c)].to_wire()}
+            for r, c in rewritten
         ]
+        replaced["formulas"] = [result.formulas_before[key].to_wire() for key in rewritten]
     keys = set(result.values) | set(result.formulas) | set(written)
-    return {key: stored.slot(book.cells[key].formula, book.computed.get(key)) for key in keys if key in book.cells}
+    return Followed({key: stored.slot(book.cells[key].formula, book.computed.get(key)) for key in keys if key in book.cells}, replaced)
 
 
 def _apply(book: Book, kind: str, step: dict, written: dict, *, undoing: bool) -> Recalculated:

@@ -85,20 +85,21 @@ def commit_operation(*, workbook_id: int, user, operation: Operation, now: datet
             # The formula engine's Book, taken before the change reaches the database (a Book loaded
             # afterwards would hold it already); put back only once the change has committed.
             book = engines.take(workbook.id, workbook.rev) if workbook.has_formulas else None
-            base_rev, followed = workbook.rev, False
+            base_rev, followed = workbook.rev, None
             try:
                 with transaction.atomic():  # a savepoint: an operation refused halfway leaves nothing
                     kind, (data, replaced) = _apply(workbook, operation, limits, author_id=user.pk)
                     if book is not None:
-                        followed = True
-                        _store_formulas(workbook.id, engines.follow(book, kind, data, now))
+                        followed = engines.follow(book, kind, data, now)
+                        replaced = {**replaced, **followed.replaced}
+                        _store_formulas(workbook.id, followed.cells)
                     change = _log(workbook, user, operation, kind, data, replaced, now)
             except OperationError as exc:
                 refusal = exc
                 if exc.code in REMEMBERED:
                     Refusal.objects.create(workbook=workbook, op=operation.op, code=exc.code, message=exc.message, rev=workbook.rev)
     if refusal is not None:  # raised once the refusal is committed: the workbook is unchanged
-        if book is not None and not followed:
+        if book is not None and followed is None:
             engines.keep(workbook.id, base_rev, book)
         raise refusal
     if book is not None:

@@ -96,16 +96,17 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
             touched.update(cell.row for cell in cells)
             rev += 1
             data = protocol.change_data("set", sheet=sheet, cells=cells, overwritten=overwritten)
+            replaced = {"values": old}
             if book is not None:
-                for (rid, cid), slot_value in engines.follow(book, "set", data, now).items():
+                followed = engines.follow(book, "set", data, now)
+                replaced.update(followed.replaced)
+                for (rid, cid), slot_value in followed.cells.items():
                     if rid in rows and cid in live_cols:
                         store.put_slot(rows[rid], live_cols[cid], slot_value)
                         touched.add(rid)
                     else:
                         pending[(rid, cid)] = slot_value
-            change = made[operation.op] = Change(
-                rev, operation.op, by, now, "set", data, {"values": old}, session=operation.session, group=operation.group
-            )
+            change = made[operation.op] = Change(rev, operation.op, by, now, "set", data, replaced, session=operation.session, group=operation.group)
             logged.append(change)
             results.append(Applied(change, duplicate=False))
         written = {rid: rows[rid] for rid in touched}

@@ -4,16 +4,31 @@ keep formulas and their values right."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from django.contrib.auth import get_user_model
 from model_bakery import baker
 
 from workbooks import past, protocol, selectors, services
-from workbooks.domain.errors import HistoryTruncated, Invalid
+from workbooks.domain.errors import Conflict, HistoryTruncated, Invalid
 from workbooks.domain.formulas import engine
 from workbooks.domain.formulas.formula import from_wire
 from workbooks.domain.formulas.stored import from_wire_value
-from workbooks.domain.values import AddSheet, CellWrite, DeleteRows, DeleteSheet, FormulaText, InsertCols, InsertRows, RenameSheet, SetCells, Undo
+from workbooks.domain.values import (
+    AddSheet,
+    CellWrite,
+    DeleteCols,
+    DeleteRows,
+    DeleteSheet,
+    FormulaText,
+    InsertCols,
+    InsertRows,
+    RenameSheet,
+    Restore,
+    SetCells,
+    Undo,
+)
 from workbooks.models import Workbook
 from workbooks.services import engines
 
@@ -225,6 +240,63 @@ class UndoAndHistoryTest:
         snapshot = protocol.snapshot(past.snapshot_at(workbook_id=workbook_id, rev=then, role="owner"))
         assert [(f["row"], f["col"], f["formula"]) for f in snapshot["sheets"][0]["formulas"]] == [(1, 2, "=A3")]
         assert formulas(workbook_id)[(1, 2)] == "=A4"
+
+    def test_a_past_revision_shows_the_values_formulas_had_then(self, ada, workbook_id):
+        tab = Tab(workbook_id, ada)
+        tab.put((1, 1, 1), (2, 1, 2), (3, 1, 3), (1, 2, "=A1*2"), (5, 2, "=SUM(A1:A3)"))
+        then = Workbook.objects.get(pk=workbook_id).rev
+        before = sheet_of(workbook_id)
+        tab.put((1, 1, 5))
+        tab(DeleteRows, (3,))  # the range's last row: rewritten to A1:A2
+        snapshot = protocol.snapshot(past.snapshot_at(workbook_id=workbook_id, rev=then, role="owner"))["sheets"][0]
+        assert snapshot["rows"] == before["rows"]
+        assert snapshot["formulas"] == before["formulas"]
+        assert formulas(workbook_id)[(5, 2)] == "=SUM(A1:A2)"
+
+    @pytest.mark.parametrize("seed", [7, 11, 23])
+    def test_every_past_revision_reads_as_it_was_seen(self, ada, workbook_id, seed):
+        """Guarantee 7 with formulas: at each revision the snapshot is recorded; later, ?rev=R of each
+        gives it back, whatever came after (edits, inserts, deletes, undos)."""
+        rng = random.Random(seed)
+        tab = Tab(workbook_id, ada)
+        seen = {}
+        texts = ["=A1+B2", "=SUM(A:A)", "=A3*2", "=IF(B1>2,C1,A2)", "=COUNT(A1:C5)", '=B4&"x"']
+        for _ in range(40):
+            sheet = sheet_of(workbook_id)
+            rows, cols = [r["id"] for r in sheet["rows"]], [c["id"] for c in sheet["columns"]]
+            roll = rng.random()
+            if roll < 0.6 or len(rows) < 3:
+                value = rng.choice([rng.randint(0, 9), rng.choice(texts), None])
+                tab.put((rng.choice(rows), rng.choice(cols), value))
+            elif roll < 0.7:
+                tab(InsertRows, rng.choice([*rows, None]), 1)
+            elif roll < 0.8:
+                tab(DeleteRows, (rng.choice(rows),))
+            elif roll < 0.85:
+                tab(InsertCols, rng.choice([*cols, None]), 1)
+            elif roll < 0.9 and len(cols) > 2:
+                tab(DeleteCols, (rng.choice(cols),))
+            else:
+                try:
+                    tab(Undo)
+                except Conflict:
+                    continue
+            seen[Workbook.objects.get(pk=workbook_id).rev] = sheet_of(workbook_id)
+        for rev, sheet in seen.items():
+            then = protocol.snapshot(past.snapshot_at(workbook_id=workbook_id, rev=rev, role="owner"))["sheets"][0]
+            assert (rev, then["rows"], then["formulas"]) == (rev, sheet["rows"], sheet["formulas"])
+        assert stored_values(workbook_id) == recomputed(workbook_id)
+
+    def test_restore_brings_back_formulas_and_their_values(self, ada, workbook_id):
+        tab = Tab(workbook_id, ada)
+        tab.put((1, 1, 2), (1, 2, "=A1*10"))
+        then = Workbook.objects.get(pk=workbook_id).rev
+        before = sheet_of(workbook_id)
+        tab.put((1, 2, "=A1+1"), (1, 1, 7))
+        tab(Restore, then)
+        assert sheet_of(workbook_id)["rows"] == before["rows"]
+        assert formulas(workbook_id) == {(1, 2): "=A1*10"}
+        assert stored_values(workbook_id) == recomputed(workbook_id)
 
 
 class ProcessesTest:

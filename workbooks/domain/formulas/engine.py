@@ -79,10 +79,23 @@ def _calls(tree, names: tuple[str, ...]) -> bool:
 @dataclass
 class Recalculated:
     """What a change did to computed values: every formula cell whose value it altered (key: value),
-    and the formulas whose references it rewrote (a range losing its first or last row or column)."""
+    and the formulas whose references it rewrote (a range losing its first or last row or column);
+    and what they were before it (``values_before``: None for a cell computed for the first time),
+    what the history keeps to show the workbook as it was."""
 
     values: dict[Key, object] = field(default_factory=dict)
     formulas: dict[Key, Formula] = field(default_factory=dict)
+    values_before: dict[Key, object] = field(default_factory=dict)
+    formulas_before: dict[Key, Formula] = field(default_factory=dict)
+
+    def add(self, later: Recalculated) -> None:
+        """Adds what a later change did (the steps of one batch): the earliest before-value counts."""
+        for key, value in later.values_before.items():
+            self.values_before.setdefault(key, value)
+        for key, formula in later.formulas_before.items():
+            self.formulas_before.setdefault(key, formula)
+        self.values.update(later.values)
+        self.formulas.update(later.formulas)
 
 
 def same(a, b) -> bool:
@@ -107,6 +120,7 @@ class Book:
         self._range_listeners: dict[int, dict[tuple | None, dict[Key, list]]] = defaultdict(lambda: defaultdict(dict))
         self._positional: dict[int, set[Key]] = defaultdict(set)
         self._volatile: set[Key] = set()
+        self._circular: set[Key] = set()  # formulas in a cycle or depending on one (their value: CIRCULAR)
         self.now = now or dt.datetime.now(dt.UTC)
         self._random = random.Random(seed)
 
@@ -182,6 +196,8 @@ class Book:
                 self._put_formula(key, content)
                 if computed is not None and key in computed:
                     self.computed[key] = computed[key]
+                    if computed[key] == CIRCULAR:
+                        self._circular.add(key)
             elif content is not None:
                 self.literals[key] = content
 
@@ -195,15 +211,15 @@ class Book:
             elif content is not None:
                 self.literals[key] = content
             seeds.add(key)
-        return Recalculated(self._recalculate(seeds))
+        return self._recalculate(seeds)
 
     def recalculate_all(self) -> Recalculated:
         """Computes every formula again (after loading cells without their values, or to check)."""
-        return Recalculated(self._recalculate(set(self.cells), every=True))
+        return self._recalculate(set(self.cells), every=True)
 
     def touch(self) -> Recalculated:
         """A change that wrote no cell still computes volatile formulas again (TODAY, NOW, RAND)."""
-        return Recalculated(self._recalculate(set()))
+        return self._recalculate(set())
 
     def insert(self, sheet: int, *, rows: bool, before: int | None, ids: list[int], revived: bool = False) -> Recalculated:
         """Inserts rows (or columns) ``ids`` before ``before`` (None: at the end); ``revived``: they are
@@ -220,7 +236,7 @@ class Book:
         if revived:
             back = set(ids)
             named = {listener for (r, c), found in self._cell_listeners.items() if (r if rows else c) in back for listener in found}
-        return Recalculated(self._recalculate(self._moved(sheet) | named))
+        return self._recalculate(self._moved(sheet) | named)
 
     def delete(self, sheet: int, *, rows: bool, ids: Iterable[int]) -> Recalculated:
         """Deletes rows (or columns): their cells go, references to them give #REF!, and a range that
@@ -228,7 +244,7 @@ class Book:
         or becomes #REF! when none is (``formulas`` lists those rewritten)."""
         layout = self.sheets[sheet]
         gone = [i for i in dict.fromkeys(ids) if i in (layout.row_pos() if rows else layout.col_pos())]
-        rewritten = self._shrink_ranges(sheet, rows=rows, gone=set(gone))
+        rewritten, before = self._shrink_ranges(sheet, rows=rows, gone=set(gone))
         keys = [(i, c) for i in gone for c in layout.cols] if rows else [(r, i) for r in layout.rows for i in gone]
         seeds = self._remove_cells(keys)
         dropped = set(gone)
@@ -237,9 +253,11 @@ class Book:
         else:
             layout.cols = [c for c in layout.cols if c not in dropped]
         layout.moved()
-        result = Recalculated(self._recalculate(seeds | self._moved(sheet) | set(rewritten)), rewritten)
+        result = self._recalculate(seeds | self._moved(sheet) | set(rewritten), before=before)
+        result.formulas, result.formulas_before = rewritten, {key: formula for key, (formula, _) in before.items()}
         for key in seeds:
             result.values.pop(key, None)  # a cell deleted has no value to send
+            result.values_before.pop(key, None)
         return result
 
     def _remove_cells(self, keys: Iterable[Key]) -> set[Key]:
@@ -257,7 +275,7 @@ class Book:
     def add_sheet(self, sheet: int, name: str, *, before: int | None, cols: list[int], rows: list[int]) -> Recalculated:
         """A new sheet, or one deleted coming back (undo): formulas that named it see it again."""
         self._add_layout(sheet, name, list(cols), list(rows), before=before)
-        return Recalculated(self._recalculate(self._naming(sheet)))
+        return self._recalculate(self._naming(sheet))
 
     def _naming(self, sheet: int) -> set[Key]:
         """The formulas that name cells of ``sheet`` (for a sheet or rows coming back)."""
@@ -280,10 +298,11 @@ class Book:
         layout = self.sheets.pop(sheet)
         self.order.remove(sheet)
         seeds |= self._remove_cells((r, c) for r in layout.rows for c in layout.cols)
-        result = Recalculated(self._recalculate(seeds | self._positional.get(sheet, set())))
+        result = self._recalculate(seeds | self._positional.get(sheet, set()))
         rows = set(layout.rows)
         for key in [k for k in result.values if k[0] in rows]:
             del result.values[key]
+            result.values_before.pop(key, None)
         return result
 
     def duplicate_sheet(self, original: int, sheet: int, name: str, *, before: int | None, cols: list[int], rows: list[int]) -> Recalculated:
@@ -336,6 +355,7 @@ class Book:
         if cell is None:
             return
         self.computed.pop(key, None)
+        self._circular.discard(key)
         for ref in cell.refs:
             target = cell.sheet if ref.sheet is None else ref.sheet
             if isinstance(ref, CellRef):
@@ -390,9 +410,10 @@ class Book:
                         break
         return direct
 
-    def _recalculate(self, seeds: set[Key], *, every: bool = False) -> dict[Key, object]:
+    def _recalculate(self, seeds: set[Key], *, every: bool = False, before: dict | None = None) -> Recalculated:
         """Computes, in dependency order, every formula reached from ``seeds`` (and the volatile ones);
-        returns those whose value changed."""
+        says which values changed (``before``: (formula, value) of cells whose formula was just
+        rewritten, so that their value before is known)."""
         start = seeds | self._volatile
         edges: dict[Key, list[Key]] = {}
         waiting: dict[Key, int] = defaultdict(int)
@@ -408,7 +429,9 @@ class Book:
                     reached.add(d)
                     queue.append(d)
         ready = deque(k for k in reached if waiting[k] == 0)
-        changed: dict[Key, object] = {}
+        changed = Recalculated()
+        if before:
+            changed.values_before.update((key, value) for key, (_, value) in before.items())
         while ready:
             key = ready.popleft()
             if key in self.cells:
@@ -422,8 +445,12 @@ class Book:
                 self._store(key, CIRCULAR, changed, every)
         return changed
 
-    def _evaluate(self, key: Key, changed: dict, every: bool) -> None:
+    def _evaluate(self, key: Key, changed: Recalculated, every: bool) -> None:
         cell = self.cells[key]
+        if self._circular and self._reads_circular(key, cell):
+            # A cycle outside this walk: what depends on it is circular too, whatever it computes.
+            self._store(key, CIRCULAR, changed, every)
+            return
         try:
             value = Evaluation(self, cell.sheet, key[0], key[1], cell.refs).run(cell.tree)
         except RecursionError:
@@ -432,17 +459,44 @@ class Book:
             value = XlError("#VALUE!", f"text longer than {MAX_TEXT:,} characters")
         self._store(key, value, changed, every)
 
-    def _store(self, key: Key, value, changed: dict, every: bool) -> None:
+    def _reads_circular(self, key: Key, cell: FormulaCell) -> bool:
+        """Whether the formula names a cell in a cycle or depending on one (other than itself)."""
+        for ref in cell.refs:
+            if isinstance(ref, CellRef):
+                if (ref.row, ref.col) != key and (ref.row, ref.col) in self._circular:
+                    return True
+                continue
+            layout = self.sheets.get(cell.sheet if ref.sheet is None else ref.sheet)
+            if layout is None:
+                continue
+            row_pos, col_pos = layout.row_pos(), layout.col_pos()
+            rows = None if ref.rows is None else sorted((row_pos.get(ref.rows[0], -1), row_pos.get(ref.rows[1], -1)))
+            cols = None if ref.cols is None else sorted((col_pos.get(ref.cols[0], -1), col_pos.get(ref.cols[1], -1)))
+            for other in self._circular:
+                if other == key:
+                    continue
+                r, c = row_pos.get(other[0]), col_pos.get(other[1])
+                if r is not None and c is not None and (rows is None or rows[0] <= r <= rows[1]) and (cols is None or cols[0] <= c <= cols[1]):
+                    return True
+        return False
+
+    def _store(self, key: Key, value, changed: Recalculated, every: bool) -> None:
         old = self.computed.get(key, changed)  # a cell computed for the first time has no old value
         self.computed[key] = value
+        if value == CIRCULAR:
+            self._circular.add(key)
+        else:
+            self._circular.discard(key)
         if every or old is changed or not same(old, value):
-            changed[key] = value
+            changed.values[key] = value
+            changed.values_before.setdefault(key, None if old is changed else old)
 
-    def _shrink_ranges(self, sheet: int, *, rows: bool, gone: set[int]) -> dict[Key, Formula]:
+    def _shrink_ranges(self, sheet: int, *, rows: bool, gone: set[int]) -> tuple[dict[Key, Formula], dict[Key, tuple[Formula, object]]]:
         layout = self.sheets[sheet]
         order = layout.rows if rows else layout.cols
         position = layout.row_pos() if rows else layout.col_pos()
         rewritten: dict[Key, Formula] = {}
+        before: dict[Key, tuple[Formula, object]] = {}
         for key in {key for group in self._range_listeners.get(sheet, {}).values() for key in group}:
             cell = self.cells[key]
             parts, touched = [], False
@@ -461,10 +515,11 @@ class Book:
                 parts.append(part)
             if touched:
                 formula = Formula(tuple(_merge_text(parts)))
+                before[key] = (cell.formula, self.computed.get(key))
                 self._clear(key)
                 self._put_formula(key, formula)
                 rewritten[key] = formula
-        return rewritten
+        return rewritten, before
 
 
 def _merge_text(parts: list) -> list:

@@ -227,6 +227,19 @@ class RecalculationTest:
         assert changed.values == {(6, 11): circular, (7, 11): circular, (8, 11): circular}
         assert put(b, (7, 11), 1.0).values == {(6, 11): 2.0, (8, 11): 4.0}
 
+    def test_what_depends_on_a_cycle_stays_circular_when_an_edit_outside_it_recomputes_it(self):
+        b = book()
+        put(b, (6, 11), "=A6+1")  # a cycle of one
+        circular = err("#REF!", "circular reference")
+        assert put(b, (7, 12), "=COUNT(A1:A6)").values == {(7, 12): circular}  # COUNT would skip the error
+        assert put(b, (1, 11), 7.0).values == {}  # recomputed, still circular: nothing altered
+        assert b.computed[(7, 12)] == circular
+        assert put(b, (6, 11), 3.0).values == {(7, 12): 6.0}  # the cycle broken
+        full = book()
+        full.load([((6, 11), formulas.read("=A6+1", SHEET, full)), ((7, 12), formulas.read("=COUNT(A1:A6)", SHEET, full))])
+        full.recalculate_all()
+        assert full.computed[(7, 12)] == circular
+
     def test_a_range_including_its_own_cell_is_circular(self):
         assert compute("=SUM(F1:F8)") == err("#REF!", "circular reference")
 
