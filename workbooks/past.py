@@ -26,6 +26,7 @@ from workbooks.domain import history
 from workbooks.domain.errors import HistoryTruncated, Invalid, NotFound
 from workbooks.domain.formulas import stored
 from workbooks.domain.formulas.engine import Book
+from workbooks.domain.formulas.formula import from_wire
 from workbooks.domain.values import Author, CellValue, CellWrite, Snapshot
 from workbooks.models import CellEdit, Row, Sheet, Workbook
 from workbooks.models import Change as ChangeRow
@@ -41,10 +42,14 @@ CHANGES_PER_READ = 200
 
 @dataclass(frozen=True)
 class CellVersion:
+    """What a change wrote into a cell: ``value`` is what it computed (a literal is itself), and
+    ``formula`` a formula's text as it read at ``rev`` (None for a literal)."""
+
     rev: int
     at: datetime
     by: Author
     value: CellValue
+    formula: str | None = None
 
 
 def _limit(limit) -> int:
@@ -86,7 +91,12 @@ def cell_history(*, workbook_id: int, sheet: int, row: int, col: int, before: in
         edits = CellEdit.objects.filter(workbook_id=workbook_id, row=row, col=col, rev__lt=below, rev__gt=workbook["history_floor"])
         written = list(edits.order_by("-rev").values_list("rev", "value")[:limit])
         made = store.authors_at(workbook_id, [rev for rev, _ in written])
-    return [CellVersion(rev, made[rev][2], Author(made[rev][0] or 0, made[rev][1]), value) for rev, value in written]
+        layouts = PastLayouts(workbook_id) if any(stored.is_formula(value) for _, value in written) else None
+        versions = []
+        for rev, value in written:
+            formula = from_wire(value["f"]).text(sheet, layouts.at(rev)) if stored.is_formula(value) else None
+            versions.append(CellVersion(rev, made[rev][2], Author(made[rev][0] or 0, made[rev][1]), stored.shown(value), formula))
+    return versions
 
 
 def versions(*, workbook_id: int, before: int | None = None, limit: int | None = None) -> list[history.Version]:
@@ -226,30 +236,55 @@ def _same_content(a, b) -> bool:
     return type(a) is type(b) and a == b  # True and 1 are equal in Python, not here
 
 
+class PastLayouts:
+    """The workbook's sheets, rows and columns as they were at earlier and earlier revisions (each a
+    ``Layout`` to read or show a formula against, as it read then), from one read of its rows and
+    columns (tombstones included: they keep their places) and one pass back through its changes,
+    inside the caller's transaction."""
+
+    def __init__(self, workbook_id: int):
+        self.lines = {}
+        for model, key in ((Row, "rid"), (ColumnRow, "cid")):
+            found = model.objects.filter(workbook_id=workbook_id).order_by("position").values_list(key, "sheet", "deleted_rev")
+            self.lines[model] = list(found.iterator(chunk_size=ROWS_PER_READ))
+        sheets_now = Sheet.objects.filter(workbook_id=workbook_id, deleted_rev__isnull=True).values_list("sid", "name", "position")
+        self.then = history.Structure(
+            {i for i, _, dead in self.lines[Row] if dead is None},
+            {i for i, _, dead in self.lines[ColumnRow] if dead is None},
+            "",
+            {sid: (name, position) for sid, name, position in sheets_now},
+        )
+        later = ChangeRow.objects.filter(workbook_id=workbook_id, kind__in=history.STRUCTURAL_KINDS).order_by("-rev")
+        self.later = later.values_list("rev", "kind", "data", "replaced").iterator(chunk_size=CHANGES_PER_READ)
+        self.next = next(self.later, None)
+        self.book: Book | None = None
+
+    def at(self, rev: int) -> Book:
+        """The layout at ``rev``: at most the revision asked before (the walk goes back only)."""
+        while self.next is not None and self.next[0] > rev:
+            _, kind, data, replaced = self.next
+            self.then.rewind(history.steps_of(kind, data, replaced))
+            self.book = None
+            self.next = next(self.later, None)
+        if self.book is None:
+            then = self.then
+            order = sorted(then.sheets, key=lambda sid: then.sheets[sid][1])
+            rows = {sid: [] for sid in order}
+            cols = {sid: [] for sid in order}
+            for found, kept, lines in ((rows, then.rows, self.lines[Row]), (cols, then.cols, self.lines[ColumnRow])):
+                for i, sheet, _ in lines:
+                    if sheet in found and i in kept:
+                        found[sheet].append(i)
+            self.book = Book(sheets=[(sid, then.sheets[sid][0], cols[sid], rows[sid]) for sid in order])
+        return self.book
+
+
 def layout_at(*, workbook_id: int, rev: int, floor: int) -> Book:
-    """The workbook's sheets, rows and columns as they were at revision ``rev`` (a ``Layout`` to read a
-    formula typed at ``rev`` against), inside the caller's transaction; ``HistoryTruncated`` below the
-    floor."""
+    """The workbook's sheets, rows and columns as they were at revision ``rev`` (where a formula typed
+    at ``rev`` is read), inside the caller's transaction; ``HistoryTruncated`` below the floor."""
     if rev < floor:
         raise HistoryTruncated(f"revision {rev} is no longer kept (the oldest is {floor}): read the formula again at the latest")
-    lines = {}
-    for model, key in ((Row, "rid"), (ColumnRow, "cid")):
-        found = model.objects.filter(workbook_id=workbook_id).order_by("position").values_list(key, "sheet", "deleted_rev")
-        lines[model] = list(found.iterator(chunk_size=ROWS_PER_READ))
-    sheets_now = Sheet.objects.filter(workbook_id=workbook_id, deleted_rev__isnull=True).values_list("sid", "name", "position")
-    then = history.Structure(
-        {i for i, _, dead in lines[Row] if dead is None},
-        {i for i, _, dead in lines[ColumnRow] if dead is None},
-        "",
-        {sid: (name, position) for sid, name, position in sheets_now},
-    )
-    later = ChangeRow.objects.filter(workbook_id=workbook_id, rev__gt=rev, kind__in=history.STRUCTURAL_KINDS).order_by("-rev")
-    for kind, data, replaced in later.values_list("kind", "data", "replaced").iterator(chunk_size=CHANGES_PER_READ):
-        then.rewind(history.steps_of(kind, data, replaced))
-    order = sorted(then.sheets, key=lambda sid: then.sheets[sid][1])
-    rows = {sid: [i for i, sheet, _ in lines[Row] if sheet == sid and i in then.rows] for sid in order}
-    cols = {sid: [i for i, sheet, _ in lines[ColumnRow] if sheet == sid and i in then.cols] for sid in order}
-    return Book(sheets=[(sid, then.sheets[sid][0], cols[sid], rows[sid]) for sid in order])
+    return PastLayouts(workbook_id).at(rev)
 
 
 @contextmanager

@@ -588,7 +588,13 @@ def api_error(code: str, message: str) -> dict:
 
 def cell_versions(versions) -> dict:
     """``GET …/cells/{row}/{col}/history``: each ``past.CellVersion``, newest first."""
-    return {"versions": [{"rev": v.rev, "at": timestamp(v.at), "by": author(v.by), "value": v.value, "computed": v.value} for v in versions]}
+    return {"versions": [cell_version(v) for v in versions]}
+
+
+def cell_version(v) -> dict:
+    """A literal's entry has its ``value``, a formula's its ``formula`` (as it read at ``rev``); both what it computed."""
+    wrote = {"value": v.value} if v.formula is None else {"formula": v.formula}
+    return {"rev": v.rev, "at": timestamp(v.at), "by": author(v.by), **wrote, "computed": v.value}
 
 
 def workbook_versions(versions) -> dict:

@@ -110,6 +110,31 @@ class CellHistoryTest:
         olivia.keyboard.press("Escape")
         expect(panel).to_be_hidden()
 
+    def test_a_formula_shows_as_it_read_then_and_put_back_names_the_same_cells(self, site, pages):
+        workbook_id, api = new_workbook(site, "Formula history", rows=6, cols=4)
+        olivia = pages("olivia", workbook_id)
+        type_into(olivia, 2, 0, "5")
+        type_into(olivia, 0, 1, "=A3*2")
+        expect(cell(olivia, 0, 1)).to_have_text("10")
+        type_into(olivia, 0, 1, "7")
+        settled(olivia)
+        status, snapshot = api.request("GET", f"/api/workbooks/{workbook_id}/")
+        above = {"type": "insert_rows", "op": "above", "before": snapshot["sheets"][0]["rows"][0]["id"], "count": 1}
+        assert api.request("POST", f"/api/workbooks/{workbook_id}/ops", above)[0] == 201
+        expect(cell(olivia, 3, 0)).to_have_text("5")
+
+        panel = cell_history(olivia, 1, 1)
+        entries = panel.locator(".history-entry")
+        expect(entries.locator(".entry-value")).to_have_text(["7", "=A3*2"])  # as it read when written
+        expect(entries.nth(1).locator(".entry-computed")).to_have_text("= 10")
+        entries.nth(1).get_by_role("button", name="Put back").click()
+        expect(cell(olivia, 1, 1)).to_have_text("10")  # still A3 as it was: A4 now
+        settled(olivia)
+        select_cell(olivia, 1, 1)
+        olivia.keyboard.press("Enter")
+        expect(olivia.locator("textarea.handsontableInput")).to_have_value("=A4*2")
+        olivia.keyboard.press("Escape")
+
     def test_the_panel_follows_the_cell_says_when_it_is_deleted_and_pages_with_load_more(self, site, pages):
         workbook_id, api = new_workbook(site, "Cell moves", rows=6, cols=4)
         olivia = pages("olivia", workbook_id)

@@ -298,6 +298,19 @@ class UndoAndHistoryTest:
         assert formulas(workbook_id) == {(1, 2): "=A1*10"}
         assert stored_values(workbook_id) == recomputed(workbook_id)
 
+    def test_cell_history_gives_each_formula_as_it_read_and_a_set_at_that_revision_puts_it_back(self, ada, workbook_id):
+        tab = Tab(workbook_id, ada)
+        tab.put((3, 1, 5), (1, 2, "=A3"))
+        first = Workbook.objects.get(pk=workbook_id).rev
+        tab.put((1, 2, 8))
+        tab(InsertRows, 1, 1)
+        versions = past.cell_history(workbook_id=workbook_id, sheet=1, row=1, col=2)
+        assert [(v.rev, v.formula, v.value) for v in versions] == [(first + 1, None, 8), (first, "=A3", 5)]
+        entry = protocol.cell_versions(versions)["versions"][1]
+        assert (entry["formula"], entry["computed"], "value" in entry) == ("=A3", 5, False)
+        tab.put((1, 2, "=A3"), rev=first)  # what "Put back" sends
+        assert formulas(workbook_id)[(1, 2)] == "=A4"
+
 
 class ProcessesTest:
     def test_a_book_behind_another_process_catches_up_from_the_log(self, ada, workbook_id):

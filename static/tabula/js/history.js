@@ -7,7 +7,9 @@
 // Each panel is drawn again from its state (the entries loaded, what it is doing) whenever that
 // changes: every text goes in with textContent.
 
+import { isTypedFormula } from "./formulas.js";
 import { plural } from "./grid.js";
+import { shownText } from "./input.js";
 import * as protocol from "./protocol.js";
 
 const PAGE = 50; // entries a page
@@ -40,9 +42,9 @@ function element(tag, className, text) {
   return el;
 }
 
-/** A cell's value as text, or null when it is empty (shown as "(empty)"). */
+/** A cell's value as text (a formula's as its text, TRUE and FALSE, an error's code), or null when it is empty (shown as "(empty)"). */
 function valueText(value) {
-  return value === null || value === undefined || value === "" ? null : String(value);
+  return value === null || value === undefined || value === "" ? null : String(shownText(value));
 }
 
 // Change kinds in words, in the order a version's list of them says them.
@@ -158,7 +160,8 @@ class SidePanel {
  * tabs move): every value it held, newest first, who wrote it and when; "Put back" writes an older
  * one as a new edit. host (besides SidePanel's): workbookId, canEdit(), address(sheetId, rowId, colId)
  * (like "B3", or "Sheet2!B3" off the sheet shown, or null while the cell is not in the workbook),
- * current(sheetId, rowId, colId) (its confirmed value), putBack(sheetId, rowId, colId, value).
+ * current(sheetId, rowId, colId) (its confirmed content: a formula as {formula}), putBack(sheetId, rowId, colId,
+ * value, rev) (a formula's text is read as it was at `rev`).
  */
 export class CellHistory extends SidePanel {
   constructor(element, host) {
@@ -248,6 +251,7 @@ export class CellHistory extends SidePanel {
       const item = element("li", "history-entry");
       const text = valueText(entry.value);
       item.append(element("div", text === null ? "entry-value empty" : "entry-value", text ?? "(empty)"));
+      if (isTypedFormula(entry.value)) item.append(element("div", "entry-computed", `= ${valueText(entry.computed) ?? "(empty)"}`));
       const meta = element("div", "entry-meta");
       meta.append(element("span", "entry-by", entry.by.name || "someone"), " · ", timeElement(entry.at));
       item.append(meta);
@@ -260,7 +264,7 @@ export class CellHistory extends SidePanel {
         button.setAttribute("aria-label", `Put back “${shown}” (${when(entry.at)})`);
         button.disabled = !this.address;
         button.addEventListener("click", () => {
-          this.host.putBack(sheetId, rowId, colId, entry.value);
+          this.host.putBack(sheetId, rowId, colId, entry.value, entry.rev);
           this.said = `Put back the value of ${when(entry.at)}.`;
           this.render();
           this.title.focus(); // the button is drawn again: the keyboard stays in the panel

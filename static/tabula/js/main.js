@@ -602,15 +602,15 @@ class WorkbookSession {
   }
 
   /** Sends cell writes [{rowId, colId, value}] on sheet `sheetId` (default: the one shown) made against the revision the grid shows. */
-  send(writes, group, sheetId = this.shownId) {
+  send(writes, group, sheetId = this.shownId, rev = this.model.rev) {
     if (!writes.length) return;
-    for (const operation of this.setOperations(writes, this.tags(group), sheetId)) this.edits.add(operation);
+    for (const operation of this.setOperations(writes, this.tags(group), sheetId, rev)) this.edits.add(operation);
     this.pump();
     this.showConnection();
   }
 
-  setOperations(writes, tags, sheetId) {
-    return protocol.setOperations(writes, { sheet: sheetId, maxCells: this.limits.maxCellsPerSet, rev: this.model.rev, ...tags });
+  setOperations(writes, tags, sheetId, rev = this.model.rev) {
+    return protocol.setOperations(writes, { sheet: sheetId, maxCells: this.limits.maxCellsPerSet, rev, ...tags });
   }
 
   /**
@@ -712,13 +712,23 @@ class WorkbookSession {
     this.alert(text, this.isViewer ? null : { label: "Put back", action: () => this.putBack(sheet.id, cells.map(({ rowId, colId, value }) => ({ rowId, colId, value }))) });
   }
 
-  /** Writes values cells of sheet `sheetId` held before [{rowId, colId, value}] as an ordinary edit, shown pending at once. */
-  putBack(sheetId, writes) {
+  /**
+   * Writes values cells of sheet `sheetId` held before [{rowId, colId, value}] as an ordinary edit, shown
+   * pending at once; `rev`: the revision their formulas' text was read at (else the model's).
+   */
+  putBack(sheetId, writes, rev) {
     if (this.isViewer || this.halted || this.past) return;
     const sheet = this.model.sheet(sheetId);
     const here = writes.filter((w) => positionIn(sheet, w));
-    this.send(here, undefined, sheetId);
+    this.send(here, undefined, sheetId, rev);
     this.refresh(here);
+  }
+
+  /** What a cell holds as the server confirmed it: its value, or its formula as {formula} (its text as this tab's grid has it). */
+  contentOf(sheetId, rowId, colId) {
+    const sheet = this.model.sheet(sheetId);
+    const parts = sheet?.formula(rowId, colId);
+    return parts ? { formula: formulaText(parts, sheetId, this.model) } : (sheet?.value(rowId, colId) ?? null);
   }
 
   /** A cell's name, "B3"; "Sheet2!B3" for a cell of a sheet not shown. */
@@ -1012,8 +1022,8 @@ class WorkbookSession {
         const sheet = this.model.sheet(sheetId);
         return positionIn(sheet, { rowId, colId }) ? this.cellName(sheet, { rowId, colId }) : null;
       },
-      current: (sheetId, rowId, colId) => this.model.sheet(sheetId)?.value(rowId, colId) ?? null,
-      putBack: (sheetId, rowId, colId, value) => this.putBack(sheetId, [{ rowId, colId, value }]),
+      current: (sheetId, rowId, colId) => this.contentOf(sheetId, rowId, colId),
+      putBack: (sheetId, rowId, colId, value, rev) => this.putBack(sheetId, [{ rowId, colId, value }], rev),
     });
     const banner = { el: this.page.pastBanner, text: this.page.pastText, restore: this.page.pastRestore, back: this.page.pastBack };
     this.versions = new Versions(this.page.versions, banner, this.page.versionsButton, {

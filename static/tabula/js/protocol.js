@@ -297,9 +297,18 @@ export const versionsUrl = (workbookId, { before, limit } = {}) => `/api/workboo
 
 const readAuthor = (by) => ({ id: by?.id, name: String(by?.name ?? "") });
 
-/** A cell's history as [{rev, at: Date, by: {id, name}, value}], newest first. */
+/**
+ * A cell's history as [{rev, at: Date, by: {id, name}, value, computed}], newest first: `value` what the
+ * change wrote, a formula as {formula} (its text as it read at `rev`), and `computed` what it gave.
+ */
 export function readCellVersions(json) {
-  return (json?.versions || []).map((v) => ({ rev: v.rev, at: new Date(v.at), by: readAuthor(v.by), value: v.value }));
+  return (json?.versions || []).map((v) => ({
+    rev: v.rev,
+    at: new Date(v.at),
+    by: readAuthor(v.by),
+    value: typeof v.formula === "string" ? { formula: v.formula } : v.value,
+    computed: v.computed,
+  }));
 }
 
 /**
