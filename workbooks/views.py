@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from workbooks import protocol, rates, selectors, services
 from workbooks.domain.errors import OperationError
+from workbooks.domain.formulas.catalogue import catalogue
 from workbooks.limits import current as current_limits
 
 
@@ -90,7 +91,9 @@ def workbook_page(request, workbook_id):
             "maxCols": limits.max_cols,
             "maxInsertCount": limits.max_insert_count,
             "maxSheets": limits.max_sheets,
+            "maxFormulaChars": limits.max_formula_chars,
         },
+        "functions": catalogue(),  # suggested while a formula is typed
     }
     return render(request, "workbooks/workbook.html", {"workbook_id": workbook_id, "name": name, "role": role, "config": config})
 

@@ -299,6 +299,45 @@ class FormulasTest:
         settled(edgar)
 
 
+class FormulaBarTest:
+    def test_the_bar_shows_the_selected_cell_and_edits_it_with_function_names_suggested(self, site, pages):
+        workbook_id, api = new_workbook(site, "Bar", members=(("edgar", "editor"),))
+        olivia = pages("olivia", workbook_id)
+        edgar = pages("edgar", workbook_id)
+        name, field = olivia.locator("#cell-name"), olivia.get_by_role("textbox", name="Contents of the selected cell")
+        type_into(olivia, 0, 0, "3")
+        type_into(olivia, 1, 0, "'42")
+        select_cell(olivia, 1, 0)
+        expect(name).to_have_text("A2")
+        expect(field).to_have_value("'42")  # as its editor opens: the text 42
+
+        select_cell(olivia, 2, 0)
+        field.click()
+        field.type("=su")
+        suggestions = olivia.get_by_role("listbox", name="Functions").first
+        expect(suggestions.get_by_role("option").first).to_contain_text("SUBSTITUTE(text, old_text, new_text, [instance_num])")
+        expect(suggestions.get_by_role("option", name=re.compile(r"^SUM\(number1"))).to_be_visible()
+        field.press("ArrowDown")  # SUBSTITUTE, SUM, ...: the second
+        field.press("Tab")
+        expect(field).to_have_value("=SUM(")
+        field.type("A1:A2)*2")
+        field.press("Enter")
+        expect(cell(edgar, 2, 0)).to_have_text("6")
+        expect(name).to_have_text("A4")  # Enter moved down, as in a spreadsheet
+        select_cell(olivia, 2, 0)
+        expect(field).to_have_value("=SUM(A1:A2)*2")
+
+        # The cell's own editor suggests too; Tab takes the suggestion, not the next cell.
+        select_cell(olivia, 3, 1)
+        olivia.keyboard.type("=AVERAGEI")
+        expect(olivia.locator("#editor-suggestions").get_by_role("option").first).to_contain_text("AVERAGEIF(range, criteria, [average_range])")
+        olivia.keyboard.press("Tab")
+        olivia.keyboard.type('A1:A3,">1")')
+        olivia.keyboard.press("Enter")
+        expect(cell(edgar, 3, 1)).to_have_text("4.5")  # 3 and 6: the text "42" is no number
+        settled(olivia)
+
+
 class AccessRemovedTest:
     def test_a_removed_member_is_told_and_can_no_longer_edit(self, site, pages):
         workbook_id, api = new_workbook(site, "Leaving")

@@ -231,7 +231,9 @@ class WorkbookPageTest:
             "maxCols": 1_000,
             "maxInsertCount": 10_000,
             "maxSheets": 200,
+            "maxFormulaChars": 8_192,
         }
+        assert ["SUM", "number1, [number2], …"] in config["functions"]  # suggested while a formula is typed
 
     def test_workbook_page_script_in_name_escaped(self, team):
         services.apply_operation(workbook_id=team.workbook_id, user=team.ada, operation=Rename("r", XSS_NAME))

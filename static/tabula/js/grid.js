@@ -42,8 +42,19 @@ const GRIDS = new WeakMap(); // Handsontable instance -> its Grid, for the edito
  */
 class CellEditor extends Handsontable.editors.TextEditor {
   beginEditing(initial, event) {
-    if (typeof initial !== "string") initial = GRIDS.get(this.hot)?.handlers.formulaAt?.(this.row, this.col) ?? editorText(this.originalValue);
+    const grid = GRIDS.get(this.hot);
+    if (typeof initial !== "string") initial = grid?.handlers.formulaAt?.(this.row, this.col) ?? editorText(this.originalValue);
     super.beginEditing(initial, event);
+    // Function names suggested while a formula is typed (Grid's editor keys take the list's keys first).
+    if (grid?.suggestions && !this.suggesting) {
+      this.suggesting = true;
+      this.TEXTAREA.addEventListener("input", () => grid.suggestions.update(this.TEXTAREA));
+    }
+  }
+
+  close() {
+    GRIDS.get(this.hot)?.suggestions?.close();
+    super.close();
   }
 }
 
@@ -59,6 +70,7 @@ export class Grid {
    * onCellHistory({row, col}) (the menu's "Show edit history": the active cell's position),
    * onSheetStep(1 | -1) (Alt + Down or Up: the next or previous sheet, as in Google Sheets),
    * formulaAt(row, col) (the A1 text of the formula at that position, or null: what its editor opens with).
+   * options.suggestions: the Suggestions (suggest.js) a cell's editor shows while a formula is typed.
    */
   constructor(container, options, handlers) {
     standInForCoreStyles();
@@ -67,6 +79,7 @@ export class Grid {
     this.titles = options.titles;
     this.highlights = [];
     this.readOnly = options.readOnly;
+    this.suggestions = options.suggestions || null;
     const textRenderer = Handsontable.renderers.getRenderer("text");
     const grid = this;
     this.hot = new Handsontable(container, {
@@ -138,6 +151,7 @@ export class Grid {
     });
     GRIDS.set(this.hot, this);
     this.#registerDataEdgeKeys();
+    this.#registerSuggestionKeys();
     this.#registerHistoryKeys();
     this.#registerSheetKeys();
   }
@@ -160,6 +174,31 @@ export class Grid {
       ],
       { group: "tabula.history", runOnlyIf: () => !this.editingCell() },
     );
+  }
+
+  /** While the editor's list of function names is open, its keys are the list's: Up, Down, Tab, Enter, Escape. */
+  #registerSuggestionKeys() {
+    if (!this.suggestions) return;
+    const context = this.hot.getShortcutManager().getContext("editor");
+    const keys = ["ArrowUp", "ArrowDown", "Tab", "Enter", "Escape"];
+    context.addShortcuts(
+      keys.map((key) => ({ keys: [[key]], callback: (event) => !this.suggestions.key(event) })),
+      { group: "tabula.suggestions", runOnlyIf: () => this.suggestions.open, position: "before", relativeToGroup: "editorManager.handlingEditor" },
+    );
+  }
+
+  /** The active cell (where typing goes), {row, col}, or null when nothing is selected. */
+  activeCell() {
+    const range = this.hot.getSelectedRangeLast();
+    return range ? { row: range.highlight.row, col: range.highlight.col } : null;
+  }
+
+  /** Selects one cell and gives the grid the keyboard. */
+  selectCell(row, col) {
+    const [rows, cols] = [this.hot.countRows(), this.hot.countCols()];
+    if (!rows || !cols) return;
+    this.hot.selectCell(Math.max(0, Math.min(rows - 1, row)), Math.max(0, Math.min(cols - 1, col)));
+    this.hot.listen();
   }
 
   /** Alt + Down (Up): the next (previous) sheet, without leaving the grid; never while a cell's editor is open. */

@@ -13,15 +13,18 @@
 // pending cells and positions need no sheet: a cell of another sheet has no position in the one shown.
 
 import { Edits } from "./edits.js";
-import { formulaText } from "./formulas.js";
+import { FormulaBar } from "./formulabar.js";
+import { formulaText, isTypedFormula } from "./formulas.js";
 import { Grid, PastGrid, plural } from "./grid.js";
 import { CellHistory, Versions } from "./history.js";
+import { editorText, typedValue } from "./input.js";
 import { WorkbookModel } from "./model.js";
 import { Presence, Throttle } from "./presence.js";
 import * as protocol from "./protocol.js";
 import { copyName, freeName, nameProblem, qualifiedName, tabsShown } from "./sheets.js";
 import { WorkbookSocket, socketUrl } from "./socket.js";
 import { StoredOutbox } from "./stored.js";
+import { Suggestions } from "./suggest.js";
 import { TabBar } from "./tabs.js";
 
 const SEND_PER_SECOND = 200; // below the server's sustained limit, leaving room for select and sync
@@ -121,6 +124,7 @@ class WorkbookSession {
         rows: snapshot.sheets.find((s) => s.id === this.shownId).rows.map((r) => r.values),
         maxValueChars: this.limits.maxValueChars,
         shortcuts: SHORTCUTS,
+        suggestions: new Suggestions(this.config.functions || [], this.page.editorSuggestions),
       },
       {
         onEdit: (changes) => this.userEdited(changes),
@@ -133,6 +137,15 @@ class WorkbookSession {
         onCellHistory: ({ row, col }) => this.showCellHistory(row, col),
         onSheetStep: (by) => this.stepSheet(by),
         formulaAt: (row, col) => this.formulaAt(row, col),
+      },
+    );
+    this.formulaBar = new FormulaBar(
+      { name: this.page.cellName, input: this.page.formulaInput, suggestions: this.page.formulaSuggestions },
+      {
+        functions: this.config.functions || [],
+        commit: (text) => this.barCommitted(text),
+        done: ({ moveDown }) => this.barDone(moveDown),
+        canEdit: () => !this.isViewer && !this.halted && !this.past,
       },
     );
     this.startHistoryPanels();
@@ -403,6 +416,7 @@ class WorkbookSession {
       this.drawTabs();
     }
     if (mine && change.skipped?.length) this.reportSkipped(change);
+    this.showActiveCell();
     this.cellHistory.changed(change);
     this.versions.changed();
   }
@@ -513,6 +527,43 @@ class WorkbookSession {
   }
 
   /** A cell of the sheet shown as the grid shows it: its pending value, else the model's. */
+  /** The formula bar shows the active cell: its name and what it holds (a formula's text). */
+  showActiveCell() {
+    const at = this.grid?.activeCell();
+    const ids = at && this.idsAt(at.row, at.col);
+    if (!this.formulaBar) return;
+    if (!ids) {
+      this.formulaBar.show("", "");
+      return;
+    }
+    this.formulaBar.show(`${this.sheet.titles[at.col]}${at.row + 1}`, this.formulaAt(at.row, at.col) ?? editorText(this.shown(ids.rowId, ids.colId)));
+  }
+
+  /** The formula bar's text, written to the active cell as typing it there would. */
+  barCommitted(text) {
+    const at = this.grid.activeCell();
+    if (!at) return;
+    const value = typedValue(text);
+    if (typeof value === "string" && value.length > this.limits.maxValueChars) {
+      this.notify(`A cell holds at most ${plural(this.limits.maxValueChars, "character")}.`);
+      return;
+    }
+    if (isTypedFormula(value) && value.formula.length > this.limits.maxFormulaChars) {
+      this.notify(`A formula has at most ${plural(this.limits.maxFormulaChars, "character")}.`);
+      return;
+    }
+    const old = this.grid.data()[at.row]?.[at.col];
+    this.grid.setCells([[at.row, at.col, value]]);
+    this.userEdited([{ row: at.row, col: at.col, old, value }]);
+  }
+
+  /** The keyboard goes back to the grid from the formula bar (after Enter, on the cell below). */
+  barDone(moveDown) {
+    const at = this.grid.activeCell();
+    if (at) this.grid.selectCell(at.row + (moveDown ? 1 : 0), at.col);
+    this.showActiveCell();
+  }
+
   /** The A1 text of the formula at a position of the sheet shown (as this tab's grid has it now), or null. */
   formulaAt(row, col) {
     const sheet = this.sheet;
@@ -821,6 +872,7 @@ class WorkbookSession {
     }
     this.selection = byIds;
     this.selectThrottle.push({ sheet: sheet.id, ranges: byIds });
+    this.showActiveCell();
   }
 
   idsAt(row, col) {
@@ -1202,6 +1254,7 @@ class WorkbookSession {
     this.drawTabs();
     if (this.past) this.showPast(this.pastSnapshot);
     this.cellHistory.moved();
+    this.showActiveCell();
   }
 
   /** The next (`by` 1) or previous (-1) sheet from the keyboard in the grid, which keeps the keyboard. */
@@ -1369,6 +1422,10 @@ function boot() {
     sheetTabs: document.getElementById("sheet-tabs"),
     sheetAdd: document.getElementById("sheet-add"),
     sheetMenu: document.getElementById("sheet-menu"),
+    cellName: document.getElementById("cell-name"),
+    formulaInput: document.getElementById("formula-input"),
+    formulaSuggestions: document.getElementById("formula-suggestions"),
+    editorSuggestions: document.getElementById("editor-suggestions"),
   };
   page.notice.addEventListener("click", () => {
     if (!session.halted) page.notice.hidden = true;

@@ -9,6 +9,7 @@ import pytest
 
 from workbooks.domain.errors import Invalid
 from workbooks.domain.formulas import formula as formulas
+from workbooks.domain.formulas.catalogue import ARGUMENTS, catalogue
 from workbooks.domain.formulas.engine import Book
 from workbooks.domain.formulas.functions import FUNCTIONS
 from workbooks.domain.formulas.references import CellRef, RangeRef
@@ -383,3 +384,8 @@ def test_numbers_in_text_are_read_as_excel_reads_them(text, number):
 )
 def test_numbers_become_text_as_excels_general_format(value, text):
     assert general(value) == text
+
+
+def test_the_page_suggests_every_function_with_its_arguments_and_no_other():
+    assert set(ARGUMENTS) == set(FUNCTIONS)
+    assert catalogue()[0] == ["ABS", "number"]
