@@ -338,6 +338,36 @@ class FormulaBarTest:
         settled(olivia)
 
 
+class FillAndCopyFormulasTest:
+    def test_the_fill_handle_and_copy_paste_move_relative_references_as_spreadsheets_do(self, site, pages):
+        workbook_id, api = new_workbook(site, "Fill")
+        olivia = pages("olivia", workbook_id)
+        for row, number in enumerate(("1", "2", "3", "4")):
+            type_into(olivia, row, 0, number)
+        type_into(olivia, 0, 1, "=A1*$A$1*10")
+        expect(cell(olivia, 0, 1)).to_have_text("10")
+
+        select_cell(olivia, 0, 1)
+        olivia.locator("#grid .ht_master .wtBorder.current.corner").drag_to(cell(olivia, 2, 1))
+        expect(cell(olivia, 2, 1)).to_have_text("30")
+        settled(olivia)
+        status, snapshot = api.request("GET", f"/api/workbooks/{workbook_id}/")
+        texts = sorted(f["formula"] for f in snapshot["sheets"][0]["formulas"])
+        assert texts == ["=A1*$A$1*10", "=A2*$A$1*10", "=A3*$A$1*10"]
+
+        select_cell(olivia, 2, 1)
+        olivia.keyboard.press("Control+c")
+        paste(olivia, 3, 2, [["30"]])  # the clipboard's text: what the copy put there
+        expect(cell(olivia, 3, 2)).to_have_text("0")  # one row down and one column right: B4, empty
+        select_cell(olivia, 3, 2)
+        expect(olivia.get_by_role("textbox", name="Contents of the selected cell")).to_have_value("=B4*$A$1*10")
+        paste(olivia, 5, 0, [["30"]])  # again, one column left of B: off the sheet, as a spreadsheet says it
+        expect(cell(olivia, 5, 0)).to_have_text("#REF!")
+        paste(olivia, 6, 0, [["7"]])  # text from elsewhere (not what was copied here) is read as typed
+        expect(cell(olivia, 6, 0)).to_have_text("7")
+        settled(olivia)
+
+
 class AccessRemovedTest:
     def test_a_removed_member_is_told_and_can_no_longer_edit(self, site, pages):
         workbook_id, api = new_workbook(site, "Leaving")

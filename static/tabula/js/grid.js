@@ -34,6 +34,11 @@ function showValue(textRenderer, instance, td, row, col, prop, value, cellProper
   td.dataset.why = error ? (value.message ? `${value.error} ${value.message}` : value.error) : ""; // the tooltip's (see #decorate)
 }
 
+/** A block of cells as the clipboard's text holds it, to know a paste of what this grid copied. */
+function textOf(data) {
+  return data.map((row) => row.map((v) => (v === null || v === undefined ? "" : String(v))).join("\t")).join("\n");
+}
+
 const GRIDS = new WeakMap(); // Handsontable instance -> its Grid, for the editor
 
 /**
@@ -69,7 +74,9 @@ export class Grid {
    * onHistory("undo" | "redo") (the keys or the menu, never while a cell's editor is open),
    * onCellHistory({row, col}) (the menu's "Show edit history": the active cell's position),
    * onSheetStep(1 | -1) (Alt + Down or Up: the next or previous sheet, as in Google Sheets),
-   * formulaAt(row, col) (the A1 text of the formula at that position, or null: what its editor opens with).
+   * formulaAt(row, col) (the A1 text of the formula at that position, or null: what its editor opens with),
+   * formulaMoved(fromRow, fromCol, toRow, toCol) (the formula at a position as copied to another, {formula}, or
+   * null when none is there: a copy and paste, or the fill handle, moves formulas as spreadsheets do).
    * options.suggestions: the Suggestions (suggest.js) a cell's editor shows while a formula is typed.
    */
   constructor(container, options, handlers) {
@@ -144,10 +151,13 @@ export class Grid {
         this.handlers.onEditorMaybeClosed();
       },
       afterDocumentKeyDown: () => this.handlers.onEditorMaybeClosed(),
-      // Copied cells go out as they show: computed values, errors by their codes.
-      beforeCopy: (data) => {
+      // Copied cells go out as they show: computed values, errors by their codes. Where they came from
+      // is kept, so that pasting them here pastes their formulas, moved (see #paste).
+      beforeCopy: (data, coords) => {
         for (const row of data) for (let i = 0; i < row.length; i++) if (row[i] !== null && typeof row[i] === "object") row[i] = shownText(row[i]);
+        this.copied = coords.length === 1 ? { top: coords[0].startRow, left: coords[0].startCol, text: textOf(data) } : null;
       },
+      beforeAutofill: (data, source, target) => this.#fill(data, source, target),
     });
     GRIDS.set(this.hot, this);
     this.#registerDataEdgeKeys();
@@ -266,10 +276,13 @@ export class Grid {
     const rows = this.hot.getSettings().data;
     const changes = [];
     const beyond = [];
+    // What this grid copied comes back with its formulas, moved as far as the paste is from the copy.
+    const copied = this.copied && this.copied.text === textOf(data) ? this.copied : null;
     for (let row = top; row <= lastRow; row += 1) {
       const pasted = data[(row - top) % data.length];
       for (let col = left; col <= lastCol; col += 1) {
-        const value = typedValue(pasted[(col - left) % width]);
+        const [fromRow, fromCol] = copied ? [copied.top + ((row - top) % data.length), copied.left + ((col - left) % width)] : [];
+        const value = (copied && this.handlers.formulaMoved?.(fromRow, fromCol, row, col)) || typedValue(pasted[(col - left) % width]);
         if (row >= rowCount || col >= colCount) {
           if (value !== null) beyond.push({ row, col, value }); // the workbook grows to take it
           continue;
@@ -283,6 +296,34 @@ export class Grid {
       this.hot.render();
       this.hot.selectCell(top, left, Math.min(rowCount - 1, lastRow), Math.min(colCount - 1, lastCol));
     });
+    return false;
+  }
+
+  /**
+   * The fill handle over formulas: each cell filled gets the formula of the cell it repeats, moved as
+   * far (=A1*2 filled down gives =A2*2; $A$1 stays), and literals as they are; one edit. Without a
+   * formula in the cells filled from, Handsontable fills as it does (`data` back).
+   */
+  #fill(data, source, target) {
+    const [s, t] = [source, target].map((range) => ({ top: range.getTopStartCorner().row, left: range.getTopStartCorner().col, bottom: range.getBottomEndCorner().row, right: range.getBottomEndCorner().col }));
+    const [height, width] = [s.bottom - s.top + 1, s.right - s.left + 1];
+    const formulas = this.handlers.formulaMoved;
+    let any = false;
+    for (let row = s.top; row <= s.bottom && !any; row += 1) for (let col = s.left; col <= s.right && !any; col += 1) any = Boolean(formulas?.(row, col, row, col));
+    if (!any) return data;
+    const rows = this.hot.getSettings().data;
+    const wrap = (n, size) => ((n % size) + size) % size;
+    const changes = [];
+    for (let row = t.top; row <= t.bottom; row += 1) {
+      for (let col = t.left; col <= t.right; col += 1) {
+        const [fromRow, fromCol] = [s.top + wrap(row - s.top, height), s.left + wrap(col - s.left, width)];
+        const value = formulas(fromRow, fromCol, row, col) ?? rows[fromRow][fromCol];
+        changes.push({ row, col, old: rows[row][col], value });
+        rows[row][col] = value;
+      }
+    }
+    this.handlers.onPaste({ changes, beyond: [] });
+    this.hot.render();
     return false;
   }
 

@@ -137,6 +137,7 @@ class WorkbookSession {
         onCellHistory: ({ row, col }) => this.showCellHistory(row, col),
         onSheetStep: (by) => this.stepSheet(by),
         formulaAt: (row, col) => this.formulaAt(row, col),
+        formulaMoved: (fromRow, fromCol, toRow, toCol) => this.formulaMoved(fromRow, fromCol, toRow, toCol),
       },
     );
     this.formulaBar = new FormulaBar(
@@ -562,6 +563,14 @@ class WorkbookSession {
     const at = this.grid.activeCell();
     if (at) this.grid.selectCell(at.row + (moveDown ? 1 : 0), at.col);
     this.showActiveCell();
+  }
+
+  /** The formula at a position of the sheet shown as copied to another ({formula}, moved that far), or null. */
+  formulaMoved(fromRow, fromCol, toRow, toCol) {
+    const sheet = this.sheet;
+    const [rowId, colId] = [sheet?.rowIds[fromRow], sheet?.colIds[fromCol]];
+    const parts = rowId === undefined || colId === undefined ? undefined : sheet.formula(rowId, colId);
+    return parts ? { formula: formulaText(parts, sheet.id, this.model, { rows: toRow - fromRow, cols: toCol - fromCol }) } : null;
   }
 
   /** The A1 text of the formula at a position of the sheet shown (as this tab's grid has it now), or null. */
