@@ -338,6 +338,51 @@ class FormulaBarTest:
         settled(olivia)
 
 
+class PointingTest:
+    def test_clicking_cells_while_typing_a_formula_puts_their_references_in_coloured_on_the_grid(self, site, pages):
+        workbook_id, api = new_workbook(site, "Pointing")
+        olivia = pages("olivia", workbook_id)
+        for row, number in enumerate(("1", "2", "3")):
+            type_into(olivia, row, 0, number)
+        type_into(olivia, 0, 1, "10")
+        editor = olivia.locator("textarea.handsontableInput")
+
+        select_cell(olivia, 4, 2)
+        olivia.keyboard.type("=SUM(")
+        olivia.mouse.move(*centre(cell(olivia, 0, 0)))
+        olivia.mouse.down()
+        olivia.mouse.move(*centre(cell(olivia, 2, 0)), steps=4)
+        olivia.mouse.up()
+        expect(editor).to_have_value("=SUM(A1:A3")
+        olivia.keyboard.type(")*")
+        cell(olivia, 0, 1).click()
+        cell(olivia, 0, 1).click()  # the next click replaces what the last one put
+        expect(editor).to_have_value("=SUM(A1:A3)*B1")
+        # Each reference in its colour: A1:A3 the first, B1 the second.
+        expect(cell(olivia, 1, 0)).to_have_css("box-shadow", re.compile(r"rgb\(26, 115, 232\)"))
+        expect(cell(olivia, 0, 1)).to_have_css("box-shadow", re.compile(r"rgb\(217, 48, 37\)"))
+        olivia.keyboard.press("Enter")
+        expect(cell(olivia, 4, 2)).to_have_text("60")
+        expect(cell(olivia, 1, 0)).to_have_css("box-shadow", "none")
+
+        # From the formula bar too.
+        select_cell(olivia, 5, 2)
+        field = olivia.get_by_role("textbox", name="Contents of the selected cell")
+        field.click()
+        field.type("=")
+        cell(olivia, 2, 0).click()
+        field.type("*2")
+        expect(field).to_have_value("=A3*2")
+        field.press("Enter")
+        expect(cell(olivia, 5, 2)).to_have_text("6")
+        settled(olivia)
+
+
+def centre(locator) -> tuple[float, float]:
+    box = locator.bounding_box()
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
 class FillAndCopyFormulasTest:
     def test_the_fill_handle_and_copy_paste_move_relative_references_as_spreadsheets_do(self, site, pages):
         workbook_id, api = new_workbook(site, "Fill")

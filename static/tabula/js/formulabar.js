@@ -9,7 +9,8 @@ export class FormulaBar {
   /**
    * elements: {name (the cell's name), input, suggestions (an empty <ul>)}.
    * host: functions ([[name, arguments]]), commit(text) (write it to the selected cell), done() (give
-   * the keyboard back to the grid), canEdit().
+   * the keyboard back to the grid), canEdit(), typed(input or null) (what is typed changed, or the
+   * bar lost the keyboard: its references are coloured on the grid, a click there points at a cell).
    */
   constructor(elements, host) {
     this.name = elements.name;
@@ -17,9 +18,19 @@ export class FormulaBar {
     this.host = host;
     this.shown = "";
     this.suggestions = new Suggestions(host.functions, elements.suggestions);
-    this.input.addEventListener("input", () => this.suggestions.update(this.input));
-    this.input.addEventListener("keydown", (event) => this.keydown(event));
-    this.input.addEventListener("blur", () => this.suggestions.close());
+    this.input.addEventListener("input", () => {
+      this.suggestions.update(this.input);
+      host.typed(this.input);
+    });
+    for (const kind of ["focus", "keyup", "click"]) this.input.addEventListener(kind, () => host.typed(this.input));
+    this.input.addEventListener("keydown", (event) => {
+      host.typed(this.input); // (before the grid's keys see the key: the bar has the keyboard)
+      this.keydown(event);
+    });
+    this.input.addEventListener("blur", () => {
+      this.suggestions.close();
+      host.typed(null);
+    });
   }
 
   /** Whether someone is changing the bar's text (then what it shows is left alone). */
@@ -34,6 +45,11 @@ export class FormulaBar {
     if (this.editing) return;
     this.shown = text;
     this.input.value = text;
+  }
+
+  /** Shows what is being typed in the cell's own editor, as spreadsheets mirror it. */
+  mirror(text) {
+    if (document.activeElement !== this.input) this.input.value = text;
   }
 
   keydown(event) {

@@ -50,16 +50,27 @@ class CellEditor extends Handsontable.editors.TextEditor {
     const grid = GRIDS.get(this.hot);
     if (typeof initial !== "string") initial = grid?.handlers.formulaAt?.(this.row, this.col) ?? editorText(this.originalValue);
     super.beginEditing(initial, event);
-    // Function names suggested while a formula is typed (Grid's editor keys take the list's keys first).
-    if (grid?.suggestions && !this.suggesting) {
-      this.suggesting = true;
-      this.TEXTAREA.addEventListener("input", () => grid.suggestions.update(this.TEXTAREA));
+    // Function names suggested while a formula is typed (Grid's editor keys take the list's keys first),
+    // and the references typed coloured on the grid.
+    if (grid && !this.watching) {
+      this.watching = true;
+      // (The textarea also takes the grid's keys while no editor is open: those are not typing.)
+      const typed = () => {
+        if (!this.isOpened()) return;
+        grid.suggestions?.update(this.TEXTAREA);
+        grid.handlers.onFormulaTyped?.(this.TEXTAREA);
+      };
+      this.TEXTAREA.addEventListener("input", typed);
+      this.TEXTAREA.addEventListener("keyup", () => this.isOpened() && grid.handlers.onFormulaTyped?.(this.TEXTAREA));
     }
+    grid?.handlers.onFormulaTyped?.(this.TEXTAREA);
   }
 
   close() {
-    GRIDS.get(this.hot)?.suggestions?.close();
+    const grid = GRIDS.get(this.hot);
+    grid?.suggestions?.close();
     super.close();
+    grid?.handlers.onFormulaTyped?.(null);
   }
 }
 
@@ -78,6 +89,9 @@ export class Grid {
    * formulaMoved(fromRow, fromCol, toRow, toCol) (the formula at a position as copied to another, {formula}, or
    * null when none is there: a copy and paste, or the fill handle, moves formulas as spreadsheets do).
    * options.suggestions: the Suggestions (suggest.js) a cell's editor shows while a formula is typed.
+   * onFormulaTyped(field or null) (a cell's editor's text changed, or it closed), pointingField() (the
+   * field a click on the grid points from, while a formula is typed there: see formulas.js's Pointer),
+   * onPoint(field, row, col, extend) (a cell clicked, or dragged over, while pointing).
    */
   constructor(container, options, handlers) {
     standInForCoreStyles();
@@ -85,6 +99,8 @@ export class Grid {
     this.shortcuts = options.shortcuts || { undo: "", redo: "" };
     this.titles = options.titles;
     this.highlights = [];
+    this.references = []; // the references of the formula being typed, coloured: [{top, left, bottom, right, color}]
+    this.pointing = null; // the field a drag over the grid points from
     this.readOnly = options.readOnly;
     this.suggestions = options.suggestions || null;
     const textRenderer = Handsontable.renderers.getRenderer("text");
@@ -158,6 +174,12 @@ export class Grid {
         this.copied = coords.length === 1 ? { top: coords[0].startRow, left: coords[0].startCol, text: textOf(data) } : null;
       },
       beforeAutofill: (data, source, target) => this.#fill(data, source, target),
+      beforeOnCellMouseDown: (event, coords) => this.#point(event, coords, false),
+      beforeOnCellMouseOver: (event, coords) => this.#point(event, coords, true),
+      // The end of a click that pointed from the formula bar: the grid does not take the keyboard.
+      beforeOnCellMouseUp: (event) => {
+        if (this.pointing && !this.hot.rootElement.contains(this.pointing)) Handsontable.dom.stopImmediatePropagation(event);
+      },
     });
     GRIDS.set(this.hot, this);
     this.#registerDataEdgeKeys();
@@ -195,6 +217,38 @@ export class Grid {
       keys.map((key) => ({ keys: [[key]], callback: (event) => !this.suggestions.key(event) })),
       { group: "tabula.suggestions", runOnlyIf: () => this.suggestions.open, position: "before", relativeToGroup: "editorManager.handlingEditor" },
     );
+  }
+
+  /**
+   * A click on a cell while a formula is typed (in the bar, or in a cell's editor, after an operator):
+   * the cell's reference goes into the formula, the selection and the editor stay; a drag makes it a range.
+   */
+  #point(event, coords, over) {
+    if (coords.row < 0 || coords.col < 0) return;
+    const field = over ? this.pointing : this.handlers.pointingField?.();
+    if (!field || (over && !(event.buttons & 1))) {
+      if (over) this.pointing = null;
+      return;
+    }
+    event.preventDefault(); // the field keeps the keyboard
+    Handsontable.dom.stopImmediatePropagation(event); // and the selection stays where it is
+    this.pointing = field;
+    this.handlers.onPoint(field, coords.row, coords.col, over);
+    if (!this.hot.rootElement.contains(field)) this.hot.unlisten(); // typing goes on in the field, not the grid
+    if (!over) {
+      const done = () => {
+        this.pointing = null;
+        window.removeEventListener("mouseup", done);
+      };
+      window.addEventListener("mouseup", done);
+    }
+    field.focus();
+  }
+
+  /** Colours the references of the formula being typed: [{top, left, bottom, right, color}] (positions). */
+  setReferences(references) {
+    this.references = references;
+    this.hot.render();
   }
 
   /** The active cell (where typing goes), {row, col}, or null when nothing is selected. */
@@ -569,10 +623,10 @@ export class Grid {
     const shadows = [];
     let fill = null;
     const names = [];
-    for (const r of this.highlights) {
+    for (const r of [...this.highlights, ...this.references]) {
       if (row < r.top || row > r.bottom || col < r.left || col > r.right) continue;
       fill = r.color;
-      names.push(r.name);
+      if (r.name) names.push(r.name);
       if (row === r.top) shadows.push(`inset 0 2px 0 0 ${r.color}`);
       if (row === r.bottom) shadows.push(`inset 0 -2px 0 0 ${r.color}`);
       if (col === r.left) shadows.push(`inset 2px 0 0 0 ${r.color}`);

@@ -14,7 +14,7 @@
 
 import { Edits } from "./edits.js";
 import { FormulaBar } from "./formulabar.js";
-import { formulaText, isTypedFormula } from "./formulas.js";
+import { Pointer, formulaText, isTypedFormula, referencesIn } from "./formulas.js";
 import { Grid, PastGrid, plural } from "./grid.js";
 import { CellHistory, Versions } from "./history.js";
 import { editorText, typedValue } from "./input.js";
@@ -38,6 +38,9 @@ const LOGIN_SETTLE_MS = 1500;
 const cellKey = (rowId, colId) => JSON.stringify([rowId, colId]);
 const ON_MAC = /mac|iphone|ipad/i.test(navigator.userAgentData?.platform || navigator.platform || "");
 /** The keys of undo and redo as this platform writes them. */
+// The colours of a formula's references on the grid, in the order it names them (as spreadsheets colour them).
+const REFERENCE_COLORS = ["#1a73e8", "#d93025", "#8e24aa", "#188038", "#e37400", "#12a4af", "#c2185b", "#5f6368"];
+
 const SHORTCUTS = ON_MAC ? { undo: "⌘Z", redo: "⇧⌘Z" } : { undo: "Ctrl+Z", redo: "Ctrl+Y" };
 const MAX_NAMED_CELLS = 3; // a notice names this many cells, then says how many more
 const MAX_SHEETS = 200; // a workbook's, unless the page's configuration says otherwise
@@ -138,8 +141,13 @@ class WorkbookSession {
         onSheetStep: (by) => this.stepSheet(by),
         formulaAt: (row, col) => this.formulaAt(row, col),
         formulaMoved: (fromRow, fromCol, toRow, toCol) => this.formulaMoved(fromRow, fromCol, toRow, toCol),
+        onFormulaTyped: (field) => this.formulaTyped(field),
+        pointingField: () => this.pointingField(),
+        onPoint: (field, row, col, extend) => this.pointer.point(field, row, col, extend),
       },
     );
+    this.pointer = new Pointer();
+    this.typingIn = null; // the field a formula is being typed in: the bar's input or a cell's editor
     this.formulaBar = new FormulaBar(
       { name: this.page.cellName, input: this.page.formulaInput, suggestions: this.page.formulaSuggestions },
       {
@@ -147,6 +155,7 @@ class WorkbookSession {
         commit: (text) => this.barCommitted(text),
         done: ({ moveDown }) => this.barDone(moveDown),
         canEdit: () => !this.isViewer && !this.halted && !this.past,
+        typed: (input) => this.formulaTyped(input),
       },
     );
     this.startHistoryPanels();
@@ -528,6 +537,34 @@ class WorkbookSession {
   }
 
   /** A cell of the sheet shown as the grid shows it: its pending value, else the model's. */
+  /**
+   * A formula is being typed in `field` (the bar's input or a cell's editor; null: no longer): the
+   * references it names on the sheet shown are coloured on the grid, each its own colour, as spreadsheets do.
+   */
+  formulaTyped(field) {
+    if (field !== this.typingIn || !field) this.pointer.typed();
+    this.typingIn = field;
+    if (field === this.page.formulaInput) this.grid.unlisten(); // the bar has the keyboard, even after a click on the grid pointed
+    else if (field) this.formulaBar.mirror(field.value);
+    else this.showActiveCell();
+    const references = [];
+    if (field) {
+      const [rows, cols] = [this.sheet.rowIds.length, this.sheet.colIds.length];
+      referencesIn(field.value).forEach((ref, i) => {
+        if (ref.sheet !== null && ref.sheet.toLowerCase() !== this.sheet.name.toLowerCase()) return;
+        const box = { top: ref.top ?? 0, left: ref.left ?? 0, bottom: ref.bottom ?? rows - 1, right: ref.right ?? cols - 1 };
+        if (box.top < rows && box.left < cols) references.push({ ...box, color: REFERENCE_COLORS[i % REFERENCE_COLORS.length] });
+      });
+    }
+    this.grid.setReferences(references);
+  }
+
+  /** The field a click on the grid points from (see formulas.js's Pointer), or null. */
+  pointingField() {
+    const field = this.typingIn;
+    return field && document.activeElement === field && this.pointer.canPoint(field) ? field : null;
+  }
+
   /** The formula bar shows the active cell: its name and what it holds (a formula's text). */
   showActiveCell() {
     const at = this.grid?.activeCell();
