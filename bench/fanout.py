@@ -76,6 +76,7 @@ class Scenario:
     floor_ratio: float | None = None  # and for Tabula's p99 over the floor's
     undo_every: int = 0  # each writer's every n-th operation is an undo of its session's latest edit
     undo_ratio: float | None = None  # target: the undos' p99 over the edits' p99, in the same run
+    numbers: bool = False  # writers write numbers (inputs formulas compute with) instead of text
 
     @property
     def ops_per_writer(self) -> int:
@@ -112,6 +113,7 @@ class Job:
     tag: str  # prefix of this run's op ids
     cells: list[tuple]  # (row id, column id) the writers pick from
     undo_every: int  # see Scenario
+    numbers: bool  # see Scenario
     snapshot: dict | None  # Tabula's workbook before the run
     settle_seconds: float
     drain_idle: float
@@ -321,12 +323,13 @@ class Client:
             late.append(now - due)
             row, col = rng.choice(job.cells)
             op = f"{tag}.{number}.{seq}.{now}"
+            value = number * 1_000_000 + seq if job.numbers else f"{number}:{seq}"
             if not job.undo_every:
-                text = dumps({"type": "set", "op": op, "cells": [{"row": row, "col": col, "value": f"{number}:{seq}"}]})
+                text = dumps({"type": "set", "op": op, "cells": [{"row": row, "col": col, "value": value}]})
             elif seq % job.undo_every == job.undo_every - 1:
                 text = dumps({"type": "undo", "op": op, "session": f"bench-{number}"})
             else:
-                text = dumps({"type": "set", "op": op, "session": f"bench-{number}", "cells": [{"row": row, "col": col, "value": f"{number}:{seq}"}]})
+                text = dumps({"type": "set", "op": op, "session": f"bench-{number}", "cells": [{"row": row, "col": col, "value": value}]})
             try:
                 await self.ws.send(text)
             except ConnectionClosed:
@@ -593,6 +596,11 @@ class Tabula:
         assert status in (200, 201), body
         return snapshot
 
+    def writable_cells(self, snapshot: dict) -> list[tuple]:
+        """The cells the writers pick from, (row id, column id): every cell of the first sheet."""
+        sheet = snapshot["sheets"][0]
+        return [(row["id"], col["id"]) for row in sheet["rows"] for col in sheet["columns"]]
+
     def change_log(self, workbook_id: int, since: int) -> dict:
         """The workbook's change log after ``since`` as ``{"rev", "changes": [{"op", "rev"}]}``, read from
         the database: the API's changes answer stops at 5,000 changes or 8 MiB (410: fetch a snapshot),
@@ -750,7 +758,7 @@ def run_load(scenario: Scenario, target, args, *, procs: int) -> dict:
         url, origin, base_url = f"{stack.ws_url}/ws/workbooks/{snapshot['id']}/", stack.url, stack.url
         cafile = target.cafile
         cookies = [target.writer.cookie_header() if n < scenario.writers else target.reader.cookie_header() for n in range(scenario.clients)]
-        cells = [(row["id"], col["id"]) for row in snapshot["sheets"][0]["rows"] for col in snapshot["sheets"][0]["columns"]]
+        cells = target.writable_cells(snapshot)
         groups = target.groups
         profile = target.profile_targets()
     else:
@@ -779,6 +787,7 @@ def run_load(scenario: Scenario, target, args, *, procs: int) -> dict:
                     tag=tag,
                     cells=cells,
                     undo_every=scenario.undo_every,
+                    numbers=scenario.numbers,
                     snapshot=snapshot,
                     settle_seconds=1.0,
                     drain_idle=args.drain_idle,

@@ -64,17 +64,21 @@ class Grid:
                 self._apply_kind(step["kind"], step)
         else:
             self._apply_kind(change["kind"], change)
+        for cell in change.get("computed", ()):  # formulas' values the change altered: the server's, never computed here
+            self._put((cell["row"], cell["col"]), cell["value"])
         self.rev = change["rev"]
+
+    def _put(self, key: tuple[int, int], value) -> None:
+        if value is None:
+            self.cells.pop(key, None)
+        else:
+            self.cells[key] = value
 
     def _apply_kind(self, kind: str, change: dict) -> None:
         sheet = self.sheets.get(change.get("sheet"))
         if kind == "set":
             for cell in change["cells"]:
-                key = (cell["row"], cell["col"])
-                if cell["value"] is None:
-                    self.cells.pop(key, None)
-                else:
-                    self.cells[key] = cell["value"]
+                self._put((cell["row"], cell["col"]), cell["value"])
         elif kind == "insert_rows":
             self._insert(sheet.rows, change["before"], change["rows"])
         elif kind == "insert_cols":
