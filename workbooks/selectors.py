@@ -17,7 +17,7 @@ from django.db.models.functions import Cast
 
 from workbooks.domain.errors import HistoryTruncated, NotFound
 from workbooks.domain.formulas.engine import Book
-from workbooks.domain.formulas.formula import from_wire
+from workbooks.domain.formulas.references import text_of_wire
 from workbooks.domain.rules import column_title
 from workbooks.domain.values import Author, Change, Column, SheetSnapshot, Snapshot, WorkbookSummary
 from workbooks.limits import current as current_limits
@@ -154,7 +154,7 @@ class SheetRows:
         if not self.found:
             return []
         layout = self.layout()
-        return [{"row": r, "col": c, "formula": from_wire(parts).text(self.sheet, layout), "parts": parts} for r, c, parts in self.found]
+        return [{"row": r, "col": c, "formula": text_of_wire(parts, self.sheet, layout), "parts": parts} for r, c, parts in self.found]
 
 
 def _with_columns(workbook_id: int, sheets):

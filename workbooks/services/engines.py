@@ -25,7 +25,7 @@ from django.db import connection
 from workbooks import selectors
 from workbooks.domain.formulas import stored
 from workbooks.domain.formulas.engine import Book, Key, Recalculated
-from workbooks.domain.formulas.formula import from_wire
+from workbooks.domain.formulas.formula import from_stored, from_wire
 from workbooks.services import store
 
 MAX_BOOKS = 8  # workbooks a process keeps in memory, the least recently written to dropped first
@@ -74,7 +74,7 @@ def load(workbook_id: int) -> Book:
                 continue
             key = (rid, slots[slot])
             if stored.is_formula(value):
-                cells.append((key, from_wire(value["f"])))
+                cells.append((key, from_stored(value["f"])))
                 computed[key] = stored.from_wire_value(value.get("v"))
             else:
                 cells.append((key, value))

@@ -21,6 +21,7 @@ import random
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .evaluate import Evaluation
 from .formula import Formula
@@ -29,6 +30,7 @@ from .references import CellRef, RangeRef, Reference
 from .values import CIRCULAR, MAX_TEXT, XlError, is_number
 
 Key = tuple[int, int]  # (row id, column id)
+TALL = 256  # rows of a range read from its columns' values kept in order rather than cell by cell
 
 
 @dataclass
@@ -76,6 +78,13 @@ def _calls(tree, names: tuple[str, ...]) -> bool:
     return any(_calls(node, names) for node in tree[1:] if isinstance(node, tuple))
 
 
+@lru_cache(maxsize=4096)
+def _traits(shape: tuple) -> tuple[bool, bool]:
+    """Whether formulas of this shape are volatile, and whether they read positions."""
+    tree = Formula(tuple(piece if piece is not None else CellRef(None, 0, 0) for piece in shape)).tree()
+    return is_volatile(tree), _calls(tree, _POSITIONAL)
+
+
 @dataclass
 class Recalculated:
     """What a change did to computed values: every formula cell whose value it altered (key: value),
@@ -121,6 +130,7 @@ class Book:
         self._positional: dict[int, set[Key]] = defaultdict(set)
         self._volatile: set[Key] = set()
         self._circular: set[Key] = set()  # formulas in a cycle or depending on one (their value: CIRCULAR)
+        self._columns: dict[int, list] = {}  # column id: its values in row order (see _column)
         self.now = now or dt.datetime.now(dt.UTC)
         self._random = random.Random(seed)
 
@@ -164,13 +174,40 @@ class Book:
             return self.computed.get(key)
         return self.literals.get(key)
 
-    def values(self, sheet: int, rows: list[int], cols: list[int]):
-        """The values of a rectangle, row by row (a range's cells: the evaluator's hot loop)."""
+    def values(self, sheet: int, rows: list[int], cols: list[int], top: int | None = None):
+        """The values of a rectangle, row by row (a range's cells: the evaluator's hot loop); ``top``:
+        where its first row is in the sheet. A tall one is read from each column's values kept in
+        row order (``_column``), not cell by cell."""
+        if top is not None and len(rows) >= TALL:
+            columns = [self._column(sheet, col)[top : top + len(rows)] for col in cols]
+            if len(columns) == 1:
+                yield from columns[0]
+            else:
+                for line in zip(*columns, strict=True):
+                    yield from line
+            return
         cells, computed, literals = self.cells, self.computed, self.literals
         for row in rows:
             for col in cols:
                 key = (row, col)
                 yield computed.get(key) if key in cells else literals.get(key)
+
+    def _column(self, sheet: int, col: int) -> list:
+        """A column's values in row order, kept up to date as values change (``_changed``) until the
+        sheet's rows move."""
+        found = self._columns.get(col)
+        if found is None:
+            cells, computed, literals = self.cells, self.computed, self.literals
+            found = self._columns[col] = [computed.get((r, col)) if (r, col) in cells else literals.get((r, col)) for r in self.sheets[sheet].rows]
+        return found
+
+    def _changed(self, key: Key) -> None:
+        """A cell's value changed: so does its column's, if kept."""
+        column = self._columns.get(key[1])
+        if column is not None:
+            at = self.sheets[self.col_sheet[key[1]]].row_pos().get(key[0])
+            if at is not None:
+                column[at] = self.value(0, key[0], key[1])
 
     def random(self) -> float:
         return self._random.random()
@@ -191,6 +228,7 @@ class Book:
     def load(self, cells: Iterable[tuple[Key, object]], computed: dict[Key, object] | None = None) -> None:
         """Puts cells in without recalculating: literals, and Formulas with their ``computed`` values
         as stored (a cell without one is computed by ``recalculate_all``)."""
+        self._columns.clear()
         for key, content in cells:
             if isinstance(content, Formula):
                 self._put_formula(key, content)
@@ -211,6 +249,7 @@ class Book:
             elif content is not None:
                 self.literals[key] = content
             seeds.add(key)
+            self._changed(key)
         return self._recalculate(seeds)
 
     def recalculate_all(self) -> Recalculated:
@@ -232,6 +271,7 @@ class Book:
         for i in ids:
             owner[i] = sheet
         layout.moved()
+        self._columns.clear()
         named = set()
         if revived:
             back = set(ids)
@@ -253,6 +293,7 @@ class Book:
         else:
             layout.cols = [c for c in layout.cols if c not in dropped]
         layout.moved()
+        self._columns.clear()
         result = self._recalculate(seeds | self._moved(sheet) | set(rewritten), before=before)
         result.formulas, result.formulas_before = rewritten, {key: formula for key, (formula, _) in before.items()}
         for key in seeds:
@@ -296,6 +337,7 @@ class Book:
         """Deletes a sheet: its cells go, references to them give #REF! (and listen on, for an undo)."""
         seeds = self._naming(sheet)
         layout = self.sheets.pop(sheet)
+        self._columns.clear()
         self.order.remove(sheet)
         seeds |= self._remove_cells((r, c) for r in layout.rows for c in layout.cols)
         result = self._recalculate(seeds | self._positional.get(sheet, set()))
@@ -334,7 +376,8 @@ class Book:
         sheet = self.row_sheet[key[0]]
         tree = formula.tree()
         refs = formula.refs
-        cell = FormulaCell(sheet, formula, tree, refs, is_volatile(tree), _calls(tree, _POSITIONAL))
+        volatile, positional = _traits(formula.shape)
+        cell = FormulaCell(sheet, formula, tree, refs, volatile, positional)
         self.cells[key] = cell
         for ref in refs:
             target = sheet if ref.sheet is None else ref.sheet
@@ -483,6 +526,8 @@ class Book:
     def _store(self, key: Key, value, changed: Recalculated, every: bool) -> None:
         old = self.computed.get(key, changed)  # a cell computed for the first time has no old value
         self.computed[key] = value
+        if self._columns:
+            self._changed(key)
         if value == CIRCULAR:
             self._circular.add(key)
         else:

@@ -19,7 +19,7 @@ class Context(Protocol):
     now: dt.datetime
 
     def value(self, sheet: int, row: int, col: int): ...
-    def values(self, sheet: int, rows: list[int], cols: list[int]) -> Iterator: ...  # row by row
+    def values(self, sheet: int, rows: list[int], cols: list[int], top: int | None = None) -> Iterator: ...  # row by row; top: rows[0]'s place
     def rows(self, sheet: int) -> list[int]: ...
     def cols(self, sheet: int) -> list[int]: ...
     def row_index(self, sheet: int, row: int) -> int | None: ...
@@ -59,7 +59,7 @@ class Area:
             for line in self._grid:
                 yield from line
             return
-        yield from self.context.values(self.sheet, self.rows, self.cols)
+        yield from self.context.values(self.sheet, self.rows, self.cols, self.top)
 
     def grid(self) -> list[list]:
         if self._grid is None:

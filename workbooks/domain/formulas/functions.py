@@ -113,10 +113,11 @@ def numbers(ev: Evaluation, args: Iterable, *, text_counts: bool = True) -> list
     out: list[float] = []
     for arg in args:
         if isinstance(arg, Area):
-            for value in arg.values():
-                if is_number(value):
+            for value in arg.values():  # (the hot loop of SUM(A:A): types tested inline)
+                kind = type(value)
+                if kind is float or kind is int:
                     out.append(value)
-                elif isinstance(value, XlError):
+                elif kind is XlError:
                     return value
         elif arg is None:
             out.append(0.0)

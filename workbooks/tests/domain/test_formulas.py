@@ -4,6 +4,7 @@ deletes, incremental recalculation and cycles, and every function's rules on a s
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pytest
 
@@ -389,3 +390,30 @@ def test_numbers_become_text_as_excels_general_format(value, text):
 def test_the_page_suggests_every_function_with_its_arguments_and_no_other():
     assert set(ARGUMENTS) == set(FUNCTIONS)
     assert catalogue()[0] == ["ABS", "number"]
+
+
+def test_tall_ranges_read_from_kept_columns_follow_every_edit_and_move():
+    """Ranges of TALL rows or more are read from each column's values kept in order: after edits,
+    formulas computed again, inserts and deletes they give what a fresh computation gives."""
+    rng = random.Random(5)
+    rows, cols = list(range(1, 401)), [1, 2, 3]
+    b = Book(sheets=[(1, "S", cols, rows)])
+    b.load([((r, 1), float(r)) for r in rows] + [((r, 2), formulas.read(f"=A{i + 1}*2", 1, b)) for i, r in enumerate(rows[:350])])
+    b.recalculate_all()
+    totals = [formulas.read(text, 1, b) for text in ("=SUM(A:A)", "=SUM(A1:B300)", "=COUNT(B:B)", "=SUM(A10:A390)")]
+    b.set([((r, 3), f) for r, f in zip(rows, totals, strict=False)])
+    issued = 400
+    for _ in range(60):
+        live = b.rows(1)
+        roll = rng.random()
+        if roll < 0.6:
+            b.set([((rng.choice(live), 1), float(rng.randint(0, 99)))])
+        elif roll < 0.8:
+            issued += 1
+            b.insert(1, rows=True, before=rng.choice(live), ids=[issued])
+        else:
+            b.delete(1, rows=True, ids=[rng.choice(live[10:])])
+        fresh = Book(sheets=[(1, "S", cols, list(b.rows(1)))])
+        fresh.load([(key, b.content(key)) for key in [*b.literals, *b.cells]])
+        fresh.recalculate_all()
+        assert {key: b.computed[key] for key in b.cells} == {key: fresh.computed[key] for key in fresh.cells}
