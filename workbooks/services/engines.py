@@ -103,11 +103,13 @@ def _catch_up(workbook_id: int, book: Book, at: int) -> bool:
 
 @dataclass
 class Followed:
-    """What ``follow`` gives: the stored form of every formula cell to write with the change (by row
-    and column id), and what the change's ``computed`` and ``formulas`` replaced, item for item (for
-    its log entry's ``replaced``: the workbook as it was, ``?rev=R``, is read from them)."""
+    """What ``follow`` gives: the stored form of each formula cell to write with the change (by row
+    and column id), the new value of each other one whose value alone changed (``values``: only that
+    is written), and what the change's ``computed`` and ``formulas`` replaced, item for item (for its
+    log entry's ``replaced``: the workbook as it was, ``?rev=R``, is read from them)."""
 
     cells: dict[Key, dict]
+    values: dict[Key, object]
     replaced: dict
 
 
@@ -135,8 +137,10 @@ def follow(book: Book, kind: str, data: dict, now: datetime) -> Followed:
             for r, c in rewritten
         ]
         replaced["formulas"] = [result.formulas_before[key].to_wire() for key in rewritten]
-    keys = set(result.values) | set(result.formulas) | set(written)
-    return Followed({key: stored.slot(book.cells[key].formula, book.computed.get(key)) for key in keys if key in book.cells}, replaced)
+    whole = {key for key in (*result.formulas, *written) if key in book.cells}
+    cells = {key: stored.slot(book.cells[key].formula, book.computed.get(key)) for key in whole}
+    values = {key: stored.to_wire(value) for key, value in result.values.items() if key not in whole and key in book.cells}
+    return Followed(cells, values, replaced)
 
 
 def _apply(book: Book, kind: str, step: dict, written: dict, *, undoing: bool) -> Recalculated:

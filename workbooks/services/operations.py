@@ -92,7 +92,7 @@ def commit_operation(*, workbook_id: int, user, operation: Operation, now: datet
                     if book is not None:
                         followed = engines.follow(book, kind, data, now)
                         replaced = {**replaced, **followed.replaced}
-                        _store_formulas(workbook.id, followed.cells)
+                        _store_formulas(workbook.id, followed)
                     change = _log(workbook, user, operation, kind, data, replaced, now)
             except OperationError as exc:
                 refusal = exc
@@ -107,11 +107,13 @@ def commit_operation(*, workbook_id: int, user, operation: Operation, now: datet
     return Applied(change, duplicate=False)
 
 
-def _store_formulas(workbook_id: int, cells: dict) -> None:
+def _store_formulas(workbook_id: int, followed: engines.Followed) -> None:
     """Writes the formula cells the engine altered (see formulas.stored) into their rows."""
-    if cells:
-        with connection.cursor() as cursor:
-            store.update_rows(cursor, workbook_id, store.patched_rows(cursor, workbook_id, cells))
+    with connection.cursor() as cursor:
+        if followed.cells:
+            store.update_rows(cursor, workbook_id, store.patched_rows(cursor, workbook_id, followed.cells))
+        if followed.values:
+            store.set_values(cursor, workbook_id, store.with_slots(cursor, workbook_id, followed.values))
 
 
 def _apply(workbook: Workbook, operation: Operation, limits: Limits, *, author_id: int) -> tuple[str, tuple[dict, dict]]:

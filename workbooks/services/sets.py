@@ -47,7 +47,9 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
         roles, rows, live_cols = found.roles, found.rows, found.cols
         typed = any(isinstance(cell.value, FormulaText) for cell in writes)
         book = engines.take(workbook_id, rev) if has_formulas or typed else None
-        pending: dict[tuple[int, int], dict] = {}  # formula cells to store in rows or columns the batch did not read
+        # Formula cells to store in rows or columns the batch did not read: whole, or only their value.
+        pending: dict[tuple[int, int], dict] = {}
+        pending_values: dict[tuple[int, int], object] = {}
         originals = _originals(workbook_id, found.ops)
         refused = _refused(workbook_id, found.refused)
         remembered = []  # refusals of this batch a resend of the op id is to get again
@@ -106,14 +108,24 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
                         touched.add(rid)
                     else:
                         pending[(rid, cid)] = slot_value
+                        pending_values.pop((rid, cid), None)
+                for (rid, cid), value in followed.values.items():
+                    if rid in rows and cid in live_cols and store.is_formula_at(rows[rid], live_cols[cid]):
+                        rows[rid][live_cols[cid]] = {"f": rows[rid][live_cols[cid]]["f"], "v": value}
+                        touched.add(rid)
+                    elif (rid, cid) in pending:
+                        pending[(rid, cid)] = {"f": pending[(rid, cid)]["f"], "v": value}
+                    else:
+                        pending_values[(rid, cid)] = value
             change = made[operation.op] = Change(rev, operation.op, by, now, "set", data, replaced, session=operation.session, group=operation.group)
             logged.append(change)
             results.append(Applied(change, duplicate=False))
         written = {rid: rows[rid] for rid in touched}
         if pending:
             written.update(tx.patched_rows(workbook_id, pending, rows=rows))
+        values = tx.with_slots(workbook_id, pending_values) if pending_values else []
         if logged or remembered:
-            tx.write_and_commit(workbook_id, rows=written, changes=logged, now=now, refusals=remembered, has_formulas=book is not None)
+            tx.write_and_commit(workbook_id, rows=written, values=values, changes=logged, now=now, refusals=remembered, has_formulas=book is not None)
     if book is not None:
         engines.keep(workbook_id, rev, book)
     return results

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from model_bakery import baker
 
+from tests import support
 from workbooks import past, protocol, selectors, services
 from workbooks.domain.errors import Conflict, HistoryTruncated, Invalid
 from workbooks.domain.formulas import engine
@@ -343,3 +344,50 @@ class ProcessesTest:
 
 def test_stored_error_values_read_back_as_errors():
     assert from_wire_value({"error": "#N/A"}) == engine.XlError("#N/A")
+
+
+# Formulas through both databases' SQL (PostgreSQL writes recomputed values in place with jsonb_set,
+# SQLite with json_set): many formulas in a row, values recomputed in rows the edit did not name,
+# structure changes and undo; what is stored must be what a fresh computation gives.
+FORMULAS_SCENARIO = """
+import json
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from workbooks import protocol, selectors, services
+from workbooks.domain.values import CellWrite, DeleteRows, FormulaText, InsertRows, SetCells, Undo
+from workbooks.services import engines
+
+user = get_user_model().objects.create_user(username="f", password="unused-pw")
+workbook_id = services.create_workbook(user=user, name="F", rows=6, cols=4).id
+count = 0
+def apply(operation_type, *args):
+    global count
+    count += 1
+    return services.commit_operation(workbook_id=workbook_id, user=user, operation=operation_type(f"op{count}", *args, session="s")).change
+def put(*cells):
+    return apply(SetCells, tuple(CellWrite(r, c, FormulaText(v) if isinstance(v, str) else v) for r, c, v in cells), None)
+put(*[(r, 1, float(r)) for r in range(1, 7)])
+put(*[(r, c, f"=A{r}*{c}+$A$1") for r in range(1, 7) for c in (2, 3, 4)])
+changes = [put((1, 1, 10.0)), apply(InsertRows, 3, 1), put((4, 1, 100.0)), apply(DeleteRows, (2,)), apply(Undo, False)]
+# Two edits committed together: values of one row written twice in one transaction.
+both = services.commit_sets(workbook_id=workbook_id, requests=[
+    (user, SetCells("b1", (CellWrite(5, 1, 5.5),), None)), (user, SetCells("b2", (CellWrite(1, 1, 1.5),), None))])
+book = engines.load(workbook_id)
+stored = {f"{k}": v for k, v in book.computed.items()}
+book.recalculate_all()
+print(json.dumps({
+    "stored": stored,
+    "fresh": {f"{k}": v for k, v in book.computed.items()},
+    "computed": [len(c.data["computed"]) for c in changes] + [len(r.change.data["computed"]) for r in both],
+    "snapshot": protocol.snapshot(selectors.snapshot(workbook_id=workbook_id, role="owner"))["sheets"][0]["rows"],
+}))
+"""
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_formulas_stored_on_each_database_are_what_a_fresh_computation_gives(database, request, tmp_path):
+    result = support.scenario_result(database, request, tmp_path, FORMULAS_SCENARIO)
+    assert result["stored"] == result["fresh"]
+    assert result["computed"][0] == 18  # A1 changed: every formula names $A$1
+    assert result["snapshot"][0]["values"][:4] == [1.5, 4.5, 6.0, 7.5]  # 1.5*2+1.5, 1.5*3+1.5, 1.5*4+1.5

@@ -22,10 +22,11 @@ class Formula:
     each reference: formulas of one shape share one tree) are worked out once, when it is made. A
     plain class with slots, not a frozen dataclass: a workbook's 100,000 formulas load faster."""
 
-    __slots__ = ("parts", "refs", "shape")
+    __slots__ = ("_wire", "parts", "refs", "shape")
 
-    def __init__(self, parts: tuple[Part, ...]):
+    def __init__(self, parts: tuple[Part, ...], wire: list | None = None):
         self.parts = parts
+        self._wire = wire  # its parts as the wire carries them, once asked (never to be changed)
         self.refs: tuple[Reference, ...] = tuple(p for p in parts if not isinstance(p, str))
         self.shape: tuple[str | None, ...] = tuple(p if isinstance(p, str) else None for p in parts)
 
@@ -47,7 +48,9 @@ class Formula:
         return _compiled(self.shape)
 
     def to_wire(self) -> list:
-        return [p if isinstance(p, str) else references.to_wire(p) for p in self.parts]
+        if self._wire is None:
+            self._wire = [p if isinstance(p, str) else references.to_wire(p) for p in self.parts]
+        return self._wire
 
 
 def read(text: str, own_sheet: int, layout: Layout) -> Formula:
@@ -142,7 +145,7 @@ def from_wire(parts: list) -> Formula:
 def from_stored(parts: list) -> Formula:
     """Parts as the write path stored them (see stored.py), checked when they were written: read
     without checking again (loading a workbook's 100,000 formulas)."""
-    return Formula(tuple(part if isinstance(part, str) else references.from_wire(part) for part in parts))
+    return Formula(tuple(part if isinstance(part, str) else references.from_wire(part) for part in parts), wire=parts)
 
 
 def _check_ids(ref: Reference) -> None:
