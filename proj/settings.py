@@ -250,6 +250,7 @@ HANDSONTABLE_LICENSE_KEY = os.environ.get("HANDSONTABLE_LICENSE_KEY", "non-comme
 # The wire contract's limits (docs/protocol.md). Each can be raised or lowered per deployment.
 TABULA_LIMITS = {
     "max_value_chars": env_int("TABULA_MAX_VALUE_CHARS", 10_000),
+    "max_formula_chars": env_int("TABULA_MAX_FORMULA_CHARS", 8_192),
     "max_message_bytes": env_int("TABULA_MAX_MESSAGE_BYTES", 1024 * 1024),
     "max_cells_per_set": env_int("TABULA_MAX_CELLS_PER_SET", 10_000),
     "max_rows": env_int("TABULA_MAX_ROWS", 100_000),

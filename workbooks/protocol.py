@@ -491,7 +491,8 @@ def change_data(kind: str, **fields) -> dict:
 
 
 def overwrite(o: Overwrite) -> dict:
-    return {"row": o.row, "col": o.col, "by": author(o.by), "rev": o.rev, "value": o.value}
+    held = {"formula": o.value.text} if isinstance(o.value, FormulaText) else {"value": o.value}
+    return {"row": o.row, "col": o.col, "by": author(o.by), "rev": o.rev, **held}
 
 
 def error(exc: OperationError, op: str | None = None) -> dict:

@@ -28,6 +28,9 @@ from dataclasses import dataclass
 import pytest
 
 from tests.integration.clients import Follower, Page, WorkbookSocket
+from workbooks.domain.formulas.engine import Book
+from workbooks.domain.formulas.formula import from_wire
+from workbooks.domain.formulas.stored import to_wire
 from workbooks.domain.grid import Grid
 
 pytestmark = pytest.mark.processes
@@ -39,6 +42,9 @@ OPS_PER_CLIENT = 60
 OUTAGES_PER_PAGE = 3
 MAX_PAUSE = 0.04  # seconds between one client's operations; concurrency comes from the six of them
 VALUES = ["", "x", "hello", "ünïcode ✓", 0, 1, -7, 3.25, 1e20, True, False, None]
+# Formulas, read at the revision the sender's model had: references that cells deleted or moved
+# meanwhile follow or break (#REF!), ranges, another sheet, a cycle now and then.
+FORMULAS = ["=A1+1", "=SUM(A:A)", "=B2*2", "=COUNT(A1:C3)", "=IFERROR(A1/B1,0)", '=A2&"!"', "=MAX(B:B)+Sheet1!A1", "=C3", "=A1"]
 
 
 def random_operation(rng: random.Random, model: Grid, op_id: str, session: str) -> dict:
@@ -70,8 +76,15 @@ def random_kind(rng: random.Random, model: Grid, op_id: str) -> dict:
     if kind == "delete_sheet":
         return {"type": kind, "op": op_id, "sheet": sheet}
     if kind == "set":
-        cells = [{"row": rng.choice(rows), "col": rng.choice(cols), "value": rng.choice(VALUES)} for _ in range(rng.randint(1, 4))]
-        return {"type": "set", "op": op_id, "sheet": sheet, "cells": cells}
+        cells = [
+            {
+                "row": rng.choice(rows),
+                "col": rng.choice(cols),
+                **({"formula": rng.choice(FORMULAS)} if rng.random() < 0.3 else {"value": rng.choice(VALUES)}),
+            }  # noqa: E501
+            for _ in range(rng.randint(1, 4))
+        ]
+        return {"type": "set", "op": op_id, "sheet": sheet, "cells": cells, "rev": model.rev}
     if kind in ("insert_rows", "insert_cols"):
         ids = rows if kind == "insert_rows" else cols
         before = rng.choice([None, *ids]) if ids else None
@@ -140,6 +153,34 @@ def same_change(answer: dict, logged: dict | None) -> bool:
     return logged is not None and {k: v for k, v in answer.items() if k != "overwritten"} == {k: v for k, v in logged.items() if k != "overwritten"}
 
 
+def formula_values(snapshot: dict) -> dict:
+    """Each formula cell's value in a snapshot, by (row id, column id)."""
+    values = {}
+    for sheet in snapshot["sheets"]:
+        cols = [c["id"] for c in sheet["columns"]]
+        by_row = {row["id"]: row["values"] for row in sheet["rows"]}
+        for f in sheet["formulas"]:
+            at = cols.index(f["col"])
+            values[(f["row"], f["col"])] = by_row[f["row"]][at] if at < len(by_row[f["row"]]) else None
+    return values
+
+
+def computed_afresh(snapshot: dict) -> dict:
+    """The formula cells' values computed from the snapshot's literals and formulas by a new engine."""
+    book = Book(sheets=[(s["id"], s["name"], [c["id"] for c in s["columns"]], [r["id"] for r in s["rows"]]) for s in snapshot["sheets"]])
+    cells = []
+    for sheet in snapshot["sheets"]:
+        formulas = {(f["row"], f["col"]): from_wire(f["parts"]) for f in sheet["formulas"]}
+        cols = [c["id"] for c in sheet["columns"]]
+        for row in sheet["rows"]:
+            for col, value in zip(cols, row["values"], strict=False):
+                key = (row["id"], col)
+                cells.append((key, formulas.get(key, value)))
+    book.load(cells)
+    book.recalculate_all()
+    return {key: to_wire(book.computed[key]) for key in book.cells}
+
+
 async def request(session, method: str, path: str) -> tuple[int, dict]:
     return await asyncio.to_thread(session.request, method, path)
 
@@ -200,7 +241,8 @@ class ConvergenceTest:
         for page in pages:
             counts.update(page.counts)
         print(f"{len(applied)} changes, {len(refused)} refused; pages: {dict(sorted(counts.items()))}")
-        assert set(refused.values()) <= {"not_found", "conflict"}, (where, refused)  # conflict: nothing to undo or redo
+        unexpected = {op: answers[op]["message"] for op, code in refused.items() if code not in ("not_found", "conflict")}
+        assert not unexpected, (where, unexpected)  # conflict: nothing to undo or redo
         assert snapshot["rev"] == len(applied), where
         for client in [*followers, *pages]:
             assert client.model.matches(snapshot), (where, client.model.values(), snapshot)
@@ -225,6 +267,10 @@ class ConvergenceTest:
         for change in log["changes"]:
             replayed.apply(change)
         assert replayed.matches(snapshot), where
+        # Guarantee 6: the snapshot's values are what its literals and formulas give, computed afresh.
+        assert any("parts" in cell for c in log["changes"] for cell in c.get("cells", ())), where  # formulas were written
+        fresh, kept = computed_afresh(snapshot), formula_values(snapshot)
+        assert fresh == kept, (where, {key: (fresh.get(key), kept.get(key)) for key in {*fresh, *kept} if fresh.get(key) != kept.get(key)})
         kinds = {c["kind"] for c in log["changes"]}
         assert kinds == {
             *("set", "insert_rows", "delete_rows", "insert_cols", "delete_cols", "batch"),

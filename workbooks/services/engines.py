@@ -95,7 +95,7 @@ def _catch_up(workbook_id: int, book: Book, at: int) -> bool:
             data = orjson.loads(data)
             follow(book, kind, data, store.utc(moment))
             for item in data.get("computed", ()):
-                book.computed[(item["row"], item["col"])] = stored.from_wire_value(item["value"])
+                book.take_value((item["row"], item["col"]), stored.from_wire_value(item["value"]))
     except (KeyError, ValueError, TypeError):
         return False
     return True
@@ -120,9 +120,10 @@ def follow(book: Book, kind: str, data: dict, now: datetime) -> Followed:
     value it altered) and, when it rewrote formulas' references, ``formulas``."""
     book.now = now
     written: dict[Key, tuple[int, dict]] = {}
+    copied: set[Key] = set()  # a duplicated sheet's formulas: stored whole (their references point into the copy)
     result = Recalculated()
     for step_kind, step in ((s["kind"], s) for s in data["steps"]) if kind == "batch" else [(kind, data)]:
-        result.add(_apply(book, step_kind, step, written, undoing=kind == "batch"))
+        result.add(_apply(book, step_kind, step, written, copied, undoing=kind == "batch"))
     for key, (sheet, cell) in written.items():
         formula = from_wire(cell["parts"])
         cell["formula"] = formula.text(sheet, book)
@@ -137,13 +138,13 @@ def follow(book: Book, kind: str, data: dict, now: datetime) -> Followed:
             for r, c in rewritten
         ]
         replaced["formulas"] = [result.formulas_before[key].to_wire() for key in rewritten]
-    whole = {key for key in (*result.formulas, *written) if key in book.cells}
+    whole = {key for key in (*result.formulas, *written, *copied) if key in book.cells}
     cells = {key: stored.slot(book.cells[key].formula, book.computed.get(key)) for key in whole}
     values = {key: stored.to_wire(value) for key, value in result.values.items() if key not in whole and key in book.cells}
     return Followed(cells, values, replaced)
 
 
-def _apply(book: Book, kind: str, step: dict, written: dict, *, undoing: bool) -> Recalculated:
+def _apply(book: Book, kind: str, step: dict, written: dict, copied: set, *, undoing: bool) -> Recalculated:
     """One step; ``undoing``: a step of an undo, redo or restore, whose inserts bring deleted rows or
     columns back (formulas that named them compute again)."""
     sheet = step.get("sheet")
@@ -152,7 +153,7 @@ def _apply(book: Book, kind: str, step: dict, written: dict, *, undoing: bool) -
         for cell in step["cells"]:
             key = (cell["row"], cell["col"])
             value = cell.get("value")
-            if stored.is_formula(value):  # a formula cell as stored (an undo's or a restore's)
+            if "parts" not in cell and stored.is_formula(value):  # a formula cell as stored (an undo's or a restore's)
                 del cell["value"]
                 cell["parts"] = value["f"]
             if "parts" in cell:
@@ -171,7 +172,10 @@ def _apply(book: Book, kind: str, step: dict, written: dict, *, undoing: bool) -
         return book.delete(sheet, rows=rows, ids=step["rows" if rows else "cols"])
     if kind in ("add_sheet", "duplicate_sheet"):
         if kind == "duplicate_sheet":
-            return book.duplicate_sheet(step["from"], sheet, step["name"], before=step["before"], cols=step["columns"], rows=step["rows"])
+            done = book.duplicate_sheet(step["from"], sheet, step["name"], before=step["before"], cols=step["columns"], rows=step["rows"])
+            rows = set(step["rows"])
+            copied.update(key for key in book.cells if key[0] in rows)
+            return done
         return book.add_sheet(sheet, step["name"], before=step["before"], cols=step["columns"], rows=step["rows"])
     if kind == "rename_sheet":
         book.rename_sheet(sheet, step["name"])

@@ -14,6 +14,7 @@ from workbooks import past, protocol, selectors
 from workbooks.domain import rules
 from workbooks.domain.errors import ERRORS, Forbidden, NotFound, OperationError
 from workbooks.domain.formulas import formula
+from workbooks.domain.formulas.formula import from_stored
 from workbooks.domain.values import WRITER_ROLES, Author, CellWrite, Change, FormulaText, LastWrite, SetCells
 from workbooks.models import Change as ChangeRow
 from workbooks.models import Refusal, Workbook
@@ -90,9 +91,8 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
             overwritten = ()
             if based:
                 if operation.rev is not None:
-                    overwritten = rules.overwritten(
-                        cells, base=operation.rev, sender=by, last_writes=last_writes, value_at=functools.partial(_value_at, rows, live_cols)
-                    )
+                    held = functools.partial(_value_at, rows, live_cols, book, sheet)
+                    overwritten = rules.overwritten(cells, base=operation.rev, sender=by, last_writes=last_writes, value_at=held)
                 rules.record_writes(last_writes, cells, LastWrite(rev + 1, by))
             old = store.put_cells(rows, live_cols, cells)
             touched.update(cell.row for cell in cells)
@@ -167,9 +167,13 @@ def _sheet_of(operation: SetCells, found: store.Found) -> int:
     return sid
 
 
-def _value_at(rows: dict[int, list], live_cols: dict[int, int], cell) -> Any:
+def _value_at(rows: dict[int, list], live_cols: dict[int, int], book, sheet: int, cell) -> Any:
+    """What a cell holds now: its literal, or its formula's text (FormulaText)."""
     values, slot = rows[cell.row], live_cols[cell.col]
-    return values[slot] if slot < len(values) else None
+    held = values[slot] if slot < len(values) else None
+    if type(held) is dict and book is not None:
+        return FormulaText(from_stored(held["f"]).text(sheet, book))
+    return held
 
 
 def _refused(workbook_id: int, ops: set[str]) -> dict[str, OperationError]:

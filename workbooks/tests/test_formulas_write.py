@@ -22,6 +22,7 @@ from workbooks.domain.values import (
     DeleteCols,
     DeleteRows,
     DeleteSheet,
+    DuplicateSheet,
     FormulaText,
     InsertCols,
     InsertRows,
@@ -30,7 +31,7 @@ from workbooks.domain.values import (
     SetCells,
     Undo,
 )
-from workbooks.models import Workbook
+from workbooks.models import Member, Workbook
 from workbooks.services import engines
 
 pytestmark = pytest.mark.django_db
@@ -174,6 +175,15 @@ class TypedAtItsRevisionTest:
             tab.put((1, 2, "=A1"), rev=1)
         assert tab.put((1, 2, 5), rev=1).data["cells"][0]["value"] == 5  # literals still apply
 
+    def test_a_set_overwriting_a_formula_someone_wrote_since_says_it_replaced_that_formula(self, ada, workbook_id):
+        bob = baker.make(get_user_model(), username="bob")
+        baker.make(Member, workbook_id=workbook_id, user=bob, role="editor")
+        tab, other = Tab(workbook_id, ada), Tab(workbook_id, bob)
+        seen = Workbook.objects.get(pk=workbook_id).rev
+        other.put((1, 2, "=A1+1"))
+        (entry,) = protocol.change(tab.put((1, 2, 5), rev=seen))["overwritten"]
+        assert (entry["formula"], "value" in entry) == ("=A1+1", False)
+
 
 class ReferencesFollowTest:
     def test_inserted_rows_and_columns_move_the_text_not_the_target_and_resend_nothing(self, ada, workbook_id):
@@ -219,6 +229,18 @@ class ReferencesFollowTest:
         tab(Undo)
         assert shown(workbook_id)[1][0] == 50
         assert formulas(workbook_id)[(1, 1)] == "='Q1 rates'!A1*100"
+
+    def test_a_duplicated_sheets_formulas_point_into_the_copy_also_once_loaded_again(self, ada, workbook_id):
+        tab = Tab(workbook_id, ada)
+        tab.put((1, 1, 3), (1, 2, "=A1*2"))
+        copy = tab(DuplicateSheet, 1, "Copy").data
+        engines._books.clear()  # as a process started afresh: the copy's formulas as stored
+        (row, *_), (col_a, col_b, *_) = copy["rows"], copy["columns"]
+        change = tab.put((row, col_a, 10), sheet=copy["sheet"])
+        assert change.data["computed"] == [{"sheet": copy["sheet"], "row": row, "col": col_b, "value": 20}]
+        assert shown(workbook_id)[1][:2] == [3, 6]
+        assert formulas(workbook_id, 1) == {(row, col_b): "=A1*2"}
+        assert stored_values(workbook_id) == recomputed(workbook_id)
 
 
 class UndoAndHistoryTest:
@@ -314,15 +336,17 @@ class UndoAndHistoryTest:
 
 
 class ProcessesTest:
-    def test_a_book_behind_another_process_catches_up_from_the_log(self, ada, workbook_id):
+    def test_a_book_behind_another_process_catches_up_from_the_log(self, ada, workbook_id, monkeypatch):
         tab = Tab(workbook_id, ada)
         tab.put((1, 1, 1), (1, 2, "=A1+1"))
         rev, book = engines._books[workbook_id]
         engines._books.clear()
-        tab.put((1, 1, 10))  # "another process": this one's Book was elsewhere meanwhile
+        tab.put((1, 1, 10), (2, 2, "=1/0"))  # "another process": this one's Book was elsewhere meanwhile
         tab(InsertRows, 1, 1)
         engines.keep(workbook_id, rev, book)  # the stale one is back, two revisions behind
+        monkeypatch.setattr(engines, "load", None)  # caught up, not loaded again
         change = tab.put((1, 1, 100))
+        monkeypatch.undo()
         assert change.data["computed"] == [{"sheet": 1, "row": 1, "col": 2, "value": 101}]
         assert stored_values(workbook_id) == recomputed(workbook_id)
 

@@ -200,7 +200,13 @@ function readBody(m) {
       change.sheet = m.sheet ?? null;
       // A formula cell carries its parts; its value is what it computed.
       change.cells = m.cells.map((c) => (c.parts ? { rowId: c.row, colId: c.col, value: c.value, parts: c.parts } : { rowId: c.row, colId: c.col, value: c.value }));
-      change.overwritten = (m.overwritten || []).map((o) => ({ rowId: o.row, colId: o.col, by: { id: o.by?.id, name: String(o.by?.name) }, rev: o.rev, value: o.value }));
+      change.overwritten = (m.overwritten || []).map((o) => ({
+        rowId: o.row,
+        colId: o.col,
+        by: { id: o.by?.id, name: String(o.by?.name) },
+        rev: o.rev,
+        value: typeof o.formula === "string" ? { formula: o.formula } : o.value, // a formula as it read at this change
+      }));
       break;
     case "insert_rows":
     case "insert_cols":

@@ -252,6 +252,12 @@ class Book:
             self._changed(key)
         return self._recalculate(seeds)
 
+    def take_value(self, key: Key, value) -> None:
+        """A formula's value as another engine computed it (a change logged by another process,
+        replayed here): kept as if computed here."""
+        if key in self.cells:
+            self._store(key, value, Recalculated(), every=False)
+
     def recalculate_all(self) -> Recalculated:
         """Computes every formula again (after loading cells without their values, or to check)."""
         return self._recalculate(set(self.cells), every=True)
@@ -548,7 +554,9 @@ class Book:
             for part in cell.formula.parts:
                 if isinstance(part, RangeRef) and (cell.sheet if part.sheet is None else part.sheet) == sheet:
                     span = part.rows if rows else part.cols
-                    if span is not None and (span[0] in gone or span[1] in gone):
+                    # (A range one end of which was gone already, as a formula typed at an earlier
+                    # revision may name, is #REF! as it is: nothing to shrink.)
+                    if span is not None and (span[0] in gone or span[1] in gone) and span[0] in position and span[1] in position:
                         touched = True
                         a, b = sorted((position[span[0]], position[span[1]]))
                         left = [i for i in order[a : b + 1] if i not in gone]

@@ -417,3 +417,11 @@ def test_tall_ranges_read_from_kept_columns_follow_every_edit_and_move():
         fresh.load([(key, b.content(key)) for key in [*b.literals, *b.cells]])
         fresh.recalculate_all()
         assert {key: b.computed[key] for key in b.cells} == {key: fresh.computed[key] for key in fresh.cells}
+
+
+def test_a_range_one_end_of_which_is_gone_already_stays_ref_when_the_other_end_goes():
+    b = Book(sheets=[(1, "S", [1, 2], [1, 2, 3, 4])])
+    b.load([((4, 2), formulas.Formula(("=SUM(", RangeRef(None, (1, 9), (1, 1)), ")")))])  # row 9: gone before it was stored
+    b.recalculate_all()
+    changed = b.delete(1, rows=True, ids=[1])
+    assert changed.formulas == {} and b.computed[(4, 2)] == err("#REF!")
