@@ -111,9 +111,9 @@ def _store_formulas(workbook_id: int, followed: engines.Followed) -> None:
     """Writes the formula cells the engine altered (see formulas.stored) into their rows."""
     with connection.cursor() as cursor:
         if followed.cells:
-            store.update_rows(cursor, workbook_id, store.patched_rows(cursor, workbook_id, followed.cells))
+            store.update_rows(cursor, workbook_id, store.patched_rows(workbook_id, followed.cells))
         if followed.values:
-            store.set_values(cursor, workbook_id, store.with_slots(cursor, workbook_id, followed.values))
+            store.set_values(cursor, workbook_id, store.with_slots(workbook_id, followed.values))
 
 
 def _apply(workbook: Workbook, operation: Operation, limits: Limits, *, author_id: int) -> tuple[str, tuple[dict, dict]]:

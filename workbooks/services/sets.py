@@ -122,8 +122,8 @@ def commit_sets(*, workbook_id: int, requests: Sequence[tuple[Any, SetCells]], n
             results.append(Applied(change, duplicate=False))
         written = {rid: rows[rid] for rid in touched}
         if pending:
-            written.update(tx.patched_rows(workbook_id, pending, rows=rows))
-        values = tx.with_slots(workbook_id, pending_values) if pending_values else []
+            written.update(store.patched_rows(workbook_id, pending, rows=rows))
+        values = store.with_slots(workbook_id, pending_values) if pending_values else []
         if logged or remembered:
             tx.write_and_commit(workbook_id, rows=written, values=values, changes=logged, now=now, refusals=remembered, has_formulas=book is not None)
     if book is not None:

@@ -340,22 +340,13 @@ def put_slot(values: list, slot: int, value) -> None:
         values += [None] * (slot - len(values)) + [value]
 
 
-def patched_rows(cursor, workbook_id: int, cells: dict[tuple[int, int], object], *, rows: dict[int, list] | None = None) -> dict[int, list]:
+def patched_rows(workbook_id: int, cells: dict[tuple[int, int], object], *, rows: dict[int, list] | None = None) -> dict[int, list]:
     """Puts these cells (by row and column id) into their rows' stored values: those of ``rows`` (by row
     id), the others read from the database. Returns every row changed. Cells of rows or columns not
     live are left out."""
     rows = {} if rows is None else rows
-    rids = sorted({r for r, _ in cells if r not in rows})
-    slots, changed = live_slots_of(cursor, workbook_id, (c for _, c in cells)), {}
-    read = {}
-    for start in range(0, len(rids), IDS_PER_SELECT):
-        chunk = rids[start : start + IDS_PER_SELECT]
-        cursor.execute(
-            'SELECT rid, CAST("values" AS TEXT) FROM workbooks_row '  # noqa: S608 (placeholders)
-            f"WHERE workbook_id = %s AND deleted_rev IS NULL AND rid IN ({placeholders(chunk)})",
-            [workbook_id, *chunk],
-        )
-        read.update((rid, orjson.loads(text)) for rid, text in cursor.fetchall())
+    read = live_values(workbook_id, {r for r, _ in cells if r not in rows})
+    slots, changed = live_slots(workbook_id, {c for _, c in cells}), {}
     for (rid, cid), value in cells.items():
         values = rows.get(rid, read.get(rid))
         if values is not None and cid in slots:
@@ -368,22 +359,9 @@ def is_formula_at(values: list, slot: int) -> bool:
     return slot < len(values) and type(values[slot]) is dict
 
 
-def live_slots_of(cursor, workbook_id: int, cids) -> dict[int, int]:
-    """The slot of each of these columns that is live."""
-    cids, slots = sorted(set(cids)), {}
-    for start in range(0, len(cids), IDS_PER_SELECT):
-        chunk = cids[start : start + IDS_PER_SELECT]
-        cursor.execute(
-            f"SELECT cid, slot FROM workbooks_column WHERE workbook_id = %s AND deleted_rev IS NULL AND cid IN ({placeholders(chunk)})",  # noqa: S608
-            [workbook_id, *chunk],
-        )
-        slots.update(cursor.fetchall())
-    return slots
-
-
-def with_slots(cursor, workbook_id: int, values: dict[tuple[int, int], object]) -> list[tuple[int, int, object]]:
+def with_slots(workbook_id: int, values: dict[tuple[int, int], object]) -> list[tuple[int, int, object]]:
     """(row id, slot, value) of these formula cells' new values (by row and column id), those of live columns."""
-    slots = live_slots_of(cursor, workbook_id, (cid for _, cid in values))
+    slots = live_slots(workbook_id, {cid for _, cid in values})
     return [(rid, slots[cid], value) for (rid, cid), value in values.items() if cid in slots]
 
 
@@ -515,12 +493,6 @@ class SetsTransaction:
 
     def last_writes(self, workbook_id: int, *, since: int, latest: int) -> dict[tuple[int, int], LastWrite]:
         return last_writes(self.reader, workbook_id, since=since, latest=latest)
-
-    def patched_rows(self, workbook_id: int, cells: dict[tuple[int, int], object], *, rows: dict[int, list]) -> dict[int, list]:
-        return patched_rows(self.reader, workbook_id, cells, rows=rows)
-
-    def with_slots(self, workbook_id: int, values: dict[tuple[int, int], object]) -> list[tuple[int, int, object]]:
-        return with_slots(self.reader, workbook_id, values)
 
     def write_and_commit(
         self,
