@@ -1,8 +1,16 @@
-"""Fixtures for workbook's tests that need more than the default test database."""
+"""Fixtures shared by the workbooks app's tests: a user, and a PostgreSQL server for the tests that need more than the default test database."""
 
 import pytest
+from django.contrib.auth import get_user_model
+from model_bakery import baker
 
 from stack import postgres as stack_postgres
+
+
+@pytest.fixture
+def ada():
+    """A user, ada (the owner of most tests' workbooks)."""
+    return baker.make(get_user_model(), username="ada")
 
 
 @pytest.fixture(scope="session")

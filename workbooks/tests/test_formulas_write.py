@@ -38,11 +38,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def ada():
-    return baker.make(get_user_model(), username="ada")
-
-
-@pytest.fixture
 def workbook_id(ada):
     """A workbook owned by ada: Sheet1 with rows 1-5 and columns 1-3 (A, B, C)."""
     return services.create_workbook(user=ada, name="Sums", rows=5, cols=3).id

@@ -21,11 +21,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def ada():
-    return baker.make(get_user_model(), username="ada")
-
-
-@pytest.fixture
 def workbook_id(ada):
     """A workbook owned by ada with rows 1-2 and columns 1-3."""
     return services.create_workbook(user=ada, name="Budget", rows=2, cols=3).id

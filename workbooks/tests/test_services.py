@@ -27,11 +27,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def ada():
-    return baker.make(get_user_model(), username="ada")
-
-
-@pytest.fixture
 def workbook_id(ada):
     """A workbook owned by ada with rows 1-3 and columns 1-2."""
     return services.create_workbook(user=ada, name="Budget", rows=3, cols=2).id

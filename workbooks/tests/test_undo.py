@@ -21,11 +21,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def ada():
-    return baker.make(get_user_model(), username="ada")
-
-
-@pytest.fixture
 def bob(workbook_id):
     bob = baker.make(get_user_model(), username="bob")
     baker.make(Member, workbook_id=workbook_id, user=bob, role="editor")
